@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine, as root:
+#   installs what is missing (apt-get), builds with -Werror, installs the
+#   extension, runs the pg_regress suites against a throw-away cluster and the
+#   TAP suites (PostgreSQL::Test::Cluster), both as the unprivileged postgres
+#   user, and ends with one line: "N passed, N failed".
+#
+# Usage: scripts/test.sh [regress|tap|all] [pattern]
+#   pattern limits the suites run (a substring of the test name).
+set -uo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+WHAT=${1:-all}
+PATTERN=${2:-}
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/test.sh: run as root (it installs packages and the extension; tests run as postgres)" >&2
+  exit 2
+fi
+
+"$ROOT/scripts/install-deps.sh" || { echo "0 passed, 1 failed"; exit 1; }
+
+PG_CONFIG=${PG_CONFIG:-pg_config}
+BINDIR=$($PG_CONFIG --bindir)
+PGXS_DIR=$(dirname "$($PG_CONFIG --pgxs)")/..
+PG_REGRESS="$PGXS_DIR/test/regress/pg_regress"
+PERL_TESTLIB="$PGXS_DIR/test/perl"
+
+echo "== build"
+if ! { make -C "$ROOT" -s clean >/dev/null && make -C "$ROOT" -s all && make -C "$ROOT" -s install >/dev/null; }; then
+  echo "build failed"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+
+# The tests run as postgres from a private copy of the tree (the checkout may
+# live somewhere postgres cannot read, e.g. under /root).
+WORK=$(mktemp -d /tmp/shopify_sync_test.XXXXXX)
+mkdir -p "$WORK/src"
+cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$WORK/src/"
+chown -R postgres: "$WORK"
+chmod 700 "$WORK"
+
+passed=0
+failed=0
+failures=()
+
+run_as_pg() { runuser -u postgres -- env -i PATH="$BINDIR:/usr/local/bin:/usr/bin:/bin" HOME="$WORK" LANG=C.UTF-8 "$@"; }
+
+# ---------------------------------------------------------------- pg_regress
+if [ "$WHAT" = all ] || [ "$WHAT" = regress ]; then
+  tests=()
+  for f in "$ROOT"/sql/*.sql; do
+    name=$(basename "$f" .sql)
+    case "$name" in shopify_sync--*) continue ;; esac
+    if [ -n "$PATTERN" ] && [[ "$name" != *"$PATTERN"* ]]; then continue; fi
+    tests+=("$name")
+  done
+  if [ ${#tests[@]} -gt 0 ]; then
+    echo "== pg_regress: ${tests[*]}"
+    out="$WORK/regress"
+    mkdir -p "$out" && chown postgres: "$out"
+    run_as_pg "$PG_REGRESS" \
+      --temp-instance="$WORK/regress_instance" \
+      --temp-config="$WORK/src/test/regress.conf" \
+      --inputdir="$WORK/src" --outputdir="$out" \
+      --bindir="$BINDIR" --dbname=contrib_regression \
+      "${tests[@]}" > "$out/pg_regress.out" 2>&1
+    cat "$out/pg_regress.out"
+    while IFS= read -r line; do
+      case "$line" in
+        *FAILED*|*failed*)
+          failed=$((failed + 1)); failures+=("regress: $(echo "$line" | sed -E 's/^(test)? *([a-z_0-9]+).*/\2/')") ;;
+        *) passed=$((passed + 1)) ;;
+      esac
+    done < <(grep -E '\.\.\. +(ok|FAILED|failed)' "$out/pg_regress.out")
+    if [ -s "$out/regression.diffs" ]; then
+      echo "---- regression.diffs (first 200 lines)"
+      head -n 200 "$out/regression.diffs"
+    fi
+    if ! grep -qE '\.\.\. (ok|FAILED|failed)' "$out/pg_regress.out"; then
+      failed=$((failed + 1)); failures+=("regress: pg_regress did not run")
+    fi
+  fi
+fi
+
+# ---------------------------------------------------------------- TAP
+if [ "$WHAT" = all ] || [ "$WHAT" = tap ]; then
+  for t in "$WORK"/src/test/t/*.pl; do
+    [ -e "$t" ] || continue
+    name=$(basename "$t")
+    if [ -n "$PATTERN" ] && [[ "$name" != *"$PATTERN"* ]]; then continue; fi
+    echo "== TAP: $name"
+    tdir="$WORK/tap/${name%.pl}"
+    mkdir -p "$tdir" && chown -R postgres: "$WORK/tap"
+    log="$tdir/output.tap"
+    start=$(date +%s)
+    ( cd "$WORK/src" && run_as_pg \
+        PERL5LIB="$PERL_TESTLIB:$WORK/src/test/perl" \
+        PG_REGRESS="$PG_REGRESS" TESTDIR="$tdir" PG_TEST_NOCLEAN= \
+        SHOPIFY_FIXTURES="$WORK/src/test/fixtures" \
+        timeout -k 10 900 perl "$t" ) > "$log" 2>&1
+    rc=$?
+    ok=$(grep -cE '^ *ok [0-9]+' "$log")
+    nok=$(grep -cE '^ *not ok [0-9]+' "$log")
+    grep -E '^ *(ok|not ok) [0-9]+|^# |^Bail out|^1\.\.' "$log" | grep -vE '^# (Running|Checking|Taking|starting|setting|Postmaster|Restarting)' | head -n 400
+    passed=$((passed + ok))
+    failed=$((failed + nok))
+    if [ "$nok" -gt 0 ]; then failures+=("tap: $name ($nok failed)"); fi
+    if [ $rc -ne 0 ] && [ "$nok" -eq 0 ]; then
+      failed=$((failed + 1)); failures+=("tap: $name exited with $rc")
+      echo "---- $name exited with status $rc; last lines:"
+      tail -n 40 "$log"
+    fi
+    echo "   ($ok ok, $nok not ok, $(( $(date +%s) - start )) s)"
+  done
+fi
+
+if [ ${#failures[@]} -gt 0 ]; then
+  echo "== failures:"
+  printf '   %s\n' "${failures[@]}"
+  echo "   (logs kept in $WORK)"
+else
+  rm -rf "$WORK"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

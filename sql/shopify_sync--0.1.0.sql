@@ -1,0 +1,423 @@
+/* shopify_sync 0.1.0 — install script
+ *
+ * Data lives in the schema "shopify", which this script creates; the
+ * functions live in the extension's own schema (@extschema@, public unless
+ * CREATE EXTENSION ... SCHEMA says otherwise).
+ *
+ * Privilege model: every table is readable by PUBLIC under row-level security
+ * (a role sees the rows of the stores it owns; superusers and the background
+ * worker see all), and the encrypted token column is readable by nobody but
+ * superusers.  Nothing is writable by ordinary roles: every change goes through
+ * the functions below, which check that the calling role owns the store and
+ * then act with the extension owner's rights.
+ */
+
+\echo Use "CREATE EXTENSION shopify_sync" to load this file. \quit
+
+CREATE SCHEMA shopify;
+COMMENT ON SCHEMA shopify IS
+    'shopify_sync: connected Shopify stores, the product mirror, sync jobs, webhook events and the log';
+GRANT USAGE ON SCHEMA shopify TO PUBLIC;
+
+-------------------------------------------------------------------------------
+-- stores
+-------------------------------------------------------------------------------
+
+CREATE TABLE shopify.stores (
+    shop_id                 bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    shop_domain             text NOT NULL,
+    shop_name               text,
+    owner                   name NOT NULL DEFAULT current_user,
+    is_active               boolean NOT NULL DEFAULT true,
+    access_token_encrypted  bytea,
+    token_key_id            text,
+    token_status            text NOT NULL DEFAULT 'valid',
+    api                     text,
+    currency                text,
+    plan_name               text,
+    connected_at            timestamptz NOT NULL DEFAULT now(),
+    disconnected_at         timestamptz,
+    last_sync_at            timestamptz,
+    last_sync_status        text,
+    last_sync_job_id        bigint,
+    last_error              text,
+    created_at              timestamptz NOT NULL DEFAULT now(),
+    updated_at              timestamptz NOT NULL DEFAULT now(),
+    CONSTRAINT stores_shop_domain_key UNIQUE (shop_domain),
+    CONSTRAINT stores_shop_domain_check
+        CHECK (shop_domain ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.myshopify\.com$'),
+    CONSTRAINT stores_token_status_check
+        CHECK (token_status IN ('valid', 'invalid', 'none')),
+    CONSTRAINT stores_api_check CHECK (api IN ('rest', 'graphql')),
+    CONSTRAINT stores_active_has_token_check
+        CHECK (NOT is_active OR access_token_encrypted IS NOT NULL),
+    CONSTRAINT stores_last_sync_status_check
+        CHECK (last_sync_status IN ('pending', 'running', 'completed', 'failed', 'cancelled'))
+);
+
+CREATE INDEX stores_owner_idx ON shopify.stores (owner);
+
+COMMENT ON TABLE shopify.stores IS
+    'Connected Shopify stores, one row per shop domain; rows are kept after a disconnect';
+COMMENT ON COLUMN shopify.stores.shop_id IS 'Identifier used by every shopify_* function';
+COMMENT ON COLUMN shopify.stores.shop_domain IS 'Normalised <name>.myshopify.com domain; the only host the worker sends requests to';
+COMMENT ON COLUMN shopify.stores.owner IS 'Role that connected the store; only it (and superusers) can use the store';
+COMMENT ON COLUMN shopify.stores.is_active IS 'False once the store is disconnected';
+COMMENT ON COLUMN shopify.stores.access_token_encrypted IS
+    'Admin API access token, AES-256-GCM encrypted with the key in shopify_sync.token_key_file (1 version byte, 12-byte nonce, ciphertext, 16-byte tag); NULL after a disconnect; superusers only';
+COMMENT ON COLUMN shopify.stores.token_key_id IS 'Fingerprint of the key that encrypted the token (first 16 hex digits of its SHA-256)';
+COMMENT ON COLUMN shopify.stores.token_status IS 'valid; invalid once Shopify answered 401 (reconnect with a new token); none after a disconnect';
+COMMENT ON COLUMN shopify.stores.api IS 'Admin API used for this store''s syncs (rest or graphql); NULL follows shopify_sync.api';
+COMMENT ON COLUMN shopify.stores.currency IS 'Shop currency, learned from shop.json during a sync';
+COMMENT ON COLUMN shopify.stores.last_sync_status IS 'Status of the store''s most recent sync job';
+COMMENT ON COLUMN shopify.stores.last_error IS 'Error of the most recent failed sync, if the last one failed';
+
+-------------------------------------------------------------------------------
+-- products: the mirror, one row per Shopify variant
+-------------------------------------------------------------------------------
+
+CREATE TABLE shopify.products (
+    sku_id              bigint PRIMARY KEY,
+    shop_id             bigint NOT NULL REFERENCES shopify.stores (shop_id) ON DELETE CASCADE,
+    product_id          bigint NOT NULL,
+    sku                 text,
+    title               text,
+    variant_title       text,
+    vendor              text,
+    product_type        text,
+    handle              text,
+    status              text,
+    tags                text,
+    price               numeric,
+    compare_at_price    numeric,
+    barcode             text,
+    inventory_quantity  integer,
+    inventory_item_id   bigint,
+    position            integer,
+    is_active           boolean NOT NULL DEFAULT true,
+    shopify_updated_at  timestamptz,
+    product_updated_at  timestamptz,
+    first_synced_at     timestamptz NOT NULL DEFAULT now(),
+    last_synced_at      timestamptz NOT NULL DEFAULT now(),
+    deactivated_at      timestamptz,
+    CONSTRAINT products_sku_id_check CHECK (sku_id > 0),
+    CONSTRAINT products_product_id_check CHECK (product_id > 0),
+    CONSTRAINT products_deactivated_check CHECK (is_active = (deactivated_at IS NULL))
+);
+
+CREATE INDEX products_shop_active_idx ON shopify.products (shop_id, is_active);
+CREATE INDEX products_shop_product_idx ON shopify.products (shop_id, product_id);
+CREATE INDEX products_shop_sku_idx ON shopify.products (shop_id, sku) WHERE sku IS NOT NULL;
+
+COMMENT ON TABLE shopify.products IS
+    'Mirror of the catalog: one row per Shopify variant, with its product''s fields copied onto it';
+COMMENT ON COLUMN shopify.products.sku_id IS 'Shopify variant id';
+COMMENT ON COLUMN shopify.products.product_id IS 'Shopify product id';
+COMMENT ON COLUMN shopify.products.sku IS 'Merchant SKU; may be NULL, empty or repeated (Shopify does not enforce uniqueness)';
+COMMENT ON COLUMN shopify.products.title IS 'Product title';
+COMMENT ON COLUMN shopify.products.variant_title IS 'Variant title (e.g. "Red / XL"; "Default Title" for single-variant products)';
+COMMENT ON COLUMN shopify.products.status IS 'Product status: active, draft or archived';
+COMMENT ON COLUMN shopify.products.price IS 'Exact price in the shop currency';
+COMMENT ON COLUMN shopify.products.inventory_quantity IS 'Inventory across locations as Shopify reports it; left untouched by syncs run with sync_inventory = false';
+COMMENT ON COLUMN shopify.products.is_active IS 'False when the store was disconnected or the variant no longer exists in Shopify';
+COMMENT ON COLUMN shopify.products.shopify_updated_at IS 'Variant updated_at in Shopify';
+COMMENT ON COLUMN shopify.products.product_updated_at IS 'Product updated_at in Shopify (orders webhook deliveries)';
+COMMENT ON COLUMN shopify.products.last_synced_at IS 'When a sync or webhook last wrote this row (unchanged rows are not rewritten)';
+COMMENT ON COLUMN shopify.products.deactivated_at IS 'When the row became inactive';
+
+-------------------------------------------------------------------------------
+-- sync_jobs: the work queue of the background worker
+-------------------------------------------------------------------------------
+
+CREATE TABLE shopify.sync_jobs (
+    id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    shop_id             bigint NOT NULL REFERENCES shopify.stores (shop_id) ON DELETE CASCADE,
+    resource            text NOT NULL DEFAULT 'products',
+    sync_type           text NOT NULL,
+    status              text NOT NULL DEFAULT 'pending',
+    full_sync           boolean NOT NULL,
+    sync_inventory      boolean NOT NULL DEFAULT true,
+    api                 text,
+    attempts            integer NOT NULL DEFAULT 0,
+    total_products      integer,
+    products_fetched    integer NOT NULL DEFAULT 0,
+    variants_processed  integer NOT NULL DEFAULT 0,
+    variants_created    integer NOT NULL DEFAULT 0,
+    variants_updated    integer NOT NULL DEFAULT 0,
+    variants_unchanged  integer NOT NULL DEFAULT 0,
+    variants_failed     integer NOT NULL DEFAULT 0,
+    variants_deactivated integer NOT NULL DEFAULT 0,
+    progress_percentage numeric(5,2) NOT NULL DEFAULT 0,
+    pages_fetched       integer NOT NULL DEFAULT 0,
+    api_calls           integer NOT NULL DEFAULT 0,
+    api_retries         integer NOT NULL DEFAULT 0,
+    rate_limited        integer NOT NULL DEFAULT 0,
+    cursor              text,
+    updated_since       timestamptz,
+    error               text,
+    error_class         text,
+    cancel_requested    boolean NOT NULL DEFAULT false,
+    requested_by        name NOT NULL DEFAULT current_user,
+    worker_pid          integer,
+    created_at          timestamptz NOT NULL DEFAULT now(),
+    run_after           timestamptz NOT NULL DEFAULT now(),
+    started_at          timestamptz,
+    heartbeat_at        timestamptz,
+    lease_expires_at    timestamptz,
+    finished_at         timestamptz,
+    CONSTRAINT sync_jobs_resource_check CHECK (resource IN ('products', 'orders')),
+    CONSTRAINT sync_jobs_sync_type_check CHECK (sync_type IN ('full_sync', 'incremental_sync')),
+    CONSTRAINT sync_jobs_sync_type_full_check
+        CHECK ((sync_type = 'full_sync') = full_sync),
+    CONSTRAINT sync_jobs_status_check
+        CHECK (status IN ('pending', 'running', 'completed', 'failed', 'cancelled')),
+    CONSTRAINT sync_jobs_api_check CHECK (api IN ('rest', 'graphql', 'bulk')),
+    CONSTRAINT sync_jobs_counters_check CHECK (
+        attempts >= 0 AND total_products >= 0 AND products_fetched >= 0
+        AND variants_processed >= 0 AND variants_created >= 0
+        AND variants_updated >= 0 AND variants_unchanged >= 0
+        AND variants_failed >= 0 AND variants_deactivated >= 0
+        AND pages_fetched >= 0 AND api_calls >= 0 AND api_retries >= 0
+        AND rate_limited >= 0),
+    CONSTRAINT sync_jobs_progress_check
+        CHECK (progress_percentage BETWEEN 0 AND 100),
+    CONSTRAINT sync_jobs_finished_check
+        CHECK ((status IN ('completed', 'failed', 'cancelled')) = (finished_at IS NOT NULL))
+);
+
+-- At most one pending or running sync per store and resource.
+CREATE UNIQUE INDEX sync_jobs_one_active_idx
+    ON shopify.sync_jobs (shop_id, resource) WHERE status IN ('pending', 'running');
+CREATE INDEX sync_jobs_shop_created_idx ON shopify.sync_jobs (shop_id, created_at DESC, id DESC);
+CREATE INDEX sync_jobs_queue_idx ON shopify.sync_jobs (run_after, id) WHERE status = 'pending';
+CREATE INDEX sync_jobs_running_idx ON shopify.sync_jobs (lease_expires_at) WHERE status = 'running';
+CREATE INDEX sync_jobs_finished_idx ON shopify.sync_jobs (finished_at) WHERE finished_at IS NOT NULL;
+
+COMMENT ON TABLE shopify.sync_jobs IS
+    'Sync jobs: enqueued by shopify_sync_products(), run by the background worker';
+COMMENT ON COLUMN shopify.sync_jobs.resource IS 'What the job mirrors: products';
+COMMENT ON COLUMN shopify.sync_jobs.sync_type IS 'full_sync (whole catalog, deletes reflected) or incremental_sync (products updated since the last completed sync)';
+COMMENT ON COLUMN shopify.sync_jobs.status IS 'pending, running, completed, failed or cancelled';
+COMMENT ON COLUMN shopify.sync_jobs.api IS 'Admin API the job used (rest, graphql or bulk)';
+COMMENT ON COLUMN shopify.sync_jobs.attempts IS 'Times the worker started (or resumed) the job';
+COMMENT ON COLUMN shopify.sync_jobs.total_products IS 'Products Shopify reported before the listing started';
+COMMENT ON COLUMN shopify.sync_jobs.variants_processed IS 'Variants received = created + updated + unchanged + failed';
+COMMENT ON COLUMN shopify.sync_jobs.variants_failed IS 'Variants that could not be stored (invalid values, or an id owned by another store)';
+COMMENT ON COLUMN shopify.sync_jobs.variants_deactivated IS 'Rows a full sync marked inactive because Shopify no longer returned them';
+COMMENT ON COLUMN shopify.sync_jobs.cursor IS 'Checkpoint: the page cursor of the first page not yet written; a resumed job continues here';
+COMMENT ON COLUMN shopify.sync_jobs.updated_since IS 'Lower bound of an incremental sync (updated_at_min)';
+COMMENT ON COLUMN shopify.sync_jobs.error_class IS 'Class of the error of a failed job: dns, connect, tls, timeout, http, auth, payload, internal, ...';
+COMMENT ON COLUMN shopify.sync_jobs.cancel_requested IS 'Set by shopify_cancel_sync() on a running job; the worker stops at its next checkpoint';
+COMMENT ON COLUMN shopify.sync_jobs.lease_expires_at IS 'A running job whose lease expired is recovered and resumed from its cursor';
+
+-------------------------------------------------------------------------------
+-- sync_seen: variants returned so far by each running full sync (internal)
+-------------------------------------------------------------------------------
+
+CREATE TABLE shopify.sync_seen (
+    job_id  bigint NOT NULL REFERENCES shopify.sync_jobs (id) ON DELETE CASCADE,
+    sku_id  bigint NOT NULL
+);
+CREATE INDEX sync_seen_job_idx ON shopify.sync_seen (job_id);
+COMMENT ON TABLE shopify.sync_seen IS
+    'Internal: variant ids returned so far by each running full sync, for the final sweep of deleted variants; emptied when the job ends';
+
+-------------------------------------------------------------------------------
+-- webhook_events
+-------------------------------------------------------------------------------
+
+CREATE TABLE shopify.webhook_events (
+    id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    shop_id         bigint NOT NULL REFERENCES shopify.stores (shop_id) ON DELETE CASCADE,
+    topic           text NOT NULL,
+    webhook_id      text,
+    payload         jsonb NOT NULL,
+    received_at     timestamptz NOT NULL DEFAULT now(),
+    triggered_at    timestamptz,
+    processed       boolean NOT NULL DEFAULT false,
+    processed_at    timestamptz,
+    attempts        integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz,
+    error           text,
+    note            text,
+    CONSTRAINT webhook_events_webhook_id_key UNIQUE (webhook_id),
+    CONSTRAINT webhook_events_attempts_check CHECK (attempts >= 0),
+    CONSTRAINT webhook_events_processed_check CHECK (processed = (processed_at IS NOT NULL))
+);
+
+CREATE INDEX webhook_events_pending_idx ON shopify.webhook_events (id) WHERE NOT processed;
+CREATE INDEX webhook_events_shop_idx ON shopify.webhook_events (shop_id, received_at);
+
+COMMENT ON TABLE shopify.webhook_events IS
+    'Verified webhook deliveries, processed by the worker in order of arrival';
+COMMENT ON COLUMN shopify.webhook_events.webhook_id IS 'X-Shopify-Webhook-Id; a repeated delivery is recognised by it and not stored twice';
+COMMENT ON COLUMN shopify.webhook_events.processed IS 'True once the worker applied (or deliberately skipped) the event';
+
+-------------------------------------------------------------------------------
+-- sync_log
+-------------------------------------------------------------------------------
+
+CREATE TABLE shopify.sync_log (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    logged_at   timestamptz NOT NULL DEFAULT clock_timestamp(),
+    level       text NOT NULL,
+    event       text NOT NULL,
+    shop_id     bigint,
+    sync_job_id bigint,
+    message     text,
+    details     jsonb NOT NULL DEFAULT '{}',
+    CONSTRAINT sync_log_level_check CHECK (level IN ('debug', 'info', 'warning', 'error')),
+    CONSTRAINT sync_log_event_check CHECK (event IN (
+        'sync_operation', 'shopify_api_call', 'product_sync_progress',
+        'store_operation', 'webhook_processing', 'security'))
+);
+
+CREATE INDEX sync_log_logged_at_idx ON shopify.sync_log (logged_at);
+CREATE INDEX sync_log_shop_idx ON shopify.sync_log (shop_id, logged_at);
+CREATE INDEX sync_log_job_idx ON shopify.sync_log (sync_job_id) WHERE sync_job_id IS NOT NULL;
+
+COMMENT ON TABLE shopify.sync_log IS
+    'Operations log; every row is also written to the server log. Rows older than shopify_sync.log_retention are deleted by the worker';
+COMMENT ON COLUMN shopify.sync_log.event IS
+    'sync_operation, shopify_api_call, product_sync_progress, store_operation, webhook_processing or security';
+COMMENT ON COLUMN shopify.sync_log.details IS 'Event fields: durations, counts, percentages, rate-limit use; never a secret';
+
+-------------------------------------------------------------------------------
+-- Privileges and row-level security
+-------------------------------------------------------------------------------
+
+GRANT SELECT (shop_id, shop_domain, shop_name, owner, is_active, token_key_id,
+              token_status, api, currency, plan_name, connected_at,
+              disconnected_at, last_sync_at, last_sync_status, last_sync_job_id,
+              last_error, created_at, updated_at)
+    ON shopify.stores TO PUBLIC;
+GRANT SELECT ON shopify.products, shopify.sync_jobs, shopify.webhook_events,
+                shopify.sync_log TO PUBLIC;
+
+ALTER TABLE shopify.stores ENABLE ROW LEVEL SECURITY;
+ALTER TABLE shopify.products ENABLE ROW LEVEL SECURITY;
+ALTER TABLE shopify.sync_jobs ENABLE ROW LEVEL SECURITY;
+ALTER TABLE shopify.sync_seen ENABLE ROW LEVEL SECURITY;
+ALTER TABLE shopify.webhook_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE shopify.sync_log ENABLE ROW LEVEL SECURITY;
+
+CREATE POLICY stores_owner ON shopify.stores
+    USING (owner = current_user) WITH CHECK (owner = current_user);
+CREATE POLICY products_owner ON shopify.products
+    USING (shop_id IN (SELECT s.shop_id FROM shopify.stores s WHERE s.owner = current_user));
+CREATE POLICY sync_jobs_owner ON shopify.sync_jobs
+    USING (shop_id IN (SELECT s.shop_id FROM shopify.stores s WHERE s.owner = current_user));
+CREATE POLICY webhook_events_owner ON shopify.webhook_events
+    USING (shop_id IN (SELECT s.shop_id FROM shopify.stores s WHERE s.owner = current_user));
+CREATE POLICY sync_log_owner ON shopify.sync_log
+    USING (shop_id IN (SELECT s.shop_id FROM shopify.stores s WHERE s.owner = current_user));
+
+COMMENT ON POLICY stores_owner ON shopify.stores IS 'A role sees only the stores it connected';
+COMMENT ON POLICY products_owner ON shopify.products IS 'A role sees only the mirror of its own stores';
+COMMENT ON POLICY sync_jobs_owner ON shopify.sync_jobs IS 'A role sees only the jobs of its own stores';
+COMMENT ON POLICY webhook_events_owner ON shopify.webhook_events IS 'A role sees only the events of its own stores';
+COMMENT ON POLICY sync_log_owner ON shopify.sync_log IS 'A role sees only the log rows of its own stores';
+
+-------------------------------------------------------------------------------
+-- Functions
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION shopify_connect_store(shop_domain text, access_token text,
+                                      shop_name text DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'shopify_connect_store'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION shopify_connect_store(text, text, text) IS
+    'Connect a store (or reconnect a disconnected one): validates <name>.myshopify.com, stores the token encrypted, returns shop_id';
+
+CREATE FUNCTION shopify_stores()
+RETURNS TABLE (shop_id bigint, shop_domain text, shop_name text, is_active boolean,
+               connected_at timestamptz, last_sync_at timestamptz,
+               last_sync_status text, variant_count bigint,
+               active_variant_count bigint, owner name, token_status text,
+               api text)
+AS 'MODULE_PATHNAME', 'shopify_stores'
+LANGUAGE C STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION shopify_stores() IS
+    'The active stores the calling role owns (all of them for a superuser); never a token';
+
+CREATE FUNCTION shopify_store(shop_id bigint)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'shopify_store'
+LANGUAGE C STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION shopify_store(bigint) IS
+    'One store''s details as jsonb (has_access_token instead of the token)';
+
+CREATE FUNCTION shopify_store_stats(shop_id bigint)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'shopify_store_stats'
+LANGUAGE C STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION shopify_store_stats(bigint) IS
+    'Counts from the mirror: products, variants, inventory, orders, revenue, last sync';
+
+CREATE FUNCTION shopify_disconnect(shop_id bigint)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'shopify_disconnect'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION shopify_disconnect(bigint) IS
+    'Atomically cancel the store''s jobs, deactivate its mirror rows and pending events, erase its token and deactivate it';
+
+CREATE FUNCTION shopify_sync_products(shop_id bigint, full_sync boolean DEFAULT true,
+                                      sync_inventory boolean DEFAULT true)
+RETURNS shopify.sync_jobs
+AS 'MODULE_PATHNAME', 'shopify_sync_products'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION shopify_sync_products(bigint, boolean, boolean) IS
+    'Enqueue a product sync (or return the store''s pending/running one) and wake the worker at commit';
+
+CREATE FUNCTION shopify_sync_jobs(shop_id bigint, job_limit integer DEFAULT 10)
+RETURNS SETOF shopify.sync_jobs
+AS 'MODULE_PATHNAME', 'shopify_sync_jobs'
+LANGUAGE C STABLE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION shopify_sync_jobs(bigint, integer) IS
+    'The store''s most recent sync jobs, newest first';
+
+CREATE FUNCTION shopify_cancel_sync(job_id bigint)
+RETURNS shopify.sync_jobs
+AS 'MODULE_PATHNAME', 'shopify_cancel_sync'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION shopify_cancel_sync(bigint) IS
+    'Cancel a sync job: a pending one at once, a running one at its next checkpoint';
+
+CREATE FUNCTION shopify_wait_for_sync(job_id bigint, timeout interval DEFAULT '10 minutes')
+RETURNS shopify.sync_jobs
+AS 'MODULE_PATHNAME', 'shopify_wait_for_sync'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION shopify_wait_for_sync(bigint, interval) IS
+    'Wait (interruptibly) until the job is completed, failed or cancelled, or the timeout passes; returns the job row';
+
+CREATE FUNCTION shopify_cleanup(batch_size integer DEFAULT 10000)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'shopify_cleanup'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION shopify_cleanup(integer) IS
+    'Delete log rows older than shopify_sync.log_retention and finished jobs older than shopify_sync.job_retention, in batches; superusers only (the worker runs it hourly)';
+
+REVOKE ALL ON FUNCTION shopify_cleanup(integer) FROM PUBLIC;
+
+GRANT EXECUTE ON FUNCTION
+    shopify_connect_store(text, text, text),
+    shopify_stores(),
+    shopify_store(bigint),
+    shopify_store_stats(bigint),
+    shopify_disconnect(bigint),
+    shopify_sync_products(bigint, boolean, boolean),
+    shopify_sync_jobs(bigint, integer),
+    shopify_cancel_sync(bigint),
+    shopify_wait_for_sync(bigint, interval)
+TO PUBLIC;

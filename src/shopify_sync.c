@@ -1,0 +1,294 @@
+/*
+ * shopify_sync.c — module initialisation: settings, shared memory, and the
+ * wake-up of the worker at commit.
+ *
+ * The library must be in shared_preload_libraries: it registers the launcher
+ * background worker and reserves a small shared-memory area that holds the
+ * worker's latch (so a committing backend can wake it) and what the worker is
+ * doing (for operators).  Nothing here talks to the network or runs SQL.
+ */
+#include "shopify_sync.h"
+
+#include "access/xact.h"
+#include "fmgr.h"
+#include "miscadmin.h"
+#include "postmaster/bgworker.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include <limits.h>
+#include "utils/guc.h"
+
+PG_MODULE_MAGIC;
+
+/* ----- settings ----- */
+char	   *shopify_database_name = NULL;
+char	   *shopify_api_base_url = NULL;
+char	   *shopify_api_version = NULL;
+char	   *shopify_webhook_secret = NULL;
+char	   *shopify_token_key_file = NULL;
+char	   *shopify_ca_file = NULL;
+int			shopify_api = SHOPIFY_API_REST;
+int			shopify_bulk_threshold = 10000;
+int			shopify_max_concurrent_syncs = 8;
+int			shopify_http_timeout_ms = 30000;
+int			shopify_max_retries = 5;
+int			shopify_lease_time_s = 60;
+int			shopify_max_job_attempts = 10;
+int			shopify_log_retention_min = 30 * 24 * 60;
+int			shopify_job_retention_min = 90 * 24 * 60;
+int			shopify_incremental_lookback_s = 300;
+double		shopify_rest_leak_rate = 2.0;
+int			shopify_rest_page_size = 250;
+bool		shopify_log_api_calls = true;
+
+static const struct config_enum_entry api_options[] = {
+	{"rest", SHOPIFY_API_REST, false},
+	{"graphql", SHOPIFY_API_GRAPHQL, false},
+	{NULL, 0, false}
+};
+
+ShopifySyncShared *shopify_shared = NULL;
+
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static bool wake_pending = false;
+static bool xact_callback_registered = false;
+
+void		_PG_init(void);
+static void shopify_shmem_request(void);
+static void shopify_shmem_startup(void);
+static void define_settings(void);
+
+void
+_PG_init(void)
+{
+	if (!process_shared_preload_libraries_in_progress)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("shopify_sync must be loaded via shared_preload_libraries"),
+				 errhint("Add shopify_sync to shared_preload_libraries in postgresql.conf and restart the server.")));
+
+	/* pg_upgrade runs the server in binary-upgrade mode: no worker then. */
+	if (IsBinaryUpgrade)
+		return;
+
+	define_settings();
+
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = shopify_shmem_request;
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = shopify_shmem_startup;
+
+	shopify_register_launcher();
+}
+
+static void
+define_settings(void)
+{
+	DefineCustomStringVariable("shopify_sync.database_name",
+							   "Database the shopify_sync worker connects to.",
+							   "The extension must be created in this database; the worker waits quietly until it exists.",
+							   &shopify_database_name, "postgres",
+							   PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("shopify_sync.api_base_url",
+							   "Base URL every Shopify API request goes to; empty means https://<shop_domain>.",
+							   "Set it to route requests through a proxy or to a local stand-in. Pagination links are rebuilt on this base.",
+							   &shopify_api_base_url, "",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("shopify_sync.api_version",
+							   "Shopify Admin API version used in request paths (/admin/api/<version>/).",
+							   NULL,
+							   &shopify_api_version, "2026-07",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("shopify_sync.webhook_secret",
+							   "App client secret used to verify the HMAC of webhook deliveries.",
+							   "Visible to superusers only.",
+							   &shopify_webhook_secret, "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("shopify_sync.token_key_file",
+							   "File holding the AES-256 key that encrypts access tokens at rest.",
+							   "A relative path is taken from the data directory. The file is created with random bytes and mode 0600 when missing.",
+							   &shopify_token_key_file, "shopify_sync.key",
+							   PGC_POSTMASTER, GUC_SUPERUSER_ONLY, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("shopify_sync.ca_file",
+							   "CA bundle used to verify Shopify's TLS certificate; empty means the system bundle.",
+							   NULL,
+							   &shopify_ca_file, "",
+							   PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomEnumVariable("shopify_sync.api",
+							 "Shopify Admin API used by syncs: rest or graphql.",
+							 "shopify.stores.api overrides it per store.",
+							 &shopify_api, SHOPIFY_API_REST, api_options,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shopify_sync.bulk_threshold",
+							"Product count above which a GraphQL full sync runs as a bulk operation.",
+							"0 means always, -1 means never.",
+							&shopify_bulk_threshold, 10000, -1, INT_MAX,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shopify_sync.max_concurrent_syncs",
+							"Number of stores the worker syncs at once.",
+							NULL,
+							&shopify_max_concurrent_syncs, 8, 1, SHOPIFY_MAX_SLOTS,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shopify_sync.http_timeout",
+							"Time limit of one Shopify API request.",
+							NULL,
+							&shopify_http_timeout_ms, 30000, 1000, 600000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shopify_sync.max_retries",
+							"Retries of one request after a retryable failure (5xx, timeout, reset, bad body).",
+							"Waiting for a 429 Retry-After is not counted.",
+							&shopify_max_retries, 5, 0, 100,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shopify_sync.lease_time",
+							"How long a running job stays claimed without a heartbeat before it is recovered.",
+							NULL,
+							&shopify_lease_time_s, 60, 5, 3600,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shopify_sync.max_job_attempts",
+							"Times a job may be started or resumed before it is failed.",
+							"A job interrupted by a crash or restart resumes from its cursor and counts one attempt.",
+							&shopify_max_job_attempts, 10, 1, 1000,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shopify_sync.log_retention",
+							"Age after which rows of shopify.sync_log are deleted; 0 keeps them forever.",
+							NULL,
+							&shopify_log_retention_min, 30 * 24 * 60, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shopify_sync.job_retention",
+							"Age after which finished sync jobs are deleted; 0 keeps them forever.",
+							NULL,
+							&shopify_job_retention_min, 90 * 24 * 60, 0, INT_MAX,
+							PGC_SIGHUP, GUC_UNIT_MIN, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shopify_sync.incremental_lookback",
+							"Overlap of an incremental sync with the previous one, against clock skew.",
+							"An incremental sync asks for products updated since the start of the last completed sync minus this.",
+							&shopify_incremental_lookback_s, 300, 0, 86400,
+							PGC_SIGHUP, GUC_UNIT_S, NULL, NULL, NULL);
+
+	DefineCustomRealVariable("shopify_sync.rest_leak_rate",
+							 "Requests per second the REST leaky bucket drains (2 on Standard plans, 4 Advanced, 20 Plus).",
+							 NULL,
+							 &shopify_rest_leak_rate, 2.0, 0.1, 1000.0,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shopify_sync.rest_page_size",
+							"Products per REST page (limit=).",
+							NULL,
+							&shopify_rest_page_size, 250, 1, 250,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("shopify_sync.log_api_calls",
+							 "Write one shopify.sync_log row per Shopify API call.",
+							 NULL,
+							 &shopify_log_api_calls, true,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	MarkGUCPrefixReserved("shopify_sync");
+}
+
+/* ----- shared memory ----- */
+
+static void
+shopify_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(ShopifySyncShared)));
+}
+
+static void
+shopify_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	shopify_shared = ShmemInitStruct("shopify_sync", sizeof(ShopifySyncShared), &found);
+	if (!found)
+	{
+		memset(shopify_shared, 0, sizeof(ShopifySyncShared));
+		SpinLockInit(&shopify_shared->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/*
+ * Set what the worker is doing, for operators.  Cheap: a spinlock and a copy.
+ */
+void
+shopify_set_worker_state(const char *state)
+{
+	if (shopify_shared == NULL)
+		return;
+	SpinLockAcquire(&shopify_shared->mutex);
+	strlcpy(shopify_shared->worker_state, state, sizeof(shopify_shared->worker_state));
+	SpinLockRelease(&shopify_shared->mutex);
+}
+
+/* ----- waking the worker when the enqueuing transaction commits ----- */
+
+static void
+wake_xact_callback(XactEvent event, void *arg)
+{
+	Latch	   *latch = NULL;
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (wake_pending && shopify_shared != NULL)
+			{
+				SpinLockAcquire(&shopify_shared->mutex);
+				latch = shopify_shared->worker_latch;
+				SpinLockRelease(&shopify_shared->mutex);
+				if (latch != NULL)
+					SetLatch(latch);
+			}
+			wake_pending = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			wake_pending = false;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Ask for the worker to be woken when the current transaction commits (and
+ * only then: it must see the rows this transaction wrote).  The callback is
+ * registered once per backend.
+ */
+void
+shopify_wake_worker_at_commit(void)
+{
+	if (!xact_callback_registered)
+	{
+		RegisterXactCallback(wake_xact_callback, NULL);
+		xact_callback_registered = true;
+	}
+	wake_pending = true;
+}

@@ -1,0 +1,86 @@
+/*
+ * shopify_sync.h — declarations shared by every part of the extension:
+ * settings, shared memory, and the small helpers each layer uses.
+ *
+ * Layers (arrows point down; a file never calls into a layer above it):
+ *   SQL surface   store.c, jobs.c          argument checks, ownership, enqueue
+ *   worker        launcher.c, worker.c     the background processes
+ *   underneath    crypto.c, log.c, util.c, domain.c, shopify_sync.c
+ */
+#ifndef SHOPIFY_SYNC_H
+#define SHOPIFY_SYNC_H
+
+#include "postgres.h"
+
+#include "datatype/timestamp.h"
+#include "storage/latch.h"
+#include "storage/spin.h"
+
+#ifndef EXTVERSION
+#error "EXTVERSION must be defined by the Makefile"
+#endif
+
+#define SHOPIFY_SCHEMA "shopify"
+
+/* Hard cap of max_concurrent_syncs; shared memory is sized for it. */
+#define SHOPIFY_MAX_SLOTS 64
+
+/* ----- settings (shopify_sync.c) ----- */
+extern char *shopify_database_name;
+extern char *shopify_api_base_url;
+extern char *shopify_api_version;
+extern char *shopify_webhook_secret;
+extern char *shopify_token_key_file;
+extern char *shopify_ca_file;
+extern int	shopify_api;			/* SHOPIFY_API_* */
+extern int	shopify_bulk_threshold;
+extern int	shopify_max_concurrent_syncs;
+extern int	shopify_http_timeout_ms;
+extern int	shopify_max_retries;
+extern int	shopify_lease_time_s;
+extern int	shopify_max_job_attempts;
+extern int	shopify_log_retention_min;
+extern int	shopify_job_retention_min;
+extern int	shopify_incremental_lookback_s;
+extern double shopify_rest_leak_rate;
+extern int	shopify_rest_page_size;
+extern bool shopify_log_api_calls;
+
+#define SHOPIFY_API_REST	0
+#define SHOPIFY_API_GRAPHQL 1
+
+/* ----- shared memory (shopify_sync.c) ----- */
+
+/* What one worker slot is doing, for operators (worker_status). */
+typedef struct ShopifySlotStatus
+{
+	int64		job_id;			/* 0 = free */
+	int64		shop_id;
+	int			bucket_used;	/* last X-Shopify-Shop-Api-Call-Limit */
+	int			bucket_size;
+	TimestampTz next_request_at;
+	char		state[32];
+} ShopifySlotStatus;
+
+typedef struct ShopifySyncShared
+{
+	slock_t		mutex;
+	pid_t		launcher_pid;
+	pid_t		worker_pid;
+	Latch	   *worker_latch;	/* NULL while no worker runs */
+	TimestampTz worker_started_at;
+	char		worker_state[48];
+	ShopifySlotStatus slots[SHOPIFY_MAX_SLOTS];
+} ShopifySyncShared;
+
+extern ShopifySyncShared *shopify_shared;
+
+extern void shopify_wake_worker_at_commit(void);
+extern void shopify_set_worker_state(const char *state);
+
+/* ----- background processes ----- */
+extern PGDLLEXPORT void shopify_launcher_main(Datum arg);
+extern PGDLLEXPORT void shopify_worker_main(Datum arg);
+extern void shopify_register_launcher(void);
+
+#endif							/* SHOPIFY_SYNC_H */

@@ -1,0 +1,216 @@
+package ShopifyStandin;
+
+# Start/stop/steer the Shopify Admin API stand-in (test/standin/shopify_standin.py)
+# from TAP tests.  Core Perl modules only.
+#
+#   use ShopifyStandin;
+#   my $s = ShopifyStandin->start(config => { shops => [ShopifyStandin::make_shop(
+#               domain => 'alpha.myshopify.com', products => 500)] }, dir => $dir);
+#   $s->base_url;                                   # http://127.0.0.1:PORT
+#   $s->control(POST => '/_control/faults', { next => 1, kinds => ['503'] });
+#   my $rows = $s->expected('alpha.myshopify.com', 'rest');
+#   $s->stop;   # also done by DESTROY and at END
+
+use strict;
+use warnings;
+
+use Carp qw(croak);
+use Cwd qw(abs_path);
+use Digest::MD5 qw(md5_hex);
+use File::Basename qw(dirname);
+use File::Path qw(make_path);
+use File::Temp ();
+use HTTP::Tiny;
+use JSON::PP;
+use POSIX qw(WNOHANG);
+use Scalar::Util qw(weaken);
+use Time::HiRes qw(time sleep);
+
+our $PYTHON = $ENV{SHOPIFY_STANDIN_PYTHON} // '/usr/bin/python3';
+our $SCRIPT = $ENV{SHOPIFY_STANDIN_SCRIPT}
+  // abs_path(dirname(abs_path(__FILE__)) . '/../standin/shopify_standin.py');
+our $ID_BASE0 = 5_000_000_000;     # > 2^32 on purpose: ids must be bigint
+our $ID_STEP  = 1_000_000_000;
+
+my %LIVE;          # pid => weakened object, for the END block
+my $SHOP_SEQ = 0;  # make_shop counter (unique id_base / seed per shop)
+my $JSON = JSON::PP->new->utf8->canonical;
+
+sub _slurp {
+	my ($f) = @_;
+	open(my $fh, '<', $f) or return '';
+	local $/;
+	my $c = <$fh>;
+	return $c // '';
+}
+
+sub start {
+	my ($class, %a) = @_;
+	my $dir = $a{dir} // File::Temp::tempdir('standin-XXXXXX', TMPDIR => 1, CLEANUP => 1);
+	make_path($dir) unless -d $dir;
+	my $config = $a{config} // { shops => [] };
+	my $cfg_file  = "$dir/standin-config.json";
+	my $port_file = "$dir/standin.port";
+	my $log       = $a{log} // "$dir/standin.log";
+	open(my $fh, '>', $cfg_file) or croak "write $cfg_file: $!";
+	print $fh JSON::PP->new->utf8->canonical->pretty->encode($config);
+	close $fh;
+	unlink $port_file;
+
+	-f $SCRIPT or croak "stand-in script not found: $SCRIPT";
+	my @cmd = ($PYTHON, $SCRIPT, '--port', $a{port} // 0, '--port-file', $port_file,
+		'--config', $cfg_file, '--max-lifetime', $a{max_lifetime} // 1800,
+		($a{verbose} ? ('--verbose') : ()),
+		(defined $a{idle_timeout} ? ('--idle-timeout', $a{idle_timeout}) : ()));
+	my $pid = fork();
+	croak "fork: $!" unless defined $pid;
+	if ($pid == 0) {
+		open(STDIN, '<', '/dev/null');
+		open(STDOUT, '>>', $log) or POSIX::_exit(126);
+		open(STDERR, '>&', \*STDOUT) or POSIX::_exit(126);
+		exec(@cmd) or POSIX::_exit(127);
+	}
+	my $self = bless {
+		pid => $pid, owner => $$, dir => $dir, log => $log, port_file => $port_file,
+		config_file => $cfg_file,
+		http => HTTP::Tiny->new(timeout => $a{http_timeout} // 120, keep_alive => 1,
+			agent => 'ShopifyStandin.pm'),
+	}, $class;
+	$LIVE{$pid} = $self;
+	weaken($LIVE{$pid});
+
+	my $deadline = time() + ($a{timeout} // 15);
+	while (1) {
+		if (-s $port_file) {
+			my $p = _slurp($port_file);
+			if ($p =~ /^(\d+)\s*$/) { $self->{port} = $1; last; }
+		}
+		my $r = waitpid($pid, WNOHANG);
+		if ($r == $pid) {
+			my $st = $?;
+			delete $self->{pid};
+			delete $LIVE{$pid};
+			croak "shopify stand-in exited during startup (wait status $st); log $log:\n"
+			  . _slurp($log);
+		}
+		if (time() > $deadline) {
+			$self->stop;
+			croak "shopify stand-in did not write $port_file within "
+			  . ($a{timeout} // 15) . " s; log $log:\n" . _slurp($log);
+		}
+		sleep(0.05);
+	}
+	return $self;
+}
+
+sub port     { $_[0]{port} }
+sub pid      { $_[0]{pid} }
+sub dir      { $_[0]{dir} }
+sub log_file { $_[0]{log} }
+sub log_contents { _slurp($_[0]{log}) }
+sub base_url { 'http://127.0.0.1:' . $_[0]{port} }
+
+# Control API call: decoded JSON; dies on non-2xx.
+sub control {
+	my ($self, $method, $path, $body) = @_;
+	my %opt = (headers => { 'Content-Type' => 'application/json' });
+	$opt{content} = $JSON->encode($body) if defined $body;
+	my $res = $self->{http}->request($method, $self->base_url . $path, \%opt);
+	croak "stand-in control $method $path failed: $res->{status} $res->{reason}: "
+	  . ($res->{content} // '')
+	  unless $res->{success};
+	return $JSON->decode($res->{content});
+}
+
+# Raw API request as a client would send it: HTTP::Tiny response hashref.
+sub api {
+	my ($self, $token, $method, $path, %o) = @_;
+	my $http = $o{http} // $self->{http};
+	my %h = %{ $o{headers} // {} };
+	$h{'X-Shopify-Access-Token'} = $token if defined $token;
+	return $http->request($method, $self->base_url . $path, { headers => \%h,
+		(defined $o{content} ? (content => $o{content}) : ()) });
+}
+
+sub _d { my $d = shift; $d =~ s/([^A-Za-z0-9.\-_~])/sprintf('%%%02X', ord $1)/ge; $d }
+
+sub expected {
+	my ($self, $domain, $api) = @_;
+	$api //= 'rest';
+	return $self->control(GET => '/_control/shops/' . _d($domain) . "/expected?api=$api")->{rows};
+}
+sub deleted     { $_[0]->control(GET  => '/_control/shops/' . _d($_[1]) . '/deleted') }
+sub mutate      { $_[0]->control(POST => '/_control/shops/' . _d($_[1]) . '/mutate', $_[2]) }
+sub set_bucket  { $_[0]->control(POST => '/_control/shops/' . _d($_[1]) . '/bucket', $_[2]) }
+sub set_token   { $_[0]->control(POST => '/_control/shops/' . _d($_[1]) . '/token', { token => $_[2] }) }
+sub shop_info   { $_[0]->control(GET  => '/_control/shops/' . _d($_[1])) }
+sub add_shop    { $_[0]->control(POST => '/_control/shops', $_[1]) }
+sub faults      { $_[0]->control(POST => '/_control/faults', $_[1]) }
+sub clear_faults { $_[0]->control(POST => '/_control/faults', { rate => 0 }) }
+sub stats       { $_[0]->control(GET  => '/_control/stats') }
+sub shop_stats  { $_[0]->control(GET  => '/_control/stats')->{shops}{ $_[1] } }
+sub reset_stats { $_[0]->control(POST => '/_control/stats/reset', {}) }
+
+# TERM by pid, KILL after 5 s.  Only the process that started it stops it
+# (a forked child's DESTROY must not kill the parent's stand-in).
+sub stop {
+	my ($self) = @_;
+	return unless $self->{pid} && $self->{owner} == $$;
+	local ($?, $!);
+	my $pid = delete $self->{pid};
+	delete $LIVE{$pid};
+	kill('TERM', $pid);
+	my $deadline = time() + 5;
+	my $reaped = 0;
+	while (time() < $deadline) {
+		my $r = waitpid($pid, WNOHANG);
+		if ($r == $pid || $r == -1) { $reaped = 1; last; }
+		sleep(0.05);
+	}
+	unless ($reaped) {
+		kill('KILL', $pid);
+		waitpid($pid, 0);
+	}
+	return 1;
+}
+
+sub DESTROY { local ($@, $!, $?); $_[0]->stop if $_[0]{pid}; }
+
+END {
+	local $?;
+	for my $s (values %LIVE) { $s->stop if $s; }
+}
+
+# Config hash for one shop with sensible defaults; every call gets a unique
+# id_base (ids > 2^32) and seed.  Pass bucket => undef to disable rate limits.
+sub make_shop {
+	my %a = @_;
+	my $k = $SHOP_SEQ++;
+	my $domain = $a{domain} // "shop$k.myshopify.com";
+	(my $slug = $domain) =~ s/\..*//;
+	my $token = $a{token} // ('shpat_' . md5_hex("standin:$domain"));   # 38 chars
+	my %cat = (
+		products     => $a{products} // 100,
+		variants_min => $a{variants_min} // 1,
+		variants_max => $a{variants_max} // 8,
+		big_products => $a{big_products} // [],
+		seed         => $a{seed} // ($k + 1),
+		awkward      => (($a{awkward} // 1) ? JSON::PP::true : JSON::PP::false),
+		drafts       => $a{drafts} // 0.05,
+		archived     => $a{archived} // 0.03,
+	);
+	my %shop = (
+		domain    => $domain,
+		token     => $token,
+		name      => $a{name} // (ucfirst($slug) . ' Store'),
+		currency  => $a{currency} // 'USD',
+		plan_name => $a{plan_name} // 'basic',
+		catalog   => \%cat,
+		bucket    => exists $a{bucket} ? $a{bucket} : { size => 40, leak => 2.0 },
+		id_base   => $a{id_base} // ($ID_BASE0 + $k * $ID_STEP),
+	);
+	$shop{utc_offset_minutes} = $a{utc_offset_minutes} if defined $a{utc_offset_minutes};
+	return \%shop;
+}
+
+1;

@@ -1,0 +1,88 @@
+#!/usr/bin/python3
+"""Shopify Admin API stand-in for tests -- entry point.
+
+  /usr/bin/python3 test/standin/shopify_standin.py --port 0 \
+      --port-file /tmp/x/port --config /tmp/x/config.json [--max-lifetime 1800]
+
+Binds 127.0.0.1 only.  Writes the port to --port-file (atomically) once the
+configured catalogs are generated and the socket listens.  Exits on
+SIGTERM/SIGINT or after --max-lifetime seconds.  Standard library only.
+"""
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from standin.server import ConfigError, Server, State, log  # noqa: E402
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[1])
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file")
+    ap.add_argument("--config", help="JSON file {\"shops\": [...]}")
+    ap.add_argument("--max-lifetime", type=float, default=1800.0,
+                    help="exit after this many seconds (safety net)")
+    ap.add_argument("--idle-timeout", type=float, default=120.0,
+                    help="close idle keep-alive connections after this many seconds")
+    ap.add_argument("--verbose", action="store_true", help="log every request")
+    args = ap.parse_args(argv)
+
+    t0 = time.monotonic()
+    state = State(verbose=args.verbose)
+    cfg = {"shops": []}
+    if args.config:
+        with open(args.config, encoding="utf-8") as f:
+            cfg = json.load(f)
+    try:
+        for shop_cfg in cfg.get("shops", []):
+            state.add_shop(shop_cfg)
+    except ConfigError as e:
+        log("config error: %s" % e)
+        return 2
+
+    from standin.server import Handler
+    Handler.timeout = args.idle_timeout
+    server = Server(args.port, state)
+    port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                              name="serve", daemon=True)
+    thread.start()
+    if args.port_file:
+        tmp = "%s.tmp.%d" % (args.port_file, os.getpid())
+        with open(tmp, "w") as f:
+            f.write("%d\n" % port)
+        os.rename(tmp, args.port_file)
+    log("listening on 127.0.0.1:%d pid=%d (%d shops, ready in %.2fs, max lifetime %ss)"
+        % (port, os.getpid(), len(state.shops), time.monotonic() - t0,
+           args.max_lifetime))
+
+    stop = state.stop_event
+    why = []
+
+    def on_signal(signum, frame):
+        why.append(signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if not stop.wait(args.max_lifetime):
+        why.append("max lifetime reached")
+    log("stopping (%s)" % ", ".join(why))
+    server.shutdown()
+    server.server_close()
+    if args.port_file:
+        try:
+            os.unlink(args.port_file)
+        except OSError:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,6 @@
+"""Shopify Admin API test stand-in (see ../README.md).
+
+Modules: timefmt (timestamps), pools + catalog (model/generator), mutations,
+limits (bucket, faults), stats, routing (Request/Response/route table),
+rest (REST rendering + handlers), control (/_control/ API), server (HTTP).
+"""

@@ -1,0 +1,121 @@
+"""Request/response objects and the route table shared by all handler modules.
+
+To add an endpoint (GraphQL, bulk JSONL files, orders, ...) write a module
+with functions ``fn(req) -> Response`` and register them::
+
+    from .routing import ROUTER
+    @ROUTER.api("POST", r"/admin/api/(?P<version>\\d{4}-\\d{2}|unstable)/graphql\\.json",
+                bucket=None)          # None: the handler does its own throttling
+    def graphql(req): ...
+
+then import the module in server.py (``HANDLER_MODULES``).  ``kind="api"``
+routes get auth, faults, latency, the REST bucket (bucket="rest") and stats;
+``kind="control"`` routes get none of that.  ``kind="public"`` routes (e.g.
+bulk result files on a CDN) skip auth/bucket but still count in stats.
+"""
+import json
+import re
+from urllib.parse import parse_qsl
+
+JSON_CT = "application/json; charset=utf-8"
+VERSION_RE = r"(?P<version>\d{4}-\d{2}|unstable)"
+
+
+class HttpError(Exception):
+    def __init__(self, status, errors, headers=None):
+        super().__init__(status, errors)
+        self.status = status
+        self.errors = errors
+        self.headers = headers or []
+
+
+class Response:
+    __slots__ = ("status", "body", "headers", "content_type", "raw")
+
+    def __init__(self, status=200, body=None, headers=None, content_type=JSON_CT,
+                 raw=None):
+        self.status = status
+        self.body = body
+        self.headers = list(headers or [])
+        self.content_type = content_type
+        self.raw = raw
+
+    def payload(self):
+        if self.raw is not None:
+            return self.raw if isinstance(self.raw, bytes) else self.raw.encode("utf-8")
+        return json.dumps(self.body, ensure_ascii=False,
+                          separators=(",", ":")).encode("utf-8")
+
+
+def error(status, errors, headers=None):
+    return Response(status, {"errors": errors}, headers)
+
+
+class Request:
+    def __init__(self, method, path, query, headers, body, conn_id, state):
+        self.method = method
+        self.path = path
+        self.query = query
+        self.params_list = parse_qsl(query, keep_blank_values=True)
+        self.params = dict(self.params_list)          # last one wins (Rails)
+        self.headers = headers
+        self.body = body
+        self.conn_id = conn_id
+        self.state = state
+        self.match = {}
+        self.shop = None
+        self.notes = []          # anomalies worth counting in stats
+
+    def json(self):
+        if not self.body:
+            return {}
+        try:
+            d = json.loads(self.body.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as e:
+            raise HttpError(400, "invalid JSON body: %s" % e)
+        if not isinstance(d, dict):
+            raise HttpError(400, "JSON body must be an object")
+        return d
+
+
+class Route:
+    __slots__ = ("method", "regex", "fn", "kind", "bucket", "deprecated")
+
+    def __init__(self, method, pattern, fn, kind, bucket, deprecated):
+        self.method = method
+        self.regex = re.compile("^" + pattern + "$")
+        self.fn = fn
+        self.kind = kind
+        self.bucket = bucket
+        self.deprecated = deprecated
+
+
+class Router:
+    def __init__(self):
+        self.routes = []
+
+    def add(self, method, pattern, kind="api", bucket="rest", deprecated=None):
+        def deco(fn):
+            self.routes.append(Route(method, pattern, fn, kind, bucket, deprecated))
+            return fn
+        return deco
+
+    def api(self, method, pattern, bucket="rest", deprecated=None):
+        return self.add(method, pattern, "api", bucket, deprecated)
+
+    def control(self, method, pattern):
+        return self.add(method, pattern, "control", None, None)
+
+    def match(self, method, path):
+        """-> (route, groups) ; (None, True) if the path exists for another method."""
+        other = False
+        for r in self.routes:
+            m = r.regex.match(path)
+            if m:
+                if r.method == method:
+                    return r, m.groupdict()
+                other = True
+        return None, other
+
+
+ROUTER = Router()

@@ -1,0 +1,341 @@
+"""HTTP/1.1 server, shop registry and the request pipeline.
+
+Pipeline for ``kind="api"`` routes:  token -> shop; fault pick; latency;
+pre-faults (5xx/429/reset/hang/nonjson) short-circuit; 401 if the token is
+unknown/revoked; REST leaky bucket (routes with bucket="rest"); handler;
+headers (X-Request-Id, call limit, deprecation, API version); delivery
+(normal, or slow/truncated); stats.
+"""
+import io
+import itertools
+import random
+import socket
+import struct
+import sys
+import threading
+import time
+import traceback
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from . import catalog, limits
+from .routing import ROUTER, HttpError, Response, Request, error
+from .stats import Stats, UNAUTH
+
+# Handler modules register their routes on import.
+from . import rest, control  # noqa: F401,E402
+
+INVALID_TOKEN = ("[API] Invalid API key or access token "
+                 "(unrecognized login or wrong password)")
+THROTTLED = ("Exceeded 2 calls per second for api client. "
+             "Reduce request rates to resume uninterrupted service.")
+FAULT_BODIES = {500: "Internal Server Error", 502: "Bad Gateway",
+                503: "Service Unavailable", 504: "Gateway Timeout"}
+NONJSON_BODY = ("<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
+                "<body><center><h1>502 Bad Gateway</h1></center><hr>"
+                "<center>cloudflare</center></body></html>")
+ID_BLOCK = 10 ** 9
+_CONN_IDS = itertools.count(1)
+
+
+def log(msg):
+    sys.stderr.write("standin: %s\n" % msg)
+    sys.stderr.flush()
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class State:
+    """Everything the handlers share: shops, faults, stats."""
+
+    def __init__(self, verbose=False):
+        self.lock = threading.RLock()
+        self.add_lock = threading.Lock()
+        self.shops = {}            # domain -> Shop
+        self.tokens = {}           # current token -> Shop
+        self.revoked = {}          # old token -> Shop (401s still counted per shop)
+        self.faults = limits.Faults()
+        self.stats = Stats()
+        self.stop_event = threading.Event()
+        self.verbose = verbose
+
+    def lookup(self, token):
+        """-> (shop or None, authorized)."""
+        if not token:
+            return None, False
+        with self.lock:
+            s = self.tokens.get(token)
+            if s is not None:
+                return s, True
+            return self.revoked.get(token), False
+
+    def shop(self, domain):
+        with self.lock:
+            s = self.shops.get(domain)
+        if s is None:
+            raise HttpError(404, "unknown shop %s" % domain)
+        return s
+
+    def _auto_id_base(self):
+        top = max([s.next_id for s in self.shops.values()] + [0])
+        return (top // ID_BLOCK + 1) * ID_BLOCK
+
+    def add_shop(self, cfg):
+        if not isinstance(cfg, dict) or not cfg.get("domain") or not cfg.get("token"):
+            raise ConfigError("a shop needs at least domain and token")
+        with self.add_lock:
+            with self.lock:
+                if cfg["domain"] in self.shops:
+                    raise ConfigError("shop %s already exists" % cfg["domain"])
+                if cfg["token"] in self.tokens:
+                    raise ConfigError("token already used by another shop")
+                base = cfg.get("id_base")
+                base = self._auto_id_base() if base is None else int(base)
+                for o in self.shops.values():
+                    lo, hi = o.id_range()
+                    if lo <= base < hi:
+                        raise ConfigError("id_base %d of %s lies inside the id range of "
+                                          "%s [%d, %d)" % (base, cfg["domain"],
+                                                           o.domain, lo, hi))
+                above = [o.id_base for o in self.shops.values() if o.id_base > base]
+            shop = catalog.Shop(cfg, base)
+            shop.id_limit = min(above) if above else None
+            shop.bucket = self.make_bucket(shop.bucket_cfg)
+            t0 = time.monotonic()
+            try:
+                catalog.generate(shop, cfg.get("catalog"), random.Random)
+            except catalog.IdSpaceError as e:
+                raise ConfigError(str(e))
+            dt = time.monotonic() - t0
+            with self.lock:
+                self.shops[shop.domain] = shop
+                self.tokens[shop.token] = shop
+                for o in self.shops.values():
+                    ups = [x.id_base for x in self.shops.values() if x.id_base > o.id_base]
+                    o.id_limit = min(ups) if ups else None
+            self.stats.ensure(shop.domain)
+        log("shop %s: %d products, %d variants, ids [%d, %d) generated in %.2fs"
+            % (shop.domain, len(shop.order), shop.variant_count, shop.id_base,
+               shop.next_id, dt))
+        return shop
+
+    @staticmethod
+    def make_bucket(b):
+        if not b or b.get("enabled") is False:
+            return None
+        return limits.Bucket(b.get("size", 40), b.get("leak", 2.0))
+
+    def set_token(self, shop, token):
+        with self.lock:
+            if token in self.tokens and self.tokens[token] is not shop:
+                raise HttpError(400, "token already used by another shop")
+            self.tokens.pop(shop.token, None)
+            self.revoked[shop.token] = shop
+            self.revoked.pop(token, None)
+            shop.token = token
+            self.tokens[token] = shop
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "cloudflare"
+    sys_version = ""
+    timeout = 120          # idle keep-alive connections are closed after this
+
+    def setup(self):
+        super().setup()
+        self.conn_id = next(_CONN_IDS)
+
+    def version_string(self):
+        return self.server_version
+
+    def log_message(self, fmt, *args):     # silence the default access log
+        pass
+
+    def do_GET(self):
+        self._handle("GET")
+
+    def do_POST(self):
+        self._handle("POST")
+
+    def do_PUT(self):
+        self._handle("PUT")
+
+    def do_DELETE(self):
+        self._handle("DELETE")
+
+    def do_PATCH(self):
+        self._handle("PATCH")
+
+    # -- pipeline -------------------------------------------------------------
+    def _handle(self, method):
+        state = self.server.state
+        t0 = time.monotonic()
+        url = urlsplit(self.path)
+        try:
+            n = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            n = 0
+        body = self.rfile.read(n) if n > 0 else b""
+        req = Request(method, url.path, url.query, self.headers, body, self.conn_id,
+                      state)
+        req.req_id = str(uuid.uuid4())
+        route, groups = ROUTER.match(method, url.path)
+        if route is None and not url.path.startswith("/admin/"):
+            self._send(error(404, "Not Found"), req)
+            return
+        if route is not None:
+            req.match = groups
+        if route is not None and route.kind == "control":
+            resp = self._call(route.fn, req)
+            self._send(resp, req)
+            if state.verbose or resp.status >= 400 or method != "GET":
+                log("control %s %s -> %d (%.1fms)" % (method, url.path, resp.status,
+                                                      (time.monotonic() - t0) * 1000))
+            return
+        self._api(route, req, t0)
+
+    def _call(self, fn, req):
+        try:
+            return fn(req)
+        except HttpError as e:
+            return error(e.status, e.errors, e.headers)
+        except Exception:       # a bug in the stand-in: report it loudly
+            log("ERROR in %s %s:\n%s" % (req.method, req.path, traceback.format_exc()))
+            return error(500, "stand-in internal error (see its log)")
+
+    def _api(self, route, req, t0):
+        state = self.server.state
+        shop, authorized = state.lookup(self.headers.get("X-Shopify-Access-Token"))
+        req.shop = shop
+        key = shop.domain if shop else UNAUTH
+        fault, spec = state.faults.pick(shop.domain if shop else None, req.path)
+        if spec is not None and spec.latency_ms:
+            time.sleep(spec.latency_ms / 1000.0)
+        bucket = shop.bucket if shop is not None else None
+        if fault in limits.PRE_FAULTS:
+            status = self._pre_fault(fault, spec, req, bucket)
+            state.stats.record(key, self.conn_id, req.method, req.path, req.query,
+                               status, None, fault=fault)
+            log("fault %s -> %s %s shop=%s conn=%d" % (fault, req.method, req.path,
+                                                      key, self.conn_id))
+            return
+        used, throttled = None, False
+        public = route is not None and route.kind == "public"
+        if not authorized and not public:
+            resp = error(401, INVALID_TOKEN)
+        elif route is None:
+            resp = error(404, "Not Found")
+        else:
+            allowed = True
+            if bucket is not None and route.bucket == "rest":
+                allowed, used = bucket.take()
+            if not allowed:
+                throttled = True
+                resp = error(429, THROTTLED, [("Retry-After", "2.0")])
+            else:
+                resp = self._call(route.fn, req)
+            if route.deprecated:
+                resp.headers.append(("X-Shopify-API-Deprecated-Reason", route.deprecated))
+            if "version" in req.match:
+                resp.headers.append(("X-Shopify-API-Version", req.match["version"]))
+        if authorized and bucket is not None:
+            resp.headers.append(("X-Shopify-Shop-Api-Call-Limit",
+                                 bucket.header(used if used is not None else bucket.peek())))
+        post = fault if fault in limits.POST_FAULTS else None
+        self._send(resp, req, post, spec)
+        state.stats.record(key, self.conn_id, req.method, req.path, req.query,
+                           resp.status, used, fault=post, throttled=throttled,
+                           notes=req.notes)
+        if state.verbose or resp.status >= 400 or post or req.notes:
+            log("%s %s -> %d shop=%s conn=%d %.1fms%s%s" % (
+                req.method, req.path, resp.status, key, self.conn_id,
+                (time.monotonic() - t0) * 1000, " fault=" + post if post else "",
+                " notes=" + ",".join(req.notes) if req.notes else ""))
+
+    def _pre_fault(self, kind, spec, req, bucket):
+        """Serve a replacing fault; returns the status sent (0 = none)."""
+        if kind == "reset":
+            self._reset()
+            return 0
+        if kind == "hang":
+            self.server.state.stop_event.wait(spec.hang_seconds)
+            self.close_connection = True
+            return 0
+        if kind == "nonjson":
+            resp = Response(200, raw=NONJSON_BODY, content_type="text/html; charset=utf-8")
+        elif kind == "429":
+            hdrs = [("Retry-After", "2.0")]
+            if bucket is not None:
+                hdrs.append(("X-Shopify-Shop-Api-Call-Limit",
+                             "%d/%d" % (bucket.size, bucket.size)))
+            resp = error(429, THROTTLED, hdrs)
+        else:
+            code = int(kind)
+            resp = error(code, FAULT_BODIES[code])
+        self._send(resp, req)
+        return resp.status
+
+    def _reset(self):
+        """Close with RST (SO_LINGER 0) without answering."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        for f in (self.rfile, self.wfile):
+            try:
+                f.close()
+            except OSError:
+                pass
+        # the base class still flushes/closes these after we return
+        self.rfile, self.wfile = io.BytesIO(), io.BytesIO()
+        try:
+            self.connection.close()
+        except OSError:
+            pass
+
+    def _send(self, resp, req, fault=None, spec=None):
+        payload = resp.payload()
+        try:
+            self.send_response(resp.status)
+            self.send_header("Content-Type", resp.content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("X-Request-Id", req.req_id)
+            for k, v in resp.headers:
+                self.send_header(k, v)
+            self.end_headers()
+            if fault == "slow":
+                steps = 10
+                chunk = max(1, -(-len(payload) // steps))
+                for i in range(0, len(payload), chunk):
+                    if self.server.state.stop_event.wait(spec.slow_seconds / steps):
+                        break
+                    self.wfile.write(payload[i:i + chunk])
+            elif fault == "truncated":
+                self.wfile.write(payload[:len(payload) // 2])
+                self.close_connection = True
+            else:
+                self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
+            self.close_connection = True
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, port, state):
+        self.state = state
+        super().__init__(("127.0.0.1", port), Handler)
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, socket.timeout, TimeoutError)):
+            return
+        log("connection error: %r" % (exc,))
