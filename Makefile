@@ -12,6 +12,7 @@ OBJS = \
 	src/domain.o \
 	src/crypto.o \
 	src/util.o \
+	src/redact.o \
 	src/log.o \
 	src/store.o \
 	src/jobs.o \

@@ -82,6 +82,7 @@ _PG_init(void)
 	shmem_startup_hook = shopify_shmem_startup;
 
 	shopify_register_launcher();
+	shopify_install_log_redaction();
 }
 
 static void

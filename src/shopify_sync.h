@@ -83,4 +83,8 @@ extern PGDLLEXPORT void shopify_launcher_main(Datum arg);
 extern PGDLLEXPORT void shopify_worker_main(Datum arg);
 extern void shopify_register_launcher(void);
 
+/* ----- redact.c ----- */
+extern void shopify_install_log_redaction(void);
+extern void shopify_redact_activity(const char *call);
+
 #endif							/* SHOPIFY_SYNC_H */

@@ -247,18 +247,3 @@ shopify_require_args(FunctionCallInfo fcinfo, int nargs, const char *const *name
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s must not be null", names[i])));
 }
-
-/*
- * Replace this backend's query text, as shown in pg_stat_activity and in the
- * STATEMENT line of any later error report, with a version that carries no
- * arguments.  Used by functions whose arguments are secrets.
- */
-void
-shopify_redact_activity(const char *call)
-{
-	static char text[128];
-
-	snprintf(text, sizeof(text), "SELECT %s(...) -- arguments hidden by shopify_sync", call);
-	pgstat_report_activity(STATE_RUNNING, text);
-	debug_query_string = text;
-}

@@ -58,6 +58,5 @@ extern int64 shopify_job_access(int64 job_id, int flags, const ShopifyCaller *ca
 								ShopifyStore *store);
 
 extern void shopify_require_args(FunctionCallInfo fcinfo, int nargs, const char *const *names);
-extern void shopify_redact_activity(const char *call);
 
 #endif

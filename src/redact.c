@@ -1,0 +1,103 @@
+/*
+ * redact.c — keeping access tokens out of pg_stat_activity and the server
+ * log.
+ *
+ * Two mechanisms:
+ *  - shopify_redact_activity(): a function whose arguments are secrets
+ *    replaces its backend's query text (pg_stat_activity, and the STATEMENT
+ *    line of any later error report) with a version without arguments.
+ *  - an emit_log_hook, installed in every backend, scrubs anything shaped
+ *    like a Shopify token (shpat_, shpca_, shppa_, shpss_ followed by
+ *    letters and digits) from every server log line before it is written,
+ *    and suppresses the STATEMENT line of a report whose statement carries
+ *    one.  This covers what the extension does not control, such as
+ *    log_statement = 'all' logging the text of a connect call.
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "tcop/tcopprot.h"
+#include "utils/backend_status.h"
+#include "utils/elog.h"
+
+#include "shopify_sync.h"
+#include "util.h"
+
+static emit_log_hook_type prev_emit_log_hook = NULL;
+
+/* Position of the first token-shaped substring of s, or NULL. */
+static char *
+find_token(char *s)
+{
+	char	   *p = s;
+
+	while (p != NULL && (p = strstr(p, "shp")) != NULL)
+	{
+		if ((p[3] == 'a' && p[4] == 't') || (p[3] == 'c' && p[4] == 'a') ||
+			(p[3] == 'p' && p[4] == 'a') || (p[3] == 's' && p[4] == 's'))
+		{
+			if (p[5] == '_' && isalnum((unsigned char) p[6]))
+				return p;
+		}
+		p += 3;
+	}
+	return NULL;
+}
+
+/* Overwrite every token's secret part with '*' in place. */
+static void
+scrub(char *s)
+{
+	char	   *p;
+
+	if (s == NULL)
+		return;
+	while ((p = find_token(s)) != NULL)
+	{
+		p += 6;
+		while (isalnum((unsigned char) *p))
+			*p++ = '*';
+		s = p;
+	}
+}
+
+static void
+redact_emit_log_hook(ErrorData *edata)
+{
+	if (edata->output_to_server)
+	{
+		scrub(edata->message);
+		scrub(edata->detail);
+		scrub(edata->detail_log);
+		scrub(edata->hint);
+		scrub(edata->context);
+		scrub(edata->internalquery);
+		if (debug_query_string != NULL && find_token((char *) debug_query_string) != NULL)
+			edata->hide_stmt = true;
+	}
+	if (prev_emit_log_hook)
+		prev_emit_log_hook(edata);
+}
+
+void
+shopify_install_log_redaction(void)
+{
+	prev_emit_log_hook = emit_log_hook;
+	emit_log_hook = redact_emit_log_hook;
+}
+
+/*
+ * Replace this backend's query text, as shown in pg_stat_activity and in the
+ * STATEMENT line of any later error report, with a version that carries no
+ * arguments.  Used by functions whose arguments are secrets.
+ */
+void
+shopify_redact_activity(const char *call)
+{
+	static char text[128];
+
+	snprintf(text, sizeof(text), "SELECT %s(...) -- arguments hidden by shopify_sync", call);
+	pgstat_report_activity(STATE_RUNNING, text);
+	debug_query_string = text;
+}
