@@ -12,7 +12,6 @@ import threading
 import time
 
 from . import pools
-from .timefmt import parse_ts  # noqa: F401  (re-exported for renderers)
 
 EPOCH_MIN = 1546300800   # 2019-01-01T00:00:00Z
 EPOCH_MAX = 1782777600   # 2026-06-30T00:00:00Z -- initial catalog is older
@@ -31,8 +30,10 @@ class Variant:
 
     @property
     def title(self):
-        opts = [o for o in (self.option1, self.option2, self.option3) if o is not None]
-        return " / ".join(opts) if opts else "Default Title"
+        o1, o2, o3 = self.option1, self.option2, self.option3
+        if o2 is None and o3 is None:
+            return "Default Title" if o1 is None else o1
+        return " / ".join(o for o in (o1, o2, o3) if o is not None)
 
 
 class Product:
@@ -359,7 +360,7 @@ def generate(shop, catalog_cfg, rng_factory):
                     float(c.get("drafts", 0.0)), float(c.get("archived", 0.0)))
     n = int(c.get("products", 0))
     vmin = max(1, int(c.get("variants_min", 1)))
-    vmax = max(vmin, int(c.get("variants_max", vmin)))
+    vmax = max(vmin, int(c.get("variants_max", max(vmin, 8))))
     counts = [rng.randint(vmin, vmax) for _ in range(n)]
     big = [int(b) for b in c.get("big_products") or []]
     for k, nb in enumerate(big):      # spread the big ones through the id range

@@ -5,7 +5,7 @@ from . import mutations
 from .catalog import STATUSES
 from .limits import Bucket
 from .rest import expected_rows
-from .routing import ROUTER, HttpError, Response
+from .routing import ROUTER, HttpError, Response, to_json
 
 SHOP = r"/_control/shops/(?P<domain>[^/]+)"
 
@@ -64,9 +64,9 @@ def expected(req):
         sts = set(req.params["status"].split(","))
         if not sts <= set(STATUSES):
             raise HttpError(400, "bad status filter")
-    rows = expected_rows(shop, api, sts)
-    return Response(200, {"shop": shop.domain, "api": api, "count": len(rows),
-                          "rows": rows})
+    rows = [to_json(r) for r in expected_rows(shop, api, sts)]
+    head = to_json({"shop": shop.domain, "api": api, "count": len(rows)})
+    return Response(200, raw=head[:-1] + b',"rows":[' + b",".join(rows) + b"]}")
 
 
 @ROUTER.control("GET", SHOP + "/deleted")

@@ -194,6 +194,9 @@ def _explicit(shop, gen, op, ts, res, touched):
                       if any(v.id == vid for v in q.variants)), None)
         if p is None:
             raise MutationError("no live variant %s" % vid)
+        if len(p.variants) == 1:
+            raise MutationError("cannot delete the last variant of product %d "
+                                "(Shopify requires one); delete the product" % p.id)
         shop.delete_variant(p, vid, ts)
         res["deleted_variants"].append(vid)
         touched.add(p.id)

@@ -7,7 +7,7 @@ import json
 from urllib.parse import quote
 
 from .catalog import STATUSES, Filter, variant_traits
-from .routing import ROUTER, VERSION_RE, HttpError, Response
+from .routing import ROUTER, VERSION_RE, HttpError, Response, json_array
 from .timefmt import fmt_ts, parse_ts
 
 REST_MAX_VARIANTS = 100
@@ -114,8 +114,8 @@ def render_product(p, shop, fields=None):
 
 
 def expected_rows(shop, api="rest", statuses=None):
-    """Rows a correct mirror holds (one per variant), values as REST serves them."""
-    rows = []
+    """Rows a correct mirror holds (one per variant), values as REST serves them.
+    A generator: iterate it while holding nothing else (it takes shop.lock)."""
     with shop.lock:
         for p in shop.iter_products():
             if statuses and p.status not in statuses:
@@ -123,7 +123,7 @@ def expected_rows(shop, api="rest", statuses=None):
             vs = p.variants if api == "graphql" else p.variants[:REST_MAX_VARIANTS]
             pu = fmt_ts(p.updated_at, p.id)
             for i, v in enumerate(vs):
-                rows.append({
+                yield {
                     "sku_id": v.id, "product_id": p.id, "sku": v.sku, "title": p.title,
                     "variant_title": v.title, "vendor": p.vendor,
                     "product_type": p.product_type, "handle": p.handle,
@@ -132,8 +132,7 @@ def expected_rows(shop, api="rest", statuses=None):
                     "inventory_quantity": v.inventory_quantity,
                     "inventory_item_id": v.inventory_item_id, "position": i + 1,
                     "variant_updated_at": fmt_ts(v.updated_at, v.id),
-                    "product_updated_at": pu})
-    return rows
+                    "product_updated_at": pu}
 
 
 # -- page_info tokens -------------------------------------------------------------
@@ -250,10 +249,6 @@ def parse_fields(req):
     return set(_csv(req.params["fields"]))
 
 
-def _shop_of(req):
-    return req.shop
-
-
 # -- handlers ----------------------------------------------------------------------
 def render_shop(shop):
     off = shop.utc_offset
@@ -309,7 +304,7 @@ def list_products(req):
         else:
             prods, more = shop.page_before(flt, key, limit)
             has_next, has_prev = True, more
-        body = [render_product(p, shop, fields) for p in prods]
+        body = json_array("products", (render_product(p, shop, fields) for p in prods))
         first = prods[0].id if prods else None
         last = prods[-1].id if prods else None
     links = []
@@ -326,7 +321,7 @@ def list_products(req):
         after = last if last is not None else key - 1
         links.append(base + encode_page_info(shop, "n", after, flt) + '>; rel="next"')
     headers = [("Link", ", ".join(links))] if links else []
-    return Response(200, {"products": body}, headers)
+    return Response(200, headers=headers, raw=body)
 
 
 @ROUTER.api("GET", "/admin/api/%s/products/count\\.json" % VERSION_RE,

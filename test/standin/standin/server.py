@@ -23,8 +23,9 @@ from . import catalog, limits
 from .routing import ROUTER, HttpError, Response, Request, error
 from .stats import Stats, UNAUTH
 
-# Handler modules register their routes on import.
-from . import rest, control  # noqa: F401,E402
+# Handler modules register their routes on import; add new ones here.
+from . import rest, control  # noqa: E402
+HANDLER_MODULES = (rest, control)
 
 INVALID_TOKEN = ("[API] Invalid API key or access token "
                  "(unrecognized login or wrong password)")
@@ -148,6 +149,10 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         self.conn_id = next(_CONN_IDS)
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
 
     def version_string(self):
         return self.server_version
@@ -308,6 +313,13 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("X-Request-Id", req.req_id)
             for k, v in resp.headers:
                 self.send_header(k, v)
+            if fault is None:           # one write: headers + body
+                self._headers_buffer.append(b"\r\n")
+                self._headers_buffer.append(payload)
+                data = b"".join(self._headers_buffer)
+                self._headers_buffer = []
+                self.wfile.write(data)
+                return
             self.end_headers()
             if fault == "slow":
                 steps = 10
@@ -316,11 +328,9 @@ class Handler(BaseHTTPRequestHandler):
                     if self.server.state.stop_event.wait(spec.slow_seconds / steps):
                         break
                     self.wfile.write(payload[i:i + chunk])
-            elif fault == "truncated":
+            else:                       # truncated
                 self.wfile.write(payload[:len(payload) // 2])
                 self.close_connection = True
-            else:
-                self.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
             self.close_connection = True
 
