@@ -17,7 +17,15 @@ OBJS = \
 	src/store.o \
 	src/jobs.o \
 	src/launcher.o \
-	src/worker.o
+	src/worker.o \
+	src/txn.o \
+	src/queue.o \
+	src/http.o \
+	src/shopify.o \
+	src/rest.o \
+	src/variants.o \
+	src/mirror.o \
+	src/sync.o
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 EXTRA_CLEAN = $(EXTENSION).control

@@ -319,6 +319,25 @@ COMMENT ON POLICY webhook_events_owner ON shopify.webhook_events IS 'A role sees
 COMMENT ON POLICY sync_log_owner ON shopify.sync_log IS 'A role sees only the log rows of its own stores';
 
 -------------------------------------------------------------------------------
+-- Internal functions (schema shopify, not for direct use)
+-------------------------------------------------------------------------------
+
+CREATE FUNCTION shopify._variants(doc jsonb, shape text,
+    OUT ok boolean, OUT error text, OUT sku_id bigint, OUT product_id bigint,
+    OUT sku text, OUT title text, OUT variant_title text, OUT vendor text,
+    OUT product_type text, OUT handle text, OUT status text, OUT tags text,
+    OUT price numeric, OUT compare_at_price numeric, OUT barcode text,
+    OUT inventory_quantity integer, OUT inventory_item_id bigint,
+    OUT "position" integer, OUT variant_updated_at timestamptz,
+    OUT product_updated_at timestamptz)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'shopify_page_variants'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION shopify._variants(jsonb, text) IS
+    'Internal: a Shopify payload (shape rest_products, rest_product, ...) as typed variant rows; invalid variants come out with ok = false and the reason';
+REVOKE ALL ON FUNCTION shopify._variants(jsonb, text) FROM PUBLIC;
+
+-------------------------------------------------------------------------------
 -- Functions
 -------------------------------------------------------------------------------
 

@@ -319,9 +319,53 @@ shopify_wait_for_sync(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Delete log rows and finished jobs past their retention, in batches of
+ * batch_size rows (one statement each, so no statement holds many row
+ * locks).  Runs inside the caller's transaction and SPI connection.
+ */
+void
+shopify_run_cleanup(int batch, int64 *logs, int64 *jobs)
+{
+	Oid			types[2] = {INT4OID, INT4OID};
+	Datum		vals[2];
+	int			n;
+
+	*logs = *jobs = 0;
+	vals[1] = Int32GetDatum(batch);
+	if (shopify_log_retention_min > 0)
+	{
+		vals[0] = Int32GetDatum(shopify_log_retention_min);
+		do
+		{
+			n = shopify_spi_exec("DELETE FROM shopify.sync_log WHERE id IN ("
+								 " SELECT id FROM shopify.sync_log"
+								 "  WHERE logged_at < now() - make_interval(mins => $1)"
+								 "  ORDER BY logged_at LIMIT $2)",
+								 2, types, vals, NULL, false);
+			*logs += n;
+			CHECK_FOR_INTERRUPTS();
+		} while (n == batch);
+	}
+	if (shopify_job_retention_min > 0)
+	{
+		vals[0] = Int32GetDatum(shopify_job_retention_min);
+		do
+		{
+			n = shopify_spi_exec("DELETE FROM shopify.sync_jobs WHERE id IN ("
+								 " SELECT id FROM shopify.sync_jobs"
+								 "  WHERE finished_at < now() - make_interval(mins => $1)"
+								 "  ORDER BY finished_at LIMIT $2)",
+								 2, types, vals, NULL, false);
+			*jobs += n;
+			CHECK_FOR_INTERRUPTS();
+		} while (n == batch);
+	}
+}
+
+/*
  * shopify_cleanup(batch_size) → {"log_rows_deleted": n, "jobs_deleted": n}.
- * Deletes in batches, each a separate statement, so no single statement
- * holds many row locks; superusers only (EXECUTE is revoked from PUBLIC).
+ * Superusers only (EXECUTE is revoked from PUBLIC); the worker runs the
+ * same cleanup every hour.
  */
 Datum
 shopify_cleanup(PG_FUNCTION_ARGS)
@@ -339,40 +383,7 @@ shopify_cleanup(PG_FUNCTION_ARGS)
 
 	shopify_elevate(&elev);
 	shopify_spi_connect();
-	if (shopify_log_retention_min > 0)
-	{
-		Oid			types[2] = {INT4OID, INT4OID};
-		Datum		vals[2] = {Int32GetDatum(shopify_log_retention_min), Int32GetDatum(batch)};
-		int			n;
-
-		do
-		{
-			n = shopify_spi_exec("DELETE FROM shopify.sync_log WHERE id IN ("
-								 " SELECT id FROM shopify.sync_log"
-								 "  WHERE logged_at < now() - make_interval(mins => $1)"
-								 "  ORDER BY logged_at LIMIT $2)",
-								 2, types, vals, NULL, false);
-			logs += n;
-			CHECK_FOR_INTERRUPTS();
-		} while (n == batch);
-	}
-	if (shopify_job_retention_min > 0)
-	{
-		Oid			types[2] = {INT4OID, INT4OID};
-		Datum		vals[2] = {Int32GetDatum(shopify_job_retention_min), Int32GetDatum(batch)};
-		int			n;
-
-		do
-		{
-			n = shopify_spi_exec("DELETE FROM shopify.sync_jobs WHERE id IN ("
-								 " SELECT id FROM shopify.sync_jobs"
-								 "  WHERE finished_at < now() - make_interval(mins => $1)"
-								 "  ORDER BY finished_at LIMIT $2)",
-								 2, types, vals, NULL, false);
-			jobs += n;
-			CHECK_FOR_INTERRUPTS();
-		} while (n == batch);
-	}
+	shopify_run_cleanup(batch, &logs, &jobs);
 	shopify_spi_finish();
 	shopify_restore(&elev);
 

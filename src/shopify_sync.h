@@ -83,6 +83,9 @@ extern PGDLLEXPORT void shopify_launcher_main(Datum arg);
 extern PGDLLEXPORT void shopify_worker_main(Datum arg);
 extern void shopify_register_launcher(void);
 
+/* ----- jobs.c ----- */
+extern void shopify_run_cleanup(int batch, int64 *logs, int64 *jobs);
+
 /* ----- redact.c ----- */
 extern void shopify_install_log_redaction(void);
 extern void shopify_redact_activity(const char *call);

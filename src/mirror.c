@@ -1,0 +1,165 @@
+/*
+ * mirror.c — the one write path into shopify.products.
+ *
+ * A payload (a page of a sync, later a webhook product) becomes one
+ * set-based statement: shopify._variants() turns the JSON into typed rows,
+ * and one INSERT ... ON CONFLICT (sku_id) DO UPDATE writes them.  The update
+ * happens only when a stored value differs, so an unchanged row is not
+ * rewritten (no new tuple, no WAL); RETURNING (xmax = 0) tells created rows
+ * from updated ones, and unchanged = processed - created - updated - failed.
+ * A variant id that belongs to another store is never taken over: it is
+ * counted failed.  With sync_inventory = false an existing row keeps its
+ * inventory_quantity (new rows get NULL).
+ *
+ * Full syncs also record the variant ids they were given in
+ * shopify.sync_seen, in the same statement; when the listing is complete,
+ * mirror_sweep() marks the store's other active rows inactive (deleted in
+ * Shopify) with one anti-join, and forgets the job's ids.  The mirror itself
+ * carries no per-sync marker, so unchanged rows stay untouched.
+ *
+ * The caller provides the transaction and the SPI connection; the statement
+ * is prepared once per process.  Nothing here knows about HTTP.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "utils/builtins.h"
+
+#include "mirror.h"
+#include "util.h"
+
+static SPIPlanPtr write_plan = NULL;
+
+static const char *write_sql =
+"WITH d AS MATERIALIZED (SELECT $1::jsonb AS doc),"
+" src AS MATERIALIZED (SELECT v.* FROM d, shopify._variants(d.doc, $2) v),"
+" good AS (SELECT DISTINCT ON (sku_id) * FROM src WHERE ok ORDER BY sku_id),"
+" alien AS MATERIALIZED (SELECT g.sku_id FROM good g JOIN shopify.products p"
+"                         ON p.sku_id = g.sku_id AND p.shop_id <> $3),"
+" up AS ("
+"  INSERT INTO shopify.products AS p"
+"   (sku_id, shop_id, product_id, sku, title, variant_title, vendor, product_type,"
+"    handle, status, tags, price, compare_at_price, barcode, inventory_quantity,"
+"    inventory_item_id, position, is_active, shopify_updated_at, product_updated_at,"
+"    first_synced_at, last_synced_at, deactivated_at)"
+"  SELECT g.sku_id, $3, g.product_id, g.sku, g.title, g.variant_title, g.vendor,"
+"         g.product_type, g.handle, g.status, g.tags, g.price, g.compare_at_price,"
+"         g.barcode, CASE WHEN $4 THEN g.inventory_quantity END, g.inventory_item_id,"
+"         g.position, true, g.variant_updated_at, g.product_updated_at, now(), now(), NULL"
+"    FROM good g"
+"  ON CONFLICT (sku_id) DO UPDATE SET"
+"    product_id = EXCLUDED.product_id, sku = EXCLUDED.sku, title = EXCLUDED.title,"
+"    variant_title = EXCLUDED.variant_title, vendor = EXCLUDED.vendor,"
+"    product_type = EXCLUDED.product_type, handle = EXCLUDED.handle,"
+"    status = EXCLUDED.status, tags = EXCLUDED.tags, price = EXCLUDED.price,"
+"    compare_at_price = EXCLUDED.compare_at_price, barcode = EXCLUDED.barcode,"
+"    inventory_quantity = CASE WHEN $4 THEN EXCLUDED.inventory_quantity ELSE p.inventory_quantity END,"
+"    inventory_item_id = EXCLUDED.inventory_item_id, position = EXCLUDED.position,"
+"    is_active = true, shopify_updated_at = EXCLUDED.shopify_updated_at,"
+"    product_updated_at = EXCLUDED.product_updated_at, last_synced_at = now(),"
+"    deactivated_at = NULL"
+"  WHERE p.shop_id = EXCLUDED.shop_id"
+"    AND ((p.product_id, p.sku, p.title, p.variant_title, p.vendor, p.product_type,"
+"          p.handle, p.status, p.tags, p.price, p.compare_at_price, p.barcode,"
+"          p.inventory_item_id, p.position, p.is_active, p.shopify_updated_at,"
+"          p.product_updated_at)"
+"         IS DISTINCT FROM"
+"         (EXCLUDED.product_id, EXCLUDED.sku, EXCLUDED.title, EXCLUDED.variant_title,"
+"          EXCLUDED.vendor, EXCLUDED.product_type, EXCLUDED.handle, EXCLUDED.status,"
+"          EXCLUDED.tags, EXCLUDED.price, EXCLUDED.compare_at_price, EXCLUDED.barcode,"
+"          EXCLUDED.inventory_item_id, EXCLUDED.position, true,"
+"          EXCLUDED.shopify_updated_at, EXCLUDED.product_updated_at)"
+"         OR ($4 AND p.inventory_quantity IS DISTINCT FROM EXCLUDED.inventory_quantity))"
+"  RETURNING (xmax = 0) AS inserted),"
+" seen AS ("
+"  INSERT INTO shopify.sync_seen (job_id, sku_id)"
+"  SELECT $5, g.sku_id FROM good g"
+"   WHERE $5 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM alien a WHERE a.sku_id = g.sku_id))"
+"SELECT (SELECT count(DISTINCT product_id) FROM src)::int,"
+"       (SELECT count(*) FROM src)::int,"
+"       (SELECT count(*) FILTER (WHERE inserted) FROM up)::int,"
+"       (SELECT count(*) FILTER (WHERE NOT inserted) FROM up)::int,"
+"       ((SELECT count(*) FROM src WHERE NOT ok) + (SELECT count(*) FROM alien))::int,"
+"       (SELECT string_agg(e, '; ') FROM"
+"          (SELECT coalesce('variant ' || sku_id, 'product ' || product_id, 'item') || ': ' || error AS e"
+"             FROM src WHERE NOT ok LIMIT 3) x)";
+
+/*
+ * Write one payload.  seen_job_id is the full sync whose seen set receives
+ * the variant ids, or 0.
+ */
+void
+mirror_write(const char *doc, size_t len, const char *shape, int64 shop_id,
+			 bool sync_inventory, int64 seen_job_id, MirrorCounts *out)
+{
+	Datum		vals[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+	int			rc;
+
+	if (write_plan == NULL)
+	{
+		Oid			types[5] = {TEXTOID, TEXTOID, INT8OID, BOOLOID, INT8OID};
+		SPIPlanPtr	plan = SPI_prepare(write_sql, 5, types);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed for the mirror write: %s",
+				 SPI_result_code_string(SPI_result));
+		SPI_keepplan(plan);
+		write_plan = plan;
+	}
+
+	vals[0] = PointerGetDatum(cstring_to_text_with_len(doc, len));
+	vals[1] = CStringGetTextDatum(shape);
+	vals[2] = Int64GetDatum(shop_id);
+	vals[3] = BoolGetDatum(sync_inventory);
+	vals[4] = Int64GetDatum(seen_job_id);
+	if (seen_job_id <= 0)
+		nulls[4] = 'n';
+
+	rc = SPI_execute_plan(write_plan, vals, nulls, false, 0);
+	if (rc != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "mirror write failed: %s", SPI_result_code_string(rc));
+
+	out->products = DatumGetInt32(shopify_spi_value(0, 1, &isnull));
+	out->processed = DatumGetInt32(shopify_spi_value(0, 2, &isnull));
+	out->created = DatumGetInt32(shopify_spi_value(0, 3, &isnull));
+	out->updated = DatumGetInt32(shopify_spi_value(0, 4, &isnull));
+	out->failed = DatumGetInt32(shopify_spi_value(0, 5, &isnull));
+	out->errors = shopify_spi_text(0, 6);
+	out->unchanged = out->processed - out->created - out->updated - out->failed;
+	if (out->unchanged < 0)
+		out->unchanged = 0;
+	pfree(DatumGetPointer(vals[0]));
+}
+
+/*
+ * End of a full sync: the store's active rows that the job did not see are
+ * deleted in Shopify.  Returns the number of rows deactivated.
+ */
+int
+mirror_sweep(int64 shop_id, int64 job_id)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		vals[2] = {Int64GetDatum(shop_id), Int64GetDatum(job_id)};
+	int			n;
+
+	n = shopify_spi_exec("UPDATE shopify.products p SET is_active = false, deactivated_at = now()"
+						 " WHERE p.shop_id = $1 AND p.is_active"
+						 "   AND NOT EXISTS (SELECT 1 FROM shopify.sync_seen s"
+						 "                    WHERE s.job_id = $2 AND s.sku_id = p.sku_id)",
+						 2, types, vals, NULL, false);
+	mirror_forget_seen(job_id);
+	return n;
+}
+
+void
+mirror_forget_seen(int64 job_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		vals[1] = {Int64GetDatum(job_id)};
+
+	shopify_spi_exec("DELETE FROM shopify.sync_seen WHERE job_id = $1",
+					 1, types, vals, NULL, false);
+}
