@@ -236,10 +236,12 @@ shopify_call_send(ShopifyCall *call)
 	r->owner = call;
 
 	call->done = false;
+	/* libcurl copies the URL and the header lines: nothing outlives this call */
 	if (!http_start(r, err, sizeof(err)))
 	{
 		explicit_bzero(tokhdr, sizeof(tokhdr));
 		pfree(r->url);
+		r->url = NULL;
 		call->done = true;
 		call->ok = false;
 		call->error_class = "internal";
@@ -247,6 +249,8 @@ shopify_call_send(ShopifyCall *call)
 		return;
 	}
 	explicit_bzero(tokhdr, sizeof(tokhdr));
+	pfree(r->url);
+	r->url = NULL;
 	call->in_flight = true;
 	call->shop->in_flight++;
 }
@@ -259,7 +263,6 @@ shopify_call_abort(ShopifyCall *call)
 		http_abort(&call->req);
 		call->in_flight = false;
 		call->shop->in_flight--;
-		pfree(call->req.url);
 	}
 	if (call->resp)
 		free(call->resp);
@@ -472,7 +475,6 @@ shopify_call_finished(ShopifyCall *call)
 		call->throttled++;
 		record_attempt(call, r, "rate_limited", "429 Too Many Requests", retry_after);
 		http_release(r);
-		pfree(r->url);
 		if (call->throttled > MAX_429_WAITS)
 		{
 			call->done = true;
@@ -521,7 +523,6 @@ shopify_call_finished(ShopifyCall *call)
 
 	call->attempt++;
 	record_attempt(call, r, cls, cls ? call->error : NULL, -1);
-	pfree(r->url);
 
 	if (cls == NULL)
 	{

@@ -11,8 +11,11 @@ use Test::More;
 use Time::HiRes qw(usleep time);
 use Exporter 'import';
 
+use JSON::PP;
+
 our @EXPORT = qw(new_sync_node worker_pid launcher_pid wait_for_worker
-  wait_for_worker_change wait_until log_contains psql_ok fake_token);
+  wait_for_worker_change wait_until log_contains fake_token connect_shop
+  enqueue_sync wait_job run_sync job_row mirror_diff sql_json);
 
 # A fresh node with shopify_sync preloaded.  %opts: database (worker's
 # database, default 'app'), conf (extra postgresql.conf text), create_db
@@ -98,6 +101,89 @@ sub fake_token
 	my ($tag) = @_;
 	my $hex = join '', map { sprintf '%02x', int(rand(256)) } 1 .. 16;
 	return "shpat_$hex";
+}
+
+# Connect a stand-in shop (a hash from ShopifyStandin::make_shop); returns
+# its shop_id.  The token travels in a psql variable, never in test output.
+sub connect_shop
+{
+	my ($node, $shop, $db) = @_;
+	$db //= 'app';
+	return $node->safe_psql($db,
+		"SELECT shopify_connect_store('$shop->{domain}', :'tok')",
+		extra_params => [ '-v', "tok=$shop->{token}" ]);
+}
+
+# A query's single jsonb/json result, decoded.
+sub sql_json
+{
+	my ($node, $sql, $db) = @_;
+	my $out = $node->safe_psql($db // 'app', $sql);
+	return $out eq '' ? undef : decode_json($out);
+}
+
+sub job_row
+{
+	my ($node, $job_id) = @_;
+	return sql_json($node, "SELECT row_to_json(j) FROM shopify.sync_jobs j WHERE id = $job_id");
+}
+
+sub enqueue_sync
+{
+	my ($node, $shop_id, %o) = @_;
+	my $full = ($o{full} // 1) ? 'true' : 'false';
+	my $inv = ($o{inventory} // 1) ? 'true' : 'false';
+	return $node->safe_psql('app', "SELECT id FROM shopify_sync_products($shop_id, $full, $inv)");
+}
+
+# Wait for a job to finish; returns its row (a hash).
+sub wait_job
+{
+	my ($node, $job_id, $timeout) = @_;
+	$timeout //= 180;
+	$node->safe_psql('app', "SELECT status FROM shopify_wait_for_sync($job_id, '$timeout seconds')");
+	return job_row($node, $job_id);
+}
+
+sub run_sync
+{
+	my ($node, $shop_id, %o) = @_;
+	my $id = enqueue_sync($node, $shop_id, %o);
+	return wait_job($node, $id, $o{timeout});
+}
+
+# Compare the store's active mirror rows with the stand-in's expected rows,
+# field by field.  Returns a hash: expected, active, missing (expected rows
+# absent or different), extra (active rows not expected), examples.
+sub mirror_diff
+{
+	my ($node, $standin, $domain, $shop_id, $api) = @_;
+	my $rows = $standin->expected($domain, $api // 'rest');
+	my $file = $node->basedir . "/expected_$shop_id.json";
+	open my $fh, '>:raw', $file or die "$file: $!";
+	print $fh encode_json($rows);
+	close $fh;
+	chmod 0644, $file;
+	my $cols = 'sku_id bigint, product_id bigint, sku text, title text, variant_title text,'
+	  . ' vendor text, product_type text, handle text, status text, tags text, price numeric,'
+	  . ' compare_at_price numeric, barcode text, inventory_quantity int, inventory_item_id bigint,'
+	  . ' position int, variant_updated_at timestamptz, product_updated_at timestamptz';
+	my $list = 'sku_id, product_id, sku, title, variant_title, vendor, product_type, handle,'
+	  . ' status, tags, price, compare_at_price, barcode, inventory_quantity,'
+	  . ' inventory_item_id, position';
+	my $res = sql_json($node, qq{
+	  WITH exp AS (SELECT * FROM jsonb_to_recordset(pg_read_file('$file')::jsonb) AS x($cols)),
+	  act AS (SELECT * FROM shopify.products WHERE shop_id = $shop_id AND is_active),
+	  missing AS (SELECT $list, variant_updated_at, product_updated_at FROM exp
+	              EXCEPT SELECT $list, shopify_updated_at, product_updated_at FROM act),
+	  extra AS (SELECT sku_id FROM act EXCEPT SELECT sku_id FROM exp)
+	  SELECT json_build_object(
+	    'expected', (SELECT count(*) FROM exp),
+	    'active', (SELECT count(*) FROM act),
+	    'missing', (SELECT count(*) FROM missing),
+	    'extra', (SELECT count(*) FROM extra),
+	    'examples', (SELECT json_agg(m) FROM (SELECT * FROM missing LIMIT 3) m))});
+	return $res;
 }
 
 1;
