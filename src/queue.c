@@ -306,9 +306,23 @@ queue_set_total(int64 job_id, int total)
 	Oid			types[2] = {INT8OID, INT4OID};
 	Datum		vals[2] = {Int64GetDatum(job_id), Int32GetDatum(total)};
 
-	shopify_spi_exec("UPDATE shopify.sync_jobs SET total_products = $2, api_calls = api_calls + 1"
+	shopify_spi_exec("UPDATE shopify.sync_jobs SET total_products = $2"
 					 " WHERE id = $1",
 					 2, types, vals, NULL, false);
+}
+
+/* Count API calls that were not part of a page (shop, count, failures). */
+void
+queue_add_calls(int64 job_id, int calls, int retries, int throttled)
+{
+	Oid			types[4] = {INT8OID, INT4OID, INT4OID, INT4OID};
+	Datum		vals[4] = {Int64GetDatum(job_id), Int32GetDatum(calls),
+	Int32GetDatum(retries), Int32GetDatum(throttled)};
+
+	shopify_spi_exec("UPDATE shopify.sync_jobs SET api_calls = api_calls + $2,"
+					 "  api_retries = api_retries + $3, rate_limited = rate_limited + $4"
+					 " WHERE id = $1",
+					 4, types, vals, NULL, false);
 }
 
 void
@@ -395,8 +409,6 @@ queue_update_shop_info(int64 job_id, int64 shop_id, const char *shop_json)
 	Oid			types[3] = {INT8OID, TEXTOID, INT8OID};
 	Datum		vals[3] = {Int64GetDatum(shop_id), CStringGetTextDatum(shop_json), Int64GetDatum(job_id)};
 
-	shopify_spi_exec("UPDATE shopify.sync_jobs SET api_calls = api_calls + 1 WHERE id = $3",
-					 3, types, vals, NULL, false);
 	shopify_spi_exec("UPDATE shopify.stores s SET"
 					 "  shop_name = coalesce(s.shop_name, left(j.shop->>'name', 255)),"
 					 "  currency = coalesce(left(j.shop->>'currency', 8), s.currency),"

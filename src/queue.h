@@ -68,6 +68,7 @@ extern int	queue_heartbeat(int64 *ids, int n, int64 *alive, bool *cancel);
 extern bool queue_lock_job(int64 job_id, bool *cancel_requested);
 extern void queue_record_page(int64 job_id, const PageProgress *p, JobTotals *t);
 extern void queue_set_total(int64 job_id, int total);
+extern void queue_add_calls(int64 job_id, int calls, int retries, int throttled);
 extern void queue_complete(int64 job_id, int64 shop_id, int deactivated, JobTotals *t);
 extern void queue_fail(int64 job_id, int64 shop_id, const char *error_class, const char *error);
 extern void queue_cancel(int64 job_id, int64 shop_id, const char *why);

@@ -63,6 +63,16 @@ slot_state(SyncTask *t, const char *state)
 	SpinLockRelease(&shopify_shared->mutex);
 }
 
+/* Count a finished call that is not a page on the job row. */
+static void
+count_call(SyncTask *t)
+{
+	ShopifyCall *c = &t->call;
+
+	queue_add_calls(t->job_id, c->attempt + c->throttled,
+					Max(0, c->attempt - 1), c->throttled);
+}
+
 static void
 prepare_call(SyncTask *t, char *path)
 {
@@ -175,6 +185,8 @@ fail_tx(void *arg)
 	SyncTask   *t = w->t;
 
 	shopify_call_flush_log(&t->call, t->shop_id, t->job_id);
+	if (t->call.attempt + t->call.throttled > 0)
+		count_call(t);
 	if (w->cancelled)
 		queue_cancel(t->job_id, t->shop_id, w->error);
 	else
@@ -205,6 +217,7 @@ shop_tx(void *arg)
 	SyncTask   *t = (SyncTask *) arg;
 
 	shopify_call_flush_log(&t->call, t->shop_id, t->job_id);
+	count_call(t);
 	queue_update_shop_info(t->job_id, t->shop_id, t->call.resp);
 }
 
@@ -220,6 +233,7 @@ count_tx(void *arg)
 	CountWork  *w = (CountWork *) arg;
 
 	shopify_call_flush_log(&w->t->call, w->t->shop_id, w->t->job_id);
+	count_call(w->t);
 	w->count = queue_parse_count(w->t->call.resp);
 	if (w->count >= 0)
 		queue_set_total(w->t->job_id, w->count);

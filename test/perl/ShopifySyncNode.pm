@@ -41,6 +41,7 @@ EOF
 	{
 		$node->safe_psql('postgres', "CREATE DATABASE $db");
 		$node->safe_psql($db, 'CREATE EXTENSION shopify_sync');
+		wait_for_worker($node, 30) or die "shopify_sync worker did not start";
 	}
 	return $node;
 }
