@@ -46,19 +46,18 @@ EOF
 	return $node;
 }
 
-sub worker_pid
+# Pid of a background process, 0 when absent or when the server does not
+# accept connections (e.g. during crash recovery).
+sub _bg_pid
 {
-	my ($node) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE backend_type = 'shopify_sync worker'");
+	my ($node, $type) = @_;
+	my ($ret, $out) = $node->psql('postgres',
+		"SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE backend_type = '$type'");
+	return ($ret == 0 && $out =~ /^\d+$/) ? $out : 0;
 }
 
-sub launcher_pid
-{
-	my ($node) = @_;
-	return $node->safe_psql('postgres',
-		"SELECT coalesce(max(pid), 0) FROM pg_stat_activity WHERE backend_type = 'shopify_sync launcher'");
-}
+sub worker_pid { return _bg_pid($_[0], 'shopify_sync worker'); }
+sub launcher_pid { return _bg_pid($_[0], 'shopify_sync launcher'); }
 
 # Poll a Perl condition every 100 ms until it holds or the timeout passes.
 sub wait_until
