@@ -60,7 +60,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = regress ]; then
     echo "== pg_regress: ${tests[*]}"
     out="$WORK/regress"
     mkdir -p "$out" && chown postgres: "$out"
-    run_as_pg "$PG_REGRESS" \
+    run_as_pg SHOPIFY_FIXTURES="$WORK/src/test/fixtures" "$PG_REGRESS" \
       --temp-instance="$WORK/regress_instance" \
       --temp-config="$WORK/src/test/regress.conf" \
       --inputdir="$WORK/src" --outputdir="$out" \

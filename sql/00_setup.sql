@@ -7,13 +7,13 @@ SELECT extversion FROM pg_extension WHERE extname = 'shopify_sync';
 SELECT c.relname, c.relkind, c.relrowsecurity
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = 'shopify' AND c.relkind IN ('r', 'v', 'm')
- ORDER BY 1;
+ ORDER BY p.proname;
 
-SELECT p.proname, pg_get_function_identity_arguments(p.oid) AS args,
-       p.prorettype::regtype AS returns, p.proretset AS setof, p.prosecdef
+SELECT p.oid::regprocedure AS function, p.prorettype::regtype AS returns,
+       p.proretset AS setof, p.prosecdef
   FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'shopify_sync'
- ORDER BY 1;
+ ORDER BY p.proname;
 
 -- Every public object carries a comment.
 SELECT 'function ' || p.proname AS uncommented
@@ -35,10 +35,10 @@ SELECT name, setting, context, vartype
 SET shopify_sync.no_such_setting = 1;
 
 -- Ordinary roles get EXECUTE on the API, not on maintenance functions.
-SELECT p.proname, has_function_privilege('public', p.oid, 'EXECUTE') AS public_can_execute
+SELECT p.oid::regprocedure AS function, has_function_privilege('public', p.oid, 'EXECUTE') AS public_can_execute
   FROM pg_proc p JOIN pg_depend d ON d.objid = p.oid AND d.classid = 'pg_proc'::regclass
   JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'shopify_sync'
- ORDER BY 1;
+ ORDER BY p.proname;
 
 -- Row-level security policies exist.
 SELECT count(*) > 0 AS has_policies FROM pg_policies WHERE schemaname = 'shopify';

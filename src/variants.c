@@ -343,13 +343,13 @@ product_fields(JsonbContainer *p, Row *row, int64 *product_id)
 	row->values[COL_PRODUCT_ID] = Int64GetDatum(pid);
 	row->nulls[COL_PRODUCT_ID] = (st != FS_OK);
 
-	set_field(row, COL_TITLE, get_text(p, "title", &row->values[COL_TITLE]), "product title is not a string");
-	set_field(row, COL_VENDOR, get_text(p, "vendor", &row->values[COL_VENDOR]), "vendor is not a string");
-	set_field(row, COL_PRODUCT_TYPE, get_text(p, "product_type", &row->values[COL_PRODUCT_TYPE]), "product_type is not a string");
+	set_field(row, COL_TITLE, get_text(p, "title", &row->values[COL_TITLE]), "product title is not a string of at most 64 kB");
+	set_field(row, COL_VENDOR, get_text(p, "vendor", &row->values[COL_VENDOR]), "vendor is not a string of at most 64 kB");
+	set_field(row, COL_PRODUCT_TYPE, get_text(p, "product_type", &row->values[COL_PRODUCT_TYPE]), "product_type is not a string of at most 64 kB");
 	if (find_key(p, "productType", &(JsonbValue) {0}))
-		set_field(row, COL_PRODUCT_TYPE, get_text(p, "productType", &row->values[COL_PRODUCT_TYPE]), "productType is not a string");
-	set_field(row, COL_HANDLE, get_text(p, "handle", &row->values[COL_HANDLE]), "handle is not a string");
-	set_field(row, COL_STATUS, get_status(p, "status", &row->values[COL_STATUS]), "status is not a string");
+		set_field(row, COL_PRODUCT_TYPE, get_text(p, "productType", &row->values[COL_PRODUCT_TYPE]), "productType is not a string of at most 64 kB");
+	set_field(row, COL_HANDLE, get_text(p, "handle", &row->values[COL_HANDLE]), "handle is not a string of at most 64 kB");
+	set_field(row, COL_STATUS, get_status(p, "status", &row->values[COL_STATUS]), "status is not a string of at most 64 kB");
 	set_field(row, COL_TAGS, get_tags(p, "tags", &row->values[COL_TAGS]), "tags are neither a string nor an array of strings");
 	st = get_timestamptz(p, "updated_at", &row->values[COL_PRODUCT_UPDATED]);
 	if (st == FS_NULL && find_key(p, "updatedAt", &(JsonbValue) {0}))
@@ -385,9 +385,9 @@ variant_fields(JsonbContainer *v, Row *row, int64 product_id)
 		if (row->error == NULL)
 			row->error = "variant product_id does not match its product";
 
-	set_field(row, COL_SKU, get_text(v, "sku", &row->values[COL_SKU]), "sku is not a string");
-	set_field(row, COL_VARIANT_TITLE, get_text(v, "title", &row->values[COL_VARIANT_TITLE]), "variant title is not a string");
-	set_field(row, COL_BARCODE, get_text(v, "barcode", &row->values[COL_BARCODE]), "barcode is not a string");
+	set_field(row, COL_SKU, get_text(v, "sku", &row->values[COL_SKU]), "sku is not a string of at most 64 kB");
+	set_field(row, COL_VARIANT_TITLE, get_text(v, "title", &row->values[COL_VARIANT_TITLE]), "variant title is not a string of at most 64 kB");
+	set_field(row, COL_BARCODE, get_text(v, "barcode", &row->values[COL_BARCODE]), "barcode is not a string of at most 64 kB");
 	set_field(row, COL_PRICE, get_numeric(v, "price", &row->values[COL_PRICE]), "price is not a decimal number");
 	st = get_numeric(v, "compare_at_price", &row->values[COL_COMPARE_AT]);
 	if (st == FS_NULL && find_key(v, "compareAtPrice", &(JsonbValue) {0}))

@@ -1,0 +1,71 @@
+-- shopify._variants: Shopify payloads to typed variant rows.  Real payloads
+-- map field by field; bad values fail the variant, with a reason, instead of
+-- the page.
+\getenv fixtures SHOPIFY_FIXTURES
+\set page_file :fixtures '/products_2026-07_shopify-api-ruby.json'
+\set product_file :fixtures '/product_4variants_shopify_python_api.json'
+
+-- A real REST page (shopify-api-ruby 2026-07 fixture).
+SELECT ok, sku_id, product_id, sku, title, variant_title, vendor, product_type, handle,
+       status, tags, price, compare_at_price, barcode, inventory_quantity,
+       inventory_item_id, position, variant_updated_at, product_updated_at
+  FROM shopify._variants(pg_read_file(:'page_file')::jsonb, 'rest_products');
+
+-- A real product payload (shopify_python_api fixture), as a webhook carries it.
+SELECT ok, sku_id, product_id, sku, title, variant_title, price, inventory_quantity, position
+  FROM shopify._variants(pg_read_file(:'product_file')::jsonb, 'rest_product');
+
+-- Hostile and malformed values: each variant fails on its own.
+SELECT v.ok, v.error, v.sku_id, v.price, v.inventory_quantity
+  FROM shopify._variants($$
+{"products": [
+ {"id": 1, "title": "T", "status": "active", "updated_at": "2026-01-02T03:04:05Z", "variants": [
+   {"id": 11, "product_id": 1, "price": "10.00", "inventory_quantity": 3},
+   {"id": 12, "product_id": 1, "price": 10.5, "inventory_quantity": -7},
+   {"id": 13, "product_id": 1, "price": "ten"},
+   {"id": 14, "product_id": 1, "price": "NaN"},
+   {"id": 15, "product_id": 1, "price": "1e400"},
+   {"id": 16, "product_id": 1, "price": "1.00", "inventory_quantity": 3000000000},
+   {"id": 17, "product_id": 1, "price": "1.00", "inventory_quantity": "many"},
+   {"id": 99999999999999999999, "product_id": 1, "price": "1.00"},
+   {"id": -5, "product_id": 1, "price": "1.00"},
+   {"id": "19", "product_id": 1, "price": "1.00"},
+   {"id": 20, "product_id": 2, "price": "1.00"},
+   {"id": 21, "product_id": 1, "price": "1.00", "sku": 12345},
+   {"id": 22, "product_id": 1, "price": "1.00", "sku": ["a"]},
+   {"id": 23, "product_id": 1, "price": "1.00", "updated_at": "yesterday-ish"},
+   {"id": 24, "product_id": 1, "price": "1.00", "updated_at": "2026-02-30T00:00:00Z"},
+   {"id": 25, "product_id": 1, "price": "1.00", "inventory_item_id": 0},
+   {"id": 26, "product_id": 1, "price": "1.00", "compare_at_price": ""},
+   {"id": 27, "product_id": 1, "price": "1.00", "position": 1.5},
+   "not an object",
+   {"product_id": 1, "price": "1.00"}
+ ]},
+ {"id": "x", "title": "bad product id", "variants": [{"id": 31, "price": "1.00"}]},
+ {"id": 4, "title": ["not", "a", "string"], "variants": [{"id": 41, "price": "1.00"}]},
+ {"id": 5, "title": "no variants"},
+ {"id": 6, "title": "gid ids", "variants": [{"id": "gid://shopify/ProductVariant/61", "price": "2.50"}]},
+ 42
+]}$$::jsonb, 'rest_products') v;
+
+-- Strings longer than 64 kB fail the variant; unicode, quotes and
+-- backslashes are kept exactly.
+SELECT ok, error, length(title) AS title_len
+  FROM shopify._variants(jsonb_build_object('id', 7, 'title', repeat('x', 70000),
+         'variants', jsonb_build_array(jsonb_build_object('id', 71, 'price', '1.00'))), 'rest_product');
+SELECT ok, title, variant_title, sku
+  FROM shopify._variants($${"id": 8, "title": "Café \"Crème\" \\ 😀 مرحبا 漢字",
+         "variants": [{"id": 81, "price": "1.00", "title": "Tab\there", "sku": ""}]}$$::jsonb, 'rest_product');
+
+-- Timestamps with offsets become the same instant.
+SELECT variant_updated_at = '2026-07-01 14:20:30+00' AS same_instant
+  FROM shopify._variants($${"id": 9, "variants": [{"id": 91, "price": "1", "updated_at": "2026-07-01T10:20:30-04:00"}]}$$::jsonb, 'rest_product');
+
+-- Not a page at all, or an unknown shape: an error for the whole call.
+SELECT * FROM shopify._variants('{"items": []}', 'rest_products');
+SELECT * FROM shopify._variants('{}', 'xml');
+
+-- Ordinary roles cannot call it.
+SET ROLE regress_shop_bob;
+SELECT * FROM shopify._variants('{}', 'rest_product');
+RESET ROLE;
