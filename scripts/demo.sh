@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# The main job, end to end, on a fresh Debian 12 machine as root:
+#   installs what is missing, builds and installs shopify_sync, starts a
+#   throw-away PostgreSQL 15 cluster (as the postgres user) with the
+#   extension preloaded and a local Shopify stand-in serving a realistic
+#   catalog, then connects the store, syncs it with visible progress, shows
+#   statistics and a few products, syncs changes, and disconnects.
+#
+# With SHOPIFY_SHOP=<name>.myshopify.com and SHOPIFY_ACCESS_TOKEN=shpat_...
+# in the environment it talks to that real store instead (read-only calls:
+# shop.json, products/count.json, products.json).
+#
+# Everything is removed at the end (KEEP_DEMO=1 keeps the cluster directory).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+if [ "$(id -u)" -ne 0 ]; then
+  echo "scripts/demo.sh: run as root (it installs packages and the extension)" >&2
+  exit 2
+fi
+
+"$ROOT/scripts/install-deps.sh"
+echo "== building and installing shopify_sync"
+make -C "$ROOT" -s all >/dev/null
+make -C "$ROOT" -s install >/dev/null
+
+BINDIR=$(pg_config --bindir)
+DEMO=$(mktemp -d /tmp/shopify_sync_demo.XXXXXX)
+chown postgres: "$DEMO"
+chmod 700 "$DEMO"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+STANDIN_PID=
+PG_STARTED=
+
+cleanup() {
+  set +e
+  if [ -n "$PG_STARTED" ]; then
+    runuser -u postgres -- "$BINDIR/pg_ctl" -D "$DEMO/data" -m fast -w stop >/dev/null 2>&1
+  fi
+  if [ -n "$STANDIN_PID" ]; then
+    kill "$STANDIN_PID" 2>/dev/null
+    wait "$STANDIN_PID" 2>/dev/null
+  fi
+  if [ "${KEEP_DEMO:-0}" = 1 ]; then
+    echo "(demo cluster kept in $DEMO)"
+  else
+    rm -rf "$DEMO"
+  fi
+}
+trap cleanup EXIT
+
+run_pg() { runuser -u postgres -- "$@"; }
+
+if [ -n "${SHOPIFY_SHOP:-}" ] && [ -n "${SHOPIFY_ACCESS_TOKEN:-}" ]; then
+  MODE=real
+  SHOP=$SHOPIFY_SHOP
+  TOKEN=$SHOPIFY_ACCESS_TOKEN
+  BASE_URL=
+  echo "== using the real store $SHOP"
+else
+  MODE=standin
+  SHOP=demo-outfitters.myshopify.com
+  TOKEN="shpat_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  echo "== starting the Shopify stand-in (2,500 products, rate limit 40 requests / 2 per second)"
+  cp -r "$ROOT/test/standin" "$DEMO/standin"
+  cat > "$DEMO/standin.json" <<EOF
+{"shops": [{"domain": "$SHOP", "token": "$TOKEN", "name": "Demo Outfitters",
+  "currency": "EUR", "plan_name": "basic",
+  "catalog": {"products": 2500, "variants_min": 1, "variants_max": 8,
+              "big_products": [100], "seed": 42, "awkward": false,
+              "drafts": 0.05, "archived": 0.03},
+  "bucket": {"size": 40, "leak": 2.0}}]}
+EOF
+  chown -R postgres: "$DEMO/standin" "$DEMO/standin.json"
+  runuser -u postgres -- /usr/bin/python3 "$DEMO/standin/shopify_standin.py" --port 0 \
+    --port-file "$DEMO/standin.port" --config "$DEMO/standin.json" --max-lifetime 900 \
+    > "$DEMO/standin.log" 2>&1 &
+  STANDIN_PID=$!
+  for _ in $(seq 1 100); do [ -s "$DEMO/standin.port" ] && break; sleep 0.1; done
+  [ -s "$DEMO/standin.port" ] || { echo "stand-in did not start:"; cat "$DEMO/standin.log"; exit 1; }
+  BASE_URL="http://127.0.0.1:$(cat "$DEMO/standin.port")"
+  # a realistic network round trip
+  curl -s -X POST -d '{"rate": 0, "latency_ms": 120}' "$BASE_URL/_control/faults" >/dev/null
+fi
+
+echo "== starting a throw-away PostgreSQL cluster on port $PORT"
+run_pg "$BINDIR/initdb" -D "$DEMO/data" -A trust -U postgres >/dev/null
+cat >> "$DEMO/data/postgresql.conf" <<EOF
+port = $PORT
+listen_addresses = ''
+unix_socket_directories = '$DEMO'
+shared_preload_libraries = 'shopify_sync'
+shopify_sync.database_name = 'demo'
+shopify_sync.api_base_url = '$BASE_URL'
+EOF
+run_pg "$BINDIR/pg_ctl" -D "$DEMO/data" -l "$DEMO/server.log" -w start >/dev/null
+PG_STARTED=1
+run_pg "$BINDIR/createdb" -h "$DEMO" -p "$PORT" demo
+
+PSQL=(runuser -u postgres -- env SHOP="$SHOP" TOKEN="$TOKEN" "$BINDIR/psql" -X -q -h "$DEMO" -p "$PORT" -d demo -v ON_ERROR_STOP=1)
+step() { echo; echo "demo=# $1"; "${PSQL[@]}" -c "$1"; }
+
+step "CREATE EXTENSION shopify_sync;"
+echo
+echo "demo=# SELECT shopify_connect_store('$SHOP', '<token>', 'Demo Outfitters');"
+"${PSQL[@]}" <<'EOF'
+\getenv shop SHOP
+\getenv token TOKEN
+SELECT shopify_connect_store(:'shop', :'token', 'Demo Outfitters');
+EOF
+step "SELECT shop_id, shop_domain, shop_name, is_active, variant_count FROM shopify_stores();"
+step "SELECT shopify_store(1) - 'created_at' - 'updated_at' AS store;"
+
+echo
+echo "demo=# SELECT id, status FROM shopify_sync_products(1);   -- the worker does the rest"
+JOB=$("${PSQL[@]}" -At -c "SELECT id FROM shopify_sync_products(1)")
+echo "job $JOB enqueued; progress:"
+while :; do
+  LINE=$("${PSQL[@]}" -At -F ' ' -c "SELECT status, progress_percentage, products_fetched, coalesce(total_products, 0), variants_processed, api_calls FROM shopify.sync_jobs WHERE id = $JOB")
+  read -r st pct prods total vars calls <<<"$LINE"
+  printf '  %-9s %6s %%  %5s / %-5s products  %6s variants  %3s API calls\n' "$st" "$pct" "$prods" "$total" "$vars" "$calls"
+  case "$st" in completed|failed|cancelled) break ;; esac
+  sleep 0.4
+done
+step "SELECT status, total_products, variants_processed, variants_created, variants_failed, api_calls, rate_limited, round(extract(epoch FROM finished_at - started_at)::numeric, 2) AS seconds, error FROM shopify.sync_jobs WHERE id = $JOB;"
+step "SELECT jsonb_pretty(shopify_store_stats(1));"
+step "SELECT sku_id, sku, left(title, 30) AS title, variant_title, price, inventory_quantity AS qty, status FROM shopify.products WHERE shop_id = 1 ORDER BY product_id, position LIMIT 8;"
+step "SELECT status, count(*) AS variants, sum(inventory_quantity) FILTER (WHERE inventory_quantity > 0) AS units FROM shopify.products WHERE is_active GROUP BY status ORDER BY 2 DESC;"
+
+if [ "$MODE" = standin ]; then
+  echo
+  echo "== meanwhile in Shopify: 25 products edited, 4 deleted, 6 created"
+  curl -s -X POST -d '{"update": 25, "delete": 4, "create": 6, "seed": 5}' \
+    "$BASE_URL/_control/shops/$SHOP/mutate" >/dev/null
+  sleep 1
+  step "SELECT id, sync_type, status FROM shopify_sync_products(1, full_sync => false);"
+  step "SELECT status, sync_type, products_fetched, variants_created, variants_updated, variants_unchanged FROM shopify_wait_for_sync(2);"
+  step "SELECT id, sync_type, status FROM shopify_sync_products(1);"
+  step "SELECT status, sync_type, variants_unchanged, variants_deactivated FROM shopify_wait_for_sync(3);"
+fi
+
+step "SELECT event, count(*) FROM shopify.sync_log GROUP BY event ORDER BY 2 DESC;"
+step "SELECT jsonb_pretty(shopify_disconnect(1));"
+step "SELECT count(*) FILTER (WHERE is_active) AS active_rows, count(*) AS kept_rows FROM shopify.products;"
+
+echo
+echo "== the server log has the same events, one line each, e.g.:"
+grep -m 3 'event=sync_operation' "$DEMO/server.log" | sed 's/^/  /' | cut -c1-220
+echo
+echo "demo finished."
