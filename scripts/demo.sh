@@ -10,7 +10,7 @@
 # in the environment it talks to that real store instead (read-only calls:
 # shop.json, products/count.json, products.json).
 #
-# Everything is removed at the end (KEEP_DEMO=1 keeps the cluster directory).
+# Everything is removed at the end (KEEP_WORKDIR=1 keeps the cluster directory).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -24,32 +24,10 @@ echo "== building and installing shopify_sync"
 make -C "$ROOT" -s all >/dev/null
 make -C "$ROOT" -s install >/dev/null
 
-BINDIR=$(pg_config --bindir)
-DEMO=$(mktemp -d /tmp/shopify_sync_demo.XXXXXX)
-chown postgres: "$DEMO"
-chmod 700 "$DEMO"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-STANDIN_PID=
-PG_STARTED=
-
-cleanup() {
-  set +e
-  if [ -n "$PG_STARTED" ]; then
-    runuser -u postgres -- "$BINDIR/pg_ctl" -D "$DEMO/data" -m fast -w stop >/dev/null 2>&1
-  fi
-  if [ -n "$STANDIN_PID" ]; then
-    kill "$STANDIN_PID" 2>/dev/null
-    wait "$STANDIN_PID" 2>/dev/null
-  fi
-  if [ "${KEEP_DEMO:-0}" = 1 ]; then
-    echo "(demo cluster kept in $DEMO)"
-  else
-    rm -rf "$DEMO"
-  fi
-}
-trap cleanup EXIT
-
-run_pg() { runuser -u postgres -- "$@"; }
+. "$ROOT/scripts/lib.sh"
+make_workdir shopify_sync_demo
+trap cleanup_workdir EXIT
+DEMO=$WORKDIR
 
 if [ -n "${SHOPIFY_SHOP:-}" ] && [ -n "${SHOPIFY_ACCESS_TOKEN:-}" ]; then
   MODE=real
@@ -62,40 +40,20 @@ else
   SHOP=demo-outfitters.myshopify.com
   TOKEN="shpat_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
   echo "== starting the Shopify stand-in (2,500 products, rate limit 40 requests / 2 per second)"
-  cp -r "$ROOT/test/standin" "$DEMO/standin"
-  cat > "$DEMO/standin.json" <<EOF
-{"shops": [{"domain": "$SHOP", "token": "$TOKEN", "name": "Demo Outfitters",
-  "currency": "EUR", "plan_name": "basic",
-  "catalog": {"products": 2500, "variants_min": 1, "variants_max": 8,
-              "big_products": [100], "seed": 42, "awkward": false,
-              "drafts": 0.05, "archived": 0.03},
-  "bucket": {"size": 40, "leak": 2.0}}]}
-EOF
-  chown -R postgres: "$DEMO/standin" "$DEMO/standin.json"
-  runuser -u postgres -- /usr/bin/python3 "$DEMO/standin/shopify_standin.py" --port 0 \
-    --port-file "$DEMO/standin.port" --config "$DEMO/standin.json" --max-lifetime 900 \
-    > "$DEMO/standin.log" 2>&1 &
-  STANDIN_PID=$!
-  for _ in $(seq 1 100); do [ -s "$DEMO/standin.port" ] && break; sleep 0.1; done
-  [ -s "$DEMO/standin.port" ] || { echo "stand-in did not start:"; cat "$DEMO/standin.log"; exit 1; }
-  BASE_URL="http://127.0.0.1:$(cat "$DEMO/standin.port")"
+  start_standin "{\"shops\": [{\"domain\": \"$SHOP\", \"token\": \"$TOKEN\", \"name\": \"Demo Outfitters\",
+    \"currency\": \"EUR\", \"plan_name\": \"basic\",
+    \"catalog\": {\"products\": 2500, \"variants_min\": 1, \"variants_max\": 8,
+                \"big_products\": [100], \"seed\": 42, \"awkward\": false,
+                \"drafts\": 0.05, \"archived\": 0.03},
+    \"bucket\": {\"size\": 40, \"leak\": 2.0}}]}"
+  BASE_URL=$STANDIN_URL
   # a realistic network round trip
   curl -s -X POST -d '{"rate": 0, "latency_ms": 120}' "$BASE_URL/_control/faults" >/dev/null
 fi
 
-echo "== starting a throw-away PostgreSQL cluster on port $PORT"
-run_pg "$BINDIR/initdb" -D "$DEMO/data" -A trust -U postgres >/dev/null
-cat >> "$DEMO/data/postgresql.conf" <<EOF
-port = $PORT
-listen_addresses = ''
-unix_socket_directories = '$DEMO'
-shared_preload_libraries = 'shopify_sync'
-shopify_sync.database_name = 'demo'
-shopify_sync.api_base_url = '$BASE_URL'
-EOF
-run_pg "$BINDIR/pg_ctl" -D "$DEMO/data" -l "$DEMO/server.log" -w start >/dev/null
-PG_STARTED=1
-run_pg "$BINDIR/createdb" -h "$DEMO" -p "$PORT" demo
+echo "== starting a throw-away PostgreSQL cluster"
+start_cluster demo "shopify_sync.api_base_url = '$BASE_URL'"
+PORT=$PGPORT_DEMO
 
 PSQL=(runuser -u postgres -- env SHOP="$SHOP" TOKEN="$TOKEN" "$BINDIR/psql" -X -q -h "$DEMO" -p "$PORT" -d demo -v ON_ERROR_STOP=1)
 step() { echo; echo "demo=# $1"; "${PSQL[@]}" -c "$1"; }

@@ -9,11 +9,11 @@
 SELECT ok, sku_id, product_id, sku, title, variant_title, vendor, product_type, handle,
        status, tags, price, compare_at_price, barcode, inventory_quantity,
        inventory_item_id, position, variant_updated_at, product_updated_at
-  FROM shopify._variants(pg_read_file(:'page_file')::jsonb, 'rest_products');
+  FROM shopify._variants(pg_read_file(:'page_file'), 'rest_products');
 
 -- A real product payload (shopify_python_api fixture), as a webhook carries it.
 SELECT ok, sku_id, product_id, sku, title, variant_title, price, inventory_quantity, position
-  FROM shopify._variants(pg_read_file(:'product_file')::jsonb, 'rest_product');
+  FROM shopify._variants(pg_read_file(:'product_file'), 'rest_product');
 
 -- Hostile and malformed values: each variant fails on its own.
 SELECT v.ok, v.error, v.sku_id, v.price, v.inventory_quantity
@@ -46,23 +46,33 @@ SELECT v.ok, v.error, v.sku_id, v.price, v.inventory_quantity
  {"id": 5, "title": "no variants"},
  {"id": 6, "title": "gid ids", "variants": [{"id": "gid://shopify/ProductVariant/61", "price": "2.50"}]},
  42
-]}$$::jsonb, 'rest_products') v;
+]}$$, 'rest_products') v;
+
+-- Products and variants whose keys come in any order; tags as an array;
+-- a {"product": ...} wrapper.
+SELECT ok, sku_id, product_id, title, status, tags, price
+  FROM shopify._variants($${"product": {"variants": [{"price": "3.00", "id": 101}], "tags": ["a", "b c"],
+                                      "status": "DRAFT", "title": "Late fields", "id": 100}}$$, 'rest_product');
 
 -- Strings longer than 64 kB fail the variant; unicode, quotes and
 -- backslashes are kept exactly.
 SELECT ok, error, length(title) AS title_len
   FROM shopify._variants(jsonb_build_object('id', 7, 'title', repeat('x', 70000),
-         'variants', jsonb_build_array(jsonb_build_object('id', 71, 'price', '1.00'))), 'rest_product');
+         'variants', jsonb_build_array(jsonb_build_object('id', 71, 'price', '1.00')))::text, 'rest_product');
 SELECT ok, title, variant_title, sku
   FROM shopify._variants($${"id": 8, "title": "Café \"Crème\" \\ 😀 مرحبا 漢字",
-         "variants": [{"id": 81, "price": "1.00", "title": "Tab\there", "sku": ""}]}$$::jsonb, 'rest_product');
+         "variants": [{"id": 81, "price": "1.00", "title": "Tab\there", "sku": ""}]}$$, 'rest_product');
 
 -- Timestamps with offsets become the same instant.
 SELECT variant_updated_at = '2026-07-01 14:20:30+00' AS same_instant
-  FROM shopify._variants($${"id": 9, "variants": [{"id": 91, "price": "1", "updated_at": "2026-07-01T10:20:30-04:00"}]}$$::jsonb, 'rest_product');
+  FROM shopify._variants($${"id": 9, "variants": [{"id": 91, "price": "1", "updated_at": "2026-07-01T10:20:30-04:00"}]}$$, 'rest_product');
 
--- Not a page at all, or an unknown shape: an error for the whole call.
+-- Not a page at all, not JSON, or an unknown shape: an error for the whole call.
 SELECT * FROM shopify._variants('{"items": []}', 'rest_products');
+SELECT * FROM shopify._variants('{"products": [{"id": 1, "variants": [{"id": 2', 'rest_products');
+SELECT * FROM shopify._variants('<html>502 Bad Gateway</html>', 'rest_products');
+SELECT * FROM shopify._variants('{"products": [{"id": 1, "title": "nul \u0000 byte", "variants": []}]}', 'rest_products');
+SELECT * FROM shopify._variants(repeat('[', 100000) || repeat(']', 100000), 'rest_products');
 SELECT * FROM shopify._variants('{}', 'xml');
 
 -- Ordinary roles cannot call it.

@@ -322,7 +322,7 @@ COMMENT ON POLICY sync_log_owner ON shopify.sync_log IS 'A role sees only the lo
 -- Internal functions (schema shopify, not for direct use)
 -------------------------------------------------------------------------------
 
-CREATE FUNCTION shopify._variants(doc jsonb, shape text,
+CREATE FUNCTION shopify._variants(doc text, shape text,
     OUT ok boolean, OUT error text, OUT sku_id bigint, OUT product_id bigint,
     OUT sku text, OUT title text, OUT variant_title text, OUT vendor text,
     OUT product_type text, OUT handle text, OUT status text, OUT tags text,
@@ -333,9 +333,9 @@ CREATE FUNCTION shopify._variants(doc jsonb, shape text,
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'shopify_page_variants'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION shopify._variants(jsonb, text) IS
+COMMENT ON FUNCTION shopify._variants(text, text) IS
     'Internal: a Shopify payload (shape rest_products, rest_product, ...) as typed variant rows; invalid variants come out with ok = false and the reason';
-REVOKE ALL ON FUNCTION shopify._variants(jsonb, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION shopify._variants(text, text) FROM PUBLIC;
 
 -------------------------------------------------------------------------------
 -- Functions

@@ -175,6 +175,8 @@ header_cb(char *buf, size_t size, size_t nitems, void *userdata)
 	return n;
 }
 
+static void collect_done(void);
+
 /* ----- lifecycle ----- */
 
 static void
@@ -374,6 +376,23 @@ http_take_body(HttpRequest *req, size_t *len)
 	req->resp = NULL;
 	req->resp_len = req->resp_cap = 0;
 	return b;
+}
+
+/*
+ * Let libcurl start the transfers just added (send their requests) without
+ * waiting: used before a long piece of database work, so that the server
+ * prepares its answer meanwhile.
+ */
+void
+http_kick(void)
+{
+	int			running;
+
+	if (multi == NULL)
+		return;
+	timer_ms = -1;
+	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	collect_done();
 }
 
 int

@@ -58,5 +58,6 @@ extern char *http_take_body(HttpRequest *req, size_t *len);
 extern bool http_wait(long timeout_ms);
 extern HttpRequest *http_next_done(void);
 extern int	http_in_flight(void);
+extern void http_kick(void);
 
 #endif

@@ -32,8 +32,7 @@
 static SPIPlanPtr write_plan = NULL;
 
 static const char *write_sql =
-"WITH d AS MATERIALIZED (SELECT $1::jsonb AS doc),"
-" src AS MATERIALIZED (SELECT v.* FROM d, shopify._variants(d.doc, $2) v),"
+"WITH src AS MATERIALIZED (SELECT * FROM shopify._variants($1, $2)),"
 " good AS (SELECT DISTINCT ON (sku_id) * FROM src WHERE ok ORDER BY sku_id),"
 " alien AS MATERIALIZED (SELECT g.sku_id FROM good g JOIN shopify.products p"
 "                         ON p.sku_id = g.sku_id AND p.shop_id <> $3),"

@@ -28,6 +28,7 @@
 #include "rest.h"
 #include "shopify_sync.h"
 #include "sync.h"
+#include "http.h"
 #include "txn.h"
 
 typedef enum PageOutcome
@@ -67,21 +68,21 @@ slot_state(SyncTask *t, const char *state)
 static void
 count_call(SyncTask *t)
 {
-	ShopifyCall *c = &t->call;
+	ShopifyCall *c = t->cur;
 
 	queue_add_calls(t->job_id, c->attempt + c->throttled,
 					Max(0, c->attempt - 1), c->throttled);
 }
 
 static void
-prepare_call(SyncTask *t, char *path)
+prepare_call(SyncTask *t, ShopifyCall *c, char *path)
 {
 	MemoryContext old = MemoryContextSwitchTo(t->cxt);
 
-	shopify_call_reset(&t->call);
-	if (t->call.path)
-		pfree(t->call.path);
-	shopify_call_init(&t->call, t->shop, "GET", pstrdup(path), NULL);
+	shopify_call_reset(c);
+	if (c->path)
+		pfree(c->path);
+	shopify_call_init(c, t->shop, "GET", pstrdup(path), NULL);
 	MemoryContextSwitchTo(old);
 }
 
@@ -89,7 +90,7 @@ static void
 prepare_page_call(SyncTask *t)
 {
 	t->stage = STAGE_PAGES;
-	prepare_call(t, rest_page_path(t->cursor, t->has_since, t->since));
+	prepare_call(t, t->cur, rest_page_path(t->cursor, t->has_since, t->since));
 }
 
 SyncTask *
@@ -114,6 +115,8 @@ sync_task_create(const ClaimedJob *job, const char *token, int slot)
 	t->slot = slot;
 	t->run_started = GetCurrentTimestamp();
 	t->shop = shop_client_get(job->shop_id, job->shop_domain, token);
+	t->cur = &t->calls[0];
+	t->nxt = &t->calls[1];
 	MemoryContextSwitchTo(old);
 
 	/* A resumed job already has its count: go straight to its next page. */
@@ -122,41 +125,77 @@ sync_task_create(const ClaimedJob *job, const char *token, int slot)
 	else
 	{
 		t->stage = STAGE_SHOP;
-		prepare_call(t, rest_shop_path());
+		prepare_call(t, t->cur, rest_shop_path());
 	}
 	slot_state(t, "starting");
 	return t;
+}
+
+static TimestampTz
+call_wake_time(ShopifyCall *c)
+{
+	if (c->in_flight || c->done)
+		return DT_NOEND;
+	return shopify_call_ready_at(c);
 }
 
 /* When the task next needs the loop's attention (DT_NOEND: not before I/O). */
 TimestampTz
 sync_task_wake_time(SyncTask *t)
 {
-	if (t->finished || t->call.in_flight)
+	TimestampTz w;
+
+	if (t->finished)
 		return DT_NOEND;
-	return shopify_call_ready_at(&t->call);
+	w = call_wake_time(t->cur);
+	if (t->nxt_used)
+		w = Min(w, call_wake_time(t->nxt));
+	return w;
 }
 
-/* Send the task's call if its time has come. */
+/* Send a call if its store's rate limit allows it now; true if sent. */
+static bool
+pump_call(SyncTask *t, ShopifyCall *c)
+{
+	if (c->in_flight || c->done)
+		return false;
+	if (shopify_call_ready_at(c) > GetCurrentTimestamp())
+		return false;
+	shopify_call_send(c);
+	return true;
+}
+
+/* Send the task's calls whose time has come. */
 void
 sync_task_pump(SyncTask *t)
 {
-	TimestampTz now;
-
-	if (t->finished || t->call.in_flight || t->call.done)
+	if (t->finished)
 		return;
-	now = GetCurrentTimestamp();
-	if (shopify_call_ready_at(&t->call) > now)
+	if (t->nxt_used)
+		(void) pump_call(t, t->nxt);
+	if (t->cur->in_flight || t->cur->done)
+		return;
+	if (!pump_call(t, t->cur))
 	{
-		slot_state(t, t->call.throttled > 0 || t->call.attempt == 0 ?
+		slot_state(t, t->cur->throttled > 0 || t->cur->attempt == 0 ?
 				   "waiting for rate limit" : "waiting to retry");
 		return;
 	}
-	shopify_call_send(&t->call);
 	slot_state(t, t->stage == STAGE_PAGES ? "fetching page" :
 			   t->stage == STAGE_COUNT ? "counting products" : "reading shop");
-	if (t->call.done)			/* could not even start */
-		sync_task_http_done(t);
+	if (t->cur->done)			/* could not even start */
+		sync_task_http_done(t, NULL);
+}
+
+static void
+drop_next(SyncTask *t)
+{
+	if (t->nxt_used)
+	{
+		shopify_call_abort(t->nxt);
+		shopify_call_reset(t->nxt);
+		t->nxt_used = false;
+	}
 }
 
 static void
@@ -164,7 +203,8 @@ finish(SyncTask *t)
 {
 	t->finished = true;
 	t->stage = STAGE_DONE;
-	shopify_call_abort(&t->call);
+	shopify_call_abort(t->cur);
+	drop_next(t);
 	slot_state(t, "finished");
 }
 
@@ -184,8 +224,8 @@ fail_tx(void *arg)
 	FailWork   *w = (FailWork *) arg;
 	SyncTask   *t = w->t;
 
-	shopify_call_flush_log(&t->call, t->shop_id, t->job_id);
-	if (t->call.attempt + t->call.throttled > 0)
+	shopify_call_flush_log(t->cur, t->shop_id, t->job_id);
+	if (t->cur->attempt + t->cur->throttled > 0)
 		count_call(t);
 	if (w->cancelled)
 		queue_cancel(t->job_id, t->shop_id, w->error);
@@ -216,9 +256,9 @@ shop_tx(void *arg)
 {
 	SyncTask   *t = (SyncTask *) arg;
 
-	shopify_call_flush_log(&t->call, t->shop_id, t->job_id);
+	shopify_call_flush_log(t->cur, t->shop_id, t->job_id);
 	count_call(t);
-	queue_update_shop_info(t->job_id, t->shop_id, t->call.resp);
+	queue_update_shop_info(t->job_id, t->shop_id, t->cur->resp);
 }
 
 typedef struct CountWork
@@ -232,9 +272,9 @@ count_tx(void *arg)
 {
 	CountWork  *w = (CountWork *) arg;
 
-	shopify_call_flush_log(&w->t->call, w->t->shop_id, w->t->job_id);
+	shopify_call_flush_log(w->t->cur, w->t->shop_id, w->t->job_id);
 	count_call(w->t);
-	w->count = queue_parse_count(w->t->call.resp);
+	w->count = queue_parse_count(w->t->cur->resp);
 	if (w->count >= 0)
 		queue_set_total(w->t->job_id, w->count);
 }
@@ -309,7 +349,7 @@ page_tx(void *arg)
 {
 	PageWork   *w = (PageWork *) arg;
 	SyncTask   *t = w->t;
-	ShopifyCall *c = &t->call;
+	ShopifyCall *c = t->cur;
 	PageProgress p;
 	bool		cancel;
 
@@ -371,14 +411,17 @@ retry_after_db_error(SyncTask *t, const char *err, int sqlstate)
 		return;
 	}
 	/* fetch the same page again after a pause */
-	if (t->call.resp)
-		free(t->call.resp);
-	t->call.resp = NULL;
-	t->call.done = false;
-	t->call.ok = false;
-	t->call.not_before = GetCurrentTimestamp() +
+	drop_next(t);
+	if (t->cur->resp)
+		free(t->cur->resp);
+	t->cur->resp = NULL;
+	t->cur->done = false;
+	t->cur->ok = false;
+	t->cur->not_before = GetCurrentTimestamp() +
 		(TimestampTz) Min(30000, 500 << Min(t->db_failures, 6)) * 1000;
 }
+
+static void handle_current(SyncTask *t);
 
 static void
 handle_page(SyncTask *t)
@@ -390,13 +433,24 @@ handle_page(SyncTask *t)
 
 	memset(&w, 0, sizeof(w));
 	w.t = t;
-	if (!rest_next_page_info(t->call.link, &w.next_cursor))
+	if (!rest_next_page_info(t->cur->link, &w.next_cursor))
 	{
 		char	   *msg = psprintf("payload: malformed Link header in the answer to %s (X-Request-Id %s)",
-								   t->call.path, t->call.request_id);
+								   t->cur->path, t->cur->request_id);
 
 		fail_job(t, "payload", msg, false);
 		return;
+	}
+	/*
+	 * Ask for the next page now, so that Shopify prepares it while this one
+	 * is written (its cursor is known from this page's Link header).
+	 */
+	if (w.next_cursor != NULL && !t->nxt_used)
+	{
+		prepare_call(t, t->nxt, rest_page_path(w.next_cursor, t->has_since, t->since));
+		t->nxt_used = true;
+		if (pump_call(t, t->nxt))
+			http_kick();
 	}
 	slot_state(t, "writing page");
 	activity = psprintf("shopify_sync: writing page %d of job " INT64_FORMAT " (shop " INT64_FORMAT ")",
@@ -418,7 +472,17 @@ handle_page(SyncTask *t)
 				t->cursor = pstrdup(w.next_cursor);
 				MemoryContextSwitchTo(old);
 				t->pages_fetched++;
-				prepare_page_call(t);
+				if (t->nxt_used)
+				{
+					ShopifyCall *done = t->cur;
+
+					t->cur = t->nxt;
+					t->nxt = done;
+					shopify_call_reset(t->nxt);
+					t->nxt_used = false;
+				}
+				else
+					prepare_page_call(t);
 				break;
 			}
 		case PAGE_COMPLETED:
@@ -430,19 +494,49 @@ handle_page(SyncTask *t)
 }
 
 /* The task's HTTP request finished (or could not start). */
+bool
+sync_task_owns(SyncTask *t, HttpRequest *req)
+{
+	return req == &t->calls[0].req || req == &t->calls[1].req;
+}
+
+/*
+ * One of the task's HTTP requests finished (req), or the current call could
+ * not even start (req NULL).  The next page's answer waits until the current
+ * page is written; then it is handled at once.
+ */
 void
-sync_task_http_done(SyncTask *t)
+sync_task_http_done(SyncTask *t, HttpRequest *req)
+{
+	if (req != NULL)
+	{
+		ShopifyCall *c = (req == &t->cur->req) ? t->cur : t->nxt;
+
+		if (c->in_flight)
+			shopify_call_finished(c);
+		if (c == t->nxt)
+			return;
+	}
+	while (!t->finished && t->cur->done)
+	{
+		ShopifyCall *before = t->cur;
+
+		handle_current(t);
+		if (t->cur == before)
+			break;				/* no page switch: wait for I/O */
+	}
+}
+
+/* The current call is done: act on its outcome. */
+static void
+handle_current(SyncTask *t)
 {
 	char		err[512];
 	int			sqlstate;
 
-	if (t->call.in_flight)
-		shopify_call_finished(&t->call);
-	if (!t->call.done)
-		return;					/* a retry is scheduled */
-	if (!t->call.ok)
+	if (!t->cur->ok)
 	{
-		fail_job(t, t->call.error_class, t->call.error, false);
+		fail_job(t, t->cur->error_class, t->cur->error, false);
 		return;
 	}
 
@@ -456,7 +550,7 @@ sync_task_http_done(SyncTask *t)
 				return;
 			}
 			t->stage = STAGE_COUNT;
-			prepare_call(t, rest_count_path(t->has_since, t->since));
+			prepare_call(t, t->cur, rest_count_path(t->has_since, t->since));
 			break;
 		case STAGE_COUNT:
 			{
@@ -489,7 +583,8 @@ sync_task_stop(SyncTask *t, bool cancelled, const char *why)
 {
 	if (t->finished)
 		return;
-	shopify_call_abort(&t->call);
+	shopify_call_abort(t->cur);
+	drop_next(t);
 	if (cancelled)
 		fail_job(t, "cancelled", why, true);
 	else
@@ -499,7 +594,12 @@ sync_task_stop(SyncTask *t, bool cancelled, const char *why)
 void
 sync_task_free(SyncTask *t)
 {
-	shopify_call_abort(&t->call);
+	shopify_call_abort(&t->calls[0]);
+	shopify_call_abort(&t->calls[1]);
+	if (t->calls[0].path)
+		pfree(t->calls[0].path);
+	if (t->calls[1].path)
+		pfree(t->calls[1].path);
 	shop_client_release(t->shop);
 	if (t->slot >= 0 && shopify_shared != NULL)
 	{

@@ -33,7 +33,10 @@ typedef struct SyncTask
 	char	   *cursor;			/* page_info of the next page; NULL: first */
 	SyncStage	stage;
 	ShopClient *shop;
-	ShopifyCall call;
+	ShopifyCall calls[2];		/* the current page's call and the next one's */
+	ShopifyCall *cur;			/* the call whose answer is handled next */
+	ShopifyCall *nxt;			/* the next page, fetched while cur is written */
+	bool		nxt_used;
 	MemoryContext cxt;
 	int			slot;			/* index in shared memory status */
 	bool		finished;
@@ -45,7 +48,8 @@ typedef struct SyncTask
 extern SyncTask *sync_task_create(const ClaimedJob *job, const char *token, int slot);
 extern TimestampTz sync_task_wake_time(SyncTask *t);
 extern void sync_task_pump(SyncTask *t);
-extern void sync_task_http_done(SyncTask *t);
+extern bool sync_task_owns(SyncTask *t, HttpRequest *req);
+extern void sync_task_http_done(SyncTask *t, HttpRequest *req);
 extern void sync_task_stop(SyncTask *t, bool cancelled, const char *why);
 extern void sync_task_free(SyncTask *t);
 

@@ -475,9 +475,9 @@ shopify_worker_main(Datum arg)
 			while ((req = http_next_done()) != NULL)
 			{
 				for (i = 0; i < SHOPIFY_MAX_SLOTS; i++)
-					if (tasks[i] != NULL && &tasks[i]->call.req == req)
+					if (tasks[i] != NULL && sync_task_owns(tasks[i], req))
 					{
-						sync_task_http_done(tasks[i]);
+						sync_task_http_done(tasks[i], req);
 						break;
 					}
 			}

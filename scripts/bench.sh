@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Benchmark of the product sync (not part of the tests): syncs catalogs of
+# about 10,000 and 100,000 variants from the local stand-in with rate
+# limiting off and prints
+#   - variants per second of a full sync (first sync: inserts; second: no change),
+#   - the time of a plain COPY of the same rows into the same table, measured
+#     in the same run, and the ratio between the two,
+#   - the worker's peak private memory (RssAnon) during each sync,
+#   - where a page's time goes (JSON parse, extraction, insert).
+# Run as root: scripts/bench.sh   (or: make bench)
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+[ "$(id -u)" -eq 0 ] || { echo "scripts/bench.sh: run as root" >&2; exit 2; }
+
+"$ROOT/scripts/install-deps.sh"
+make -C "$ROOT" -s all >/dev/null
+make -C "$ROOT" -s install >/dev/null
+. "$ROOT/scripts/lib.sh"
+make_workdir shopify_sync_bench
+trap cleanup_workdir EXIT
+
+SMALL_PRODUCTS=${SMALL_PRODUCTS:-2200}
+LARGE_PRODUCTS=${LARGE_PRODUCTS:-22000}
+tok() { echo "shpat_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
+TOK_S=$(tok)
+TOK_L=$(tok)
+echo "== stand-in: $SMALL_PRODUCTS and $LARGE_PRODUCTS products, rate limiting off"
+start_standin "{\"shops\": [
+ {\"domain\": \"bench-small.myshopify.com\", \"token\": \"$TOK_S\", \"bucket\": null,
+  \"catalog\": {\"products\": $SMALL_PRODUCTS, \"variants_min\": 1, \"variants_max\": 8, \"seed\": 1, \"awkward\": false}},
+ {\"domain\": \"bench-large.myshopify.com\", \"token\": \"$TOK_L\", \"bucket\": null,
+  \"catalog\": {\"products\": $LARGE_PRODUCTS, \"variants_min\": 1, \"variants_max\": 8, \"seed\": 2, \"awkward\": false}}]}"
+echo "== cluster"
+start_cluster bench "shopify_sync.api_base_url = '$STANDIN_URL'
+shared_buffers = 256MB
+max_wal_size = 4GB
+checkpoint_timeout = 30min"
+"${PSQL[@]}" -c "CREATE EXTENSION shopify_sync"
+wait_worker
+WPID=$("${PSQL[@]}" -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'shopify_sync worker'")
+S_ID=$("${PSQL[@]}" -At -v t="$TOK_S" <<<"SELECT shopify_connect_store('bench-small.myshopify.com', :'t')")
+L_ID=$("${PSQL[@]}" -At -v t="$TOK_L" <<<"SELECT shopify_connect_store('bench-large.myshopify.com', :'t')")
+
+rss_anon() { awk '/^RssAnon:/ {print $2}' "/proc/$WPID/status"; }
+
+# sync_once SHOP_ID: a full sync while sampling the worker's RssAnon every
+# 20 ms; prints "variants seconds peak_kB base_kB".
+sync_once() {
+  local sid=$1 base peak job st v s
+  base=$(rss_anon)
+  peak=$base
+  job=$("${PSQL[@]}" -At -c "SELECT id FROM shopify_sync_products($sid)")
+  while :; do
+    v=$(rss_anon)
+    [ "$v" -gt "$peak" ] && peak=$v
+    st=$("${PSQL[@]}" -At -c "SELECT status FROM shopify.sync_jobs WHERE id = $job")
+    case "$st" in completed|failed|cancelled) break ;; esac
+    sleep 0.02
+  done
+  if [ "$st" != completed ]; then
+    "${PSQL[@]}" -c "SELECT status, error FROM shopify.sync_jobs WHERE id = $job" >&2
+    exit 1
+  fi
+  read -r v s < <("${PSQL[@]}" -At -F ' ' -c \
+    "SELECT variants_processed, extract(epoch FROM finished_at - started_at) FROM shopify.sync_jobs WHERE id = $job")
+  echo "$v $s $peak $base"
+}
+
+# copy_time SHOP_ID: COPY the store's rows out, delete them, time the COPY
+# back into the same table (same indexes, same foreign key).
+copy_time() {
+  local sid=$1 f="$WORKDIR/rows_$1.copy"
+  "${PSQL[@]}" -c "COPY (SELECT * FROM shopify.products WHERE shop_id = $sid) TO '$f'"
+  "${PSQL[@]}" -c "DELETE FROM shopify.products WHERE shop_id = $sid" -c "VACUUM shopify.products" -c "CHECKPOINT"
+  "${PSQL[@]}" -At -c "SELECT extract(epoch FROM clock_timestamp())" \
+    -c "COPY shopify.products FROM '$f'" -c "SELECT extract(epoch FROM clock_timestamp())" \
+    | awk 'NR == 1 {a = $1} END {print $1 - a}'
+}
+
+declare -A R
+for which in small large; do
+  sid=$S_ID
+  [ "$which" = large ] && sid=$L_ID
+  echo "== $which catalog: first sync, unchanged re-sync, COPY"
+  "${PSQL[@]}" -c "CHECKPOINT"
+  read -r v1 s1 p1 b1 < <(sync_once "$sid")
+  "${PSQL[@]}" -c "CHECKPOINT"
+  read -r v2 s2 p2 b2 < <(sync_once "$sid")
+  c=$(copy_time "$sid")
+  R[$which]="$v1 $s1 $p1 $b1 $v2 $s2 $p2 $b2 $c"
+done
+
+echo "== anatomy of one 250-product page"
+curl -s -H "X-Shopify-Access-Token: $TOK_L" \
+  "$STANDIN_URL/admin/api/2026-07/products.json?limit=250&fields=id,title,vendor,product_type,handle,status,tags,updated_at,variants" \
+  > "$WORKDIR/page.json"
+chmod 644 "$WORKDIR/page.json"
+ANATOMY=$("${PSQL[@]}" -At 2>&1 <<SQL
+CREATE TEMP TABLE p AS SELECT pg_read_file('$WORKDIR/page.json') AS t;
+CREATE TEMP TABLE v AS SELECT * FROM shopify._variants((SELECT t::jsonb FROM p), 'rest_products');
+CREATE TEMP TABLE sink (LIKE shopify.products INCLUDING DEFAULTS INCLUDING INDEXES);
+DO \$\$
+DECLARE t0 timestamptz; n int := 20; parse float8; extraction float8; ins float8; nrows int;
+BEGIN
+  SELECT count(*) INTO nrows FROM v;
+  t0 := clock_timestamp();
+  FOR i IN 1..n LOOP PERFORM (SELECT t::jsonb FROM p); END LOOP;
+  parse := extract(epoch FROM clock_timestamp() - t0) * 1000 / n;
+  t0 := clock_timestamp();
+  FOR i IN 1..n LOOP PERFORM count(*) FROM shopify._variants((SELECT t::jsonb FROM p), 'rest_products'); END LOOP;
+  extraction := extract(epoch FROM clock_timestamp() - t0) * 1000 / n - parse;
+  t0 := clock_timestamp();
+  FOR i IN 1..n LOOP
+    TRUNCATE sink;
+    INSERT INTO sink (sku_id, shop_id, product_id, sku, title, variant_title, vendor, product_type,
+                      handle, status, tags, price, compare_at_price, barcode, inventory_quantity,
+                      inventory_item_id, position, shopify_updated_at, product_updated_at)
+    SELECT sku_id, 1, product_id, sku, title, variant_title, vendor, product_type, handle, status,
+           tags, price, compare_at_price, barcode, inventory_quantity, inventory_item_id, position,
+           variant_updated_at, product_updated_at FROM v;
+  END LOOP;
+  ins := extract(epoch FROM clock_timestamp() - t0) * 1000 / n;
+  RAISE NOTICE 'anatomy % % % % %', nrows, length((SELECT t FROM p)), round(parse::numeric, 2),
+    round(extraction::numeric, 2), round(ins::numeric, 2);
+END \$\$;
+SQL
+)
+read -r _ _ A_ROWS A_BYTES A_PARSE A_EXTRACT A_INSERT <<<"$(grep -o 'anatomy.*' <<<"$ANATOMY")"
+
+f() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", a / b }'; }
+r() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+echo
+echo "== results (PostgreSQL $(pg_config --version | awk '{print $2}'), $(nproc) cores, rate limiting off, stand-in on 127.0.0.1)"
+printf '%-6s %8s | %-25s | %-25s | %-20s | %s\n' catalog variants "first sync (all inserts)" "re-sync (nothing changed)" "COPY of the same rows" "worker peak RssAnon"
+for which in small large; do
+  read -r v1 s1 p1 b1 v2 s2 p2 b2 c <<<"${R[$which]}"
+  printf '%-6s %8d | %6.2f s %9s var/s | %6.2f s %9s var/s | %6.2f s %7s rows/s | %6d kB (idle %d kB)\n' \
+    "$which" "$v1" "$s1" "$(f "$v1" "$s1")" "$s2" "$(f "$v2" "$s2")" "$c" "$(f "$v1" "$c")" \
+    "$(( p1 > p2 ? p1 : p2 ))" "$b1"
+done
+read -r v1 s1 p1 b1 v2 s2 p2 b2 c <<<"${R[large]}"
+echo "ratio (large catalog): first sync takes $(r "$s1" "$c") x the COPY time; an unchanged re-sync $(r "$s2" "$c") x"
+read -r _ _ ps1 _ _ _ ps2 _ _ <<<"${R[small]}"
+read -r _ _ pl1 _ _ _ pl2 _ _ <<<"${R[large]}"
+echo "memory: peak RssAnon with 10x the catalog is $(r "$(( pl1 > pl2 ? pl1 : pl2 ))" "$(( ps1 > ps2 ? ps1 : ps2 ))") x the small one (flat = 1.00)"
+echo "one 250-product page: $A_ROWS variants, $A_BYTES bytes; jsonb parse $A_PARSE ms, extraction to typed rows $A_EXTRACT ms, insert into an indexed table $A_INSERT ms"
