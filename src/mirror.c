@@ -34,8 +34,9 @@ static SPIPlanPtr write_plan = NULL;
 static const char *write_sql =
 "WITH src AS MATERIALIZED (SELECT * FROM shopify._variants($1, $2)),"
 " good AS (SELECT DISTINCT ON (sku_id) * FROM src WHERE ok ORDER BY sku_id),"
-" alien AS MATERIALIZED (SELECT g.sku_id FROM good g JOIN shopify.products p"
-"                         ON p.sku_id = g.sku_id AND p.shop_id <> $3),"
+" alien AS MATERIALIZED (SELECT g.sku_id FROM good g,"
+"   LATERAL (SELECT 1 FROM shopify.products p"
+"             WHERE p.sku_id = g.sku_id AND p.shop_id <> $3 LIMIT 1) x),"
 " up AS ("
 "  INSERT INTO shopify.products AS p"
 "   (sku_id, shop_id, product_id, sku, title, variant_title, vendor, product_type,"
