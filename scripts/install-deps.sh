@@ -8,7 +8,7 @@ PKGS=(
   postgresql-15 postgresql-server-dev-15 postgresql-contrib
   libcurl4-openssl-dev libssl-dev
   libipc-run-perl libjson-pp-perl
-  python3 make gcc ca-certificates
+  python3 make gcc ca-certificates openssl curl
   ${SHOPIFY_SYNC_EXTRA_PKGS:-}
 )
 

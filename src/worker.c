@@ -422,7 +422,7 @@ shopify_worker_main(Datum arg)
 			bool		rescue_expired = (now >= next_rescue);
 			bool		ok = claim_pass(ready != 1, rescue_expired, loop_cxt);
 
-			if (ok != (ready == 1))
+			if ((ok ? 1 : 0) != ready)
 			{
 				ereport(LOG,
 						(errmsg(ok ? "shopify_sync worker: extension found, serving database \"%s\""

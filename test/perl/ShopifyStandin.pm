@@ -61,7 +61,8 @@ sub start {
 	my @cmd = ($PYTHON, $SCRIPT, '--port', $a{port} // 0, '--port-file', $port_file,
 		'--config', $cfg_file, '--max-lifetime', $a{max_lifetime} // 1800,
 		($a{verbose} ? ('--verbose') : ()),
-		(defined $a{idle_timeout} ? ('--idle-timeout', $a{idle_timeout}) : ()));
+		(defined $a{idle_timeout} ? ('--idle-timeout', $a{idle_timeout}) : ()),
+		($a{tls_cert} ? ('--tls-cert', $a{tls_cert}, '--tls-key', $a{tls_key}) : ()));
 	my $pid = fork();
 	croak "fork: $!" unless defined $pid;
 	if ($pid == 0) {

@@ -32,6 +32,8 @@ def main(argv=None):
     ap.add_argument("--idle-timeout", type=float, default=120.0,
                     help="close idle keep-alive connections after this many seconds")
     ap.add_argument("--verbose", action="store_true", help="log every request")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    ap.add_argument("--tls-key", help="private key of --tls-cert (PEM)")
     args = ap.parse_args(argv)
 
     t0 = time.monotonic()
@@ -50,6 +52,11 @@ def main(argv=None):
     from standin.server import Handler
     Handler.timeout = args.idle_timeout
     server = Server(args.port, state)
+    if args.tls_cert:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = ctx.wrap_socket(server.socket, server_side=True)
     port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                               name="serve", daemon=True)

@@ -2,6 +2,8 @@
 # middle of a sync end in an exact mirror, resumed from the saved cursor with
 # no duplicate work beyond the interrupted page; a job whose lease expired is
 # recovered; nothing stays "running".
+# (The next page is fetched while the current one is written, so a crash can
+# cost two page fetches: the page being written and the one requested.)
 use strict;
 use warnings;
 
@@ -53,7 +55,8 @@ sub check_resumed
 	my $diff = mirror_diff($node, $standin, $shop->{domain}, $sid);
 	is($diff->{missing} + $diff->{extra}, 0, "$what: mirror exact ($diff->{expected} variants)");
 	my ($dups, $pages) = duplicate_pages();
-	cmp_ok($dups, '<=', 1, "$what: $dups of $pages pages fetched twice (at most the interrupted one)");
+	# the page being written and the next one, already requested, were in flight
+	cmp_ok($dups, '<=', 2, "$what: $dups of $pages pages fetched twice (at most the two in flight)");
 	is($job->{pages_fetched}, $pages, "$what: every page written once");
 	my $resumed = $node->safe_psql('app',
 		"SELECT count(*) FROM shopify.sync_log WHERE sync_job_id = $job_id AND details->>'operation' IN ('recovered', 'resumed')");
