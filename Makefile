@@ -25,7 +25,9 @@ OBJS = \
 	src/rest.o \
 	src/variants.o \
 	src/mirror.o \
-	src/sync.o
+	src/sync.o \
+	src/webhook.o \
+	src/events.o
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 EXTRA_CLEAN = $(EXTENSION).control
@@ -47,6 +49,9 @@ $(EXTENSION).control: $(EXTENSION).control.in Makefile
 
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# PGXS tracks no header dependencies: every object depends on every header.
+$(OBJS): $(wildcard $(srcdir)/src/*.h)
 
 # `make test` and `make demo` are the README's two commands, for people who
 # prefer make; both need root for apt-get and for installing the extension.

@@ -419,6 +419,24 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION shopify_wait_for_sync(bigint, interval) IS
     'Wait (interruptibly) until the job is completed, failed or cancelled, or the timeout passes; returns the job row';
 
+CREATE FUNCTION shopify_receive_webhook(topic text, shop_domain text, hmac_sha256 text,
+                                        body text, webhook_id text DEFAULT NULL,
+                                        triggered_at timestamptz DEFAULT NULL)
+RETURNS bigint
+AS 'MODULE_PATHNAME', 'shopify_receive_webhook'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION shopify_receive_webhook(text, text, text, text, text, timestamptz) IS
+    'Verify a webhook delivery (HMAC-SHA256 of the raw body with shopify_sync.webhook_secret), store it once per webhook_id, return the event id; the worker applies it';
+
+CREATE FUNCTION shopify_verify_webhook(body text, hmac_sha256 text)
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'shopify_verify_webhook'
+LANGUAGE C STABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION shopify_verify_webhook(text, text) IS
+    'Does hmac_sha256 sign body with the configured webhook secret (or the previous one)? Stores nothing';
+
 CREATE FUNCTION shopify_cleanup(batch_size integer DEFAULT 10000)
 RETURNS jsonb
 AS 'MODULE_PATHNAME', 'shopify_cleanup'
@@ -438,5 +456,7 @@ GRANT EXECUTE ON FUNCTION
     shopify_sync_products(bigint, boolean, boolean),
     shopify_sync_jobs(bigint, integer),
     shopify_cancel_sync(bigint),
-    shopify_wait_for_sync(bigint, interval)
+    shopify_wait_for_sync(bigint, interval),
+    shopify_receive_webhook(text, text, text, text, text, timestamptz),
+    shopify_verify_webhook(text, text)
 TO PUBLIC;

@@ -26,8 +26,10 @@
 #include "utils/json.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/timestamp.h"
 
 #include "log.h"
+#include "shopify_sync.h"
 #include "util.h"
 
 #define MAX_LOG_TEXT 2000
@@ -320,6 +322,7 @@ log_webhook_processing(int64 shop_id, int64 event_id, const char *level,
 					   const char *error)
 {
 	ShopifyJson j;
+	char	   *msg;
 
 	sj_init(&j);
 	if (event_id > 0)
@@ -330,7 +333,9 @@ log_webhook_processing(int64 shop_id, int64 event_id, const char *level,
 	if (error)
 		sj_str(&j, "error", error);
 	sj_finish(&j);
-	shopify_log("webhook_processing", level, shop_id, 0, NULL, j.buf.data);
+	msg = psprintf("%s: %s", topic, outcome);
+	shopify_log("webhook_processing", level, shop_id, 0, msg, j.buf.data);
+	pfree(msg);
 	pfree(j.buf.data);
 }
 
@@ -347,4 +352,97 @@ log_security_event(int64 shop_id, const char *what, const char *details_json)
 		appendStringInfoChar(&j.buf, '}');
 	shopify_log("security", "warning", shop_id, 0, what, j.buf.data);
 	pfree(j.buf.data);
+}
+
+/* ----- rows that must survive their transaction ----- */
+
+/*
+ * Record an event whose transaction is about to fail (a refused webhook
+ * delivery): the server-log line is written now, the row is queued in shared
+ * memory and written by the worker.  When the queue is full the row is
+ * dropped and counted (the server-log line remains).
+ */
+void
+shopify_log_deferred(const char *event, const char *level, int64 shop_id,
+					 const char *message, const char *details_json)
+{
+	const char *details = details_json ? details_json : "{}";
+	ShopifySyncShared *sh = shopify_shared;
+
+	write_server_log(event, level, shop_id, 0, message, details);
+	if (sh == NULL)
+		return;
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	if (sh->deferred_head - sh->deferred_tail >= SHOPIFY_DEFERRED_LOG_SLOTS ||
+		strlen(details) >= sizeof(sh->deferred[0].details))
+		sh->deferred_dropped++;
+	else
+	{
+		ShopifyDeferredLog *e = &sh->deferred[sh->deferred_head % SHOPIFY_DEFERRED_LOG_SLOTS];
+
+		e->at = GetCurrentTimestamp();
+		e->shop_id = shop_id;
+		strlcpy(e->event, event, sizeof(e->event));
+		strlcpy(e->level, level, sizeof(e->level));
+		strlcpy(e->message, message ? message : "", sizeof(e->message));
+		strlcpy(e->details, details, sizeof(e->details));
+		sh->deferred_head++;
+	}
+	LWLockRelease(sh->lock);
+	shopify_wake_worker_now();
+}
+
+/*
+ * Worker: write the queued rows.  Runs in the caller's transaction with SPI
+ * connected.  Returns the number of rows written.
+ */
+int
+shopify_log_drain(void)
+{
+	ShopifySyncShared *sh = shopify_shared;
+	ShopifyDeferredLog *batch;
+	int			n = 0,
+				i;
+	uint64		dropped;
+
+	if (sh == NULL || sh->deferred_head == sh->deferred_tail)
+		return 0;
+	batch = palloc(sizeof(ShopifyDeferredLog) * SHOPIFY_DEFERRED_LOG_SLOTS);
+	LWLockAcquire(sh->lock, LW_EXCLUSIVE);
+	while (sh->deferred_tail < sh->deferred_head && n < SHOPIFY_DEFERRED_LOG_SLOTS)
+	{
+		batch[n++] = sh->deferred[sh->deferred_tail % SHOPIFY_DEFERRED_LOG_SLOTS];
+		sh->deferred_tail++;
+	}
+	dropped = sh->deferred_dropped;
+	sh->deferred_dropped = 0;
+	LWLockRelease(sh->lock);
+
+	for (i = 0; i < n; i++)
+	{
+		Oid			types[6] = {TIMESTAMPTZOID, TEXTOID, TEXTOID, INT8OID, TEXTOID, TEXTOID};
+		Datum		vals[6];
+		char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
+
+		vals[0] = TimestampTzGetDatum(batch[i].at);
+		vals[1] = CStringGetTextDatum(batch[i].level);
+		vals[2] = CStringGetTextDatum(batch[i].event);
+		vals[3] = Int64GetDatum(batch[i].shop_id);
+		vals[4] = CStringGetTextDatum(batch[i].message);
+		vals[5] = CStringGetTextDatum(batch[i].details);
+		if (batch[i].shop_id <= 0)
+			nulls[3] = 'n';
+		shopify_spi_exec("INSERT INTO shopify.sync_log (logged_at, level, event, shop_id, message, details)"
+						 " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+						 6, types, vals, nulls, false);
+	}
+	if (dropped > 0)
+	{
+		char	   *msg = psprintf(UINT64_FORMAT " log rows were dropped because the queue was full (see the server log)",
+								   dropped);
+
+		shopify_log("security", "warning", 0, 0, msg, NULL);
+	}
+	pfree(batch);
+	return n;
 }

@@ -73,4 +73,8 @@ extern void log_webhook_processing(int64 shop_id, int64 event_id, const char *le
 								   double duration_ms, const char *error);
 extern void log_security_event(int64 shop_id, const char *what, const char *details_json);
 
+extern void shopify_log_deferred(const char *event, const char *level, int64 shop_id,
+								 const char *message, const char *details_json);
+extern int	shopify_log_drain(void);
+
 #endif

@@ -9,7 +9,10 @@
  * from updated ones, and unchanged = processed - created - updated - failed.
  * A variant id that belongs to another store is never taken over: it is
  * counted failed.  With sync_inventory = false an existing row keeps its
- * inventory_quantity (new rows get NULL).
+ * inventory_quantity (new rows get NULL).  Writes never go back in time: a
+ * payload whose product updated_at is older than the stored one (a late
+ * webhook, a page fetched before a webhook was applied) leaves the row as
+ * it is and counts as unchanged.
  *
  * Full syncs also record the variant ids they were given in
  * shopify.sync_seen, in the same statement; when the listing is complete,
@@ -60,6 +63,8 @@ static const char *write_sql =
 "    product_updated_at = EXCLUDED.product_updated_at, last_synced_at = now(),"
 "    deactivated_at = NULL"
 "  WHERE p.shop_id = EXCLUDED.shop_id"
+"    AND (p.product_updated_at IS NULL OR EXCLUDED.product_updated_at IS NULL"
+"         OR EXCLUDED.product_updated_at >= p.product_updated_at)"
 "    AND ((p.product_id, p.sku, p.title, p.variant_title, p.vendor, p.product_type,"
 "          p.handle, p.status, p.tags, p.price, p.compare_at_price, p.barcode,"
 "          p.inventory_item_id, p.position, p.is_active, p.shopify_updated_at,"

@@ -41,6 +41,10 @@ int			shopify_incremental_lookback_s = 300;
 double		shopify_rest_leak_rate = 2.0;
 int			shopify_rest_page_size = 250;
 bool		shopify_log_api_calls = true;
+char	   *shopify_webhook_previous_secret = NULL;
+int			shopify_webhook_rate_limit = 100;
+int			shopify_webhook_rate_burst = 500;
+int			shopify_webhook_max_attempts = 5;
 
 static const struct config_enum_entry api_options[] = {
 	{"rest", SHOPIFY_API_REST, false},
@@ -113,6 +117,32 @@ define_settings(void)
 							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
 							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("shopify_sync.webhook_previous_secret",
+							   "Previous app client secret, still accepted for webhook HMAC after a rotation.",
+							   "Shopify may sign with the old secret for up to an hour after a rotation; clear this afterwards. Visible to superusers only.",
+							   &shopify_webhook_previous_secret, "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shopify_sync.webhook_rate_limit",
+							"Webhook deliveries accepted per second and shop; 0 turns the limit off.",
+							"Deliveries beyond it are refused with SQLSTATE 53400, so that a misbehaving sender cannot fill the table.",
+							&shopify_webhook_rate_limit, 100, 0, 1000000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shopify_sync.webhook_rate_burst",
+							"Webhook deliveries a shop may send at once before shopify_sync.webhook_rate_limit applies.",
+							NULL,
+							&shopify_webhook_rate_burst, 500, 1, 1000000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shopify_sync.webhook_max_attempts",
+							"Times the worker tries to apply a webhook event before marking it failed.",
+							NULL,
+							&shopify_webhook_max_attempts, 5, 1, 100,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomStringVariable("shopify_sync.token_key_file",
 							   "File holding the AES-256 key that encrypts access tokens at rest.",
@@ -215,6 +245,7 @@ shopify_shmem_request(void)
 	if (prev_shmem_request_hook)
 		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(ShopifySyncShared)));
+	RequestNamedLWLockTranche("shopify_sync", 1);
 }
 
 static void
@@ -231,6 +262,7 @@ shopify_shmem_startup(void)
 	{
 		memset(shopify_shared, 0, sizeof(ShopifySyncShared));
 		SpinLockInit(&shopify_shared->mutex);
+		shopify_shared->lock = &(GetNamedLWLockTranche("shopify_sync"))->lock;
 	}
 	LWLockRelease(AddinShmemInitLock);
 }
@@ -276,6 +308,21 @@ wake_xact_callback(XactEvent event, void *arg)
 		default:
 			break;
 	}
+}
+
+/* Wake the worker now (for work that does not wait for a commit). */
+void
+shopify_wake_worker_now(void)
+{
+	Latch	   *latch;
+
+	if (shopify_shared == NULL)
+		return;
+	SpinLockAcquire(&shopify_shared->mutex);
+	latch = shopify_shared->worker_latch;
+	SpinLockRelease(&shopify_shared->mutex);
+	if (latch != NULL)
+		SetLatch(latch);
 }
 
 /*

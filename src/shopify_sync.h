@@ -14,6 +14,7 @@
 
 #include "datatype/timestamp.h"
 #include "storage/latch.h"
+#include "storage/lwlock.h"
 #include "storage/spin.h"
 
 #ifndef EXTVERSION
@@ -45,6 +46,10 @@ extern int	shopify_incremental_lookback_s;
 extern double shopify_rest_leak_rate;
 extern int	shopify_rest_page_size;
 extern bool shopify_log_api_calls;
+extern char *shopify_webhook_previous_secret;
+extern int	shopify_webhook_rate_limit;
+extern int	shopify_webhook_rate_burst;
+extern int	shopify_webhook_max_attempts;
 
 #define SHOPIFY_API_REST	0
 #define SHOPIFY_API_GRAPHQL 1
@@ -62,26 +67,75 @@ typedef struct ShopifySlotStatus
 	char		state[32];
 } ShopifySlotStatus;
 
+/* Per-shop token bucket for incoming webhooks. */
+typedef struct ShopifyWebhookRate
+{
+	int64		shop_id;		/* 0 = free */
+	double		tokens;
+	TimestampTz at;
+	TimestampTz last_refusal_logged;
+	int64		refused;
+} ShopifyWebhookRate;
+
+#define SHOPIFY_WEBHOOK_RATE_SLOTS 256
+
+/*
+ * Log rows that must outlive the transaction that produced them (a refused
+ * webhook delivery ends in an ERROR, which would roll its log row back):
+ * queued here, written to shopify.sync_log by the worker.
+ */
+typedef struct ShopifyDeferredLog
+{
+	TimestampTz at;
+	int64		shop_id;
+	char		event[24];
+	char		level[8];
+	char		message[256];
+	char		details[1024];
+} ShopifyDeferredLog;
+
+#define SHOPIFY_DEFERRED_LOG_SLOTS 256
+
 typedef struct ShopifySyncShared
 {
-	slock_t		mutex;
+	slock_t		mutex;			/* protects the small fields below */
+	LWLock	   *lock;			/* protects rates[] and deferred[] */
 	pid_t		launcher_pid;
 	pid_t		worker_pid;
 	Latch	   *worker_latch;	/* NULL while no worker runs */
 	TimestampTz worker_started_at;
 	char		worker_state[48];
 	ShopifySlotStatus slots[SHOPIFY_MAX_SLOTS];
+	ShopifyWebhookRate rates[SHOPIFY_WEBHOOK_RATE_SLOTS];
+	ShopifyDeferredLog deferred[SHOPIFY_DEFERRED_LOG_SLOTS];
+	uint64		deferred_head;	/* next to write */
+	uint64		deferred_tail;	/* next to read */
+	uint64		deferred_dropped;
 } ShopifySyncShared;
 
 extern ShopifySyncShared *shopify_shared;
 
 extern void shopify_wake_worker_at_commit(void);
+extern void shopify_wake_worker_now(void);
 extern void shopify_set_worker_state(const char *state);
 
 /* ----- background processes ----- */
 extern PGDLLEXPORT void shopify_launcher_main(Datum arg);
 extern PGDLLEXPORT void shopify_worker_main(Datum arg);
 extern void shopify_register_launcher(void);
+
+/* ----- store.c ----- */
+typedef struct DisconnectResult
+{
+	int			jobs;
+	int			products;
+	int			events;
+	bool		deactivated;
+	double		seconds;
+} DisconnectResult;
+
+extern void shopify_disconnect_core(int64 shop_id, const char *shop_domain, const char *by,
+									DisconnectResult *r);
 
 /* ----- jobs.c ----- */
 extern void shopify_run_cleanup(int batch, int64 *logs, int64 *jobs);

@@ -309,6 +309,58 @@ shopify_store_stats(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The work of a disconnect, shared by shopify_disconnect() and the worker's
+ * handling of app/uninstalled: cancel the store's active jobs, deactivate
+ * its rows, close its pending webhook events, erase its token, deactivate
+ * it, log it.  The caller holds the store row locked and an SPI connection.
+ */
+void
+shopify_disconnect_core(int64 shop_id, const char *shop_domain, const char *by,
+						DisconnectResult *r)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		vals[2] = {Int64GetDatum(shop_id), CStringGetTextDatum(by)};
+	instr_time	start,
+				elapsed;
+	ShopifyJson d;
+
+	INSTR_TIME_SET_CURRENT(start);
+	r->jobs = shopify_spi_exec("UPDATE shopify.sync_jobs SET status = 'cancelled',"
+							   "  finished_at = now(), lease_expires_at = NULL,"
+							   "  error = 'store disconnected by ' || $2, error_class = 'cancelled'"
+							   " WHERE shop_id = $1 AND status IN ('pending', 'running')",
+							   2, types, vals, NULL, false);
+	r->products = shopify_spi_exec("UPDATE shopify.products SET is_active = false, deactivated_at = now()"
+								   " WHERE shop_id = $1 AND is_active",
+								   1, types, vals, NULL, false);
+	r->events = shopify_spi_exec("UPDATE shopify.webhook_events SET processed = true,"
+								 "  processed_at = now(), note = 'store disconnected'"
+								 " WHERE shop_id = $1 AND NOT processed",
+								 1, types, vals, NULL, false);
+	r->deactivated = shopify_spi_exec("UPDATE shopify.stores SET is_active = false,"
+									  "  access_token_encrypted = NULL, token_key_id = NULL,"
+									  "  token_status = 'none', disconnected_at = now(),"
+									  "  last_sync_status = CASE WHEN last_sync_status IN ('pending', 'running')"
+									  "                          THEN 'cancelled' ELSE last_sync_status END,"
+									  "  updated_at = now()"
+									  " WHERE shop_id = $1 AND is_active",
+									  1, types, vals, NULL, false) == 1;
+	INSTR_TIME_SET_CURRENT(elapsed);
+	INSTR_TIME_SUBTRACT(elapsed, start);
+	r->seconds = INSTR_TIME_GET_DOUBLE(elapsed);
+
+	sj_init(&d);
+	sj_int(&d, "sync_jobs_cancelled", r->jobs);
+	sj_int(&d, "products_deactivated", r->products);
+	sj_int(&d, "webhook_events_processed", r->events);
+	sj_bool(&d, "store_deactivated", r->deactivated);
+	sj_num(&d, "duration_ms", r->seconds * 1000.0);
+	sj_str(&d, "by", by);
+	sj_finish(&d);
+	log_store_operation(shop_id, "info", "disconnect", shop_domain, d.buf.data);
+}
+
+/*
  * shopify_disconnect(shop_id) → jsonb, in the contract's exact shape.
  */
 Datum
@@ -320,55 +372,21 @@ shopify_disconnect(PG_FUNCTION_ARGS)
 	ShopifyElevation elev = {0};
 	ShopifyStore store;
 	int64		shop_id;
-	instr_time	start,
-				elapsed;
-	int			jobs,
-				products,
-				events;
-	bool		deactivated;
-	Oid			types[2] = {INT8OID, TEXTOID};
-	Datum		vals[2];
+	DisconnectResult r;
 	Datum		result;
-	double		seconds;
 	ShopifyJson j;
 
 	shopify_require_args(fcinfo, 1, names);
-	INSTR_TIME_SET_CURRENT(start);
 	shop_id = PG_GETARG_INT64(0);
 	shopify_get_caller(&caller);
-	vals[0] = Int64GetDatum(shop_id);
-	vals[1] = CStringGetTextDatum(caller.rolename);
 
 	shopify_elevate(&elev);
 	shopify_spi_connect();
 	shopify_store_access(shop_id, STORE_LOCK, &caller, &store);
 
-	jobs = shopify_spi_exec("UPDATE shopify.sync_jobs SET status = 'cancelled',"
-							"  finished_at = now(), lease_expires_at = NULL,"
-							"  error = 'store disconnected by ' || $2, error_class = 'cancelled'"
-							" WHERE shop_id = $1 AND status IN ('pending', 'running')",
-							2, types, vals, NULL, false);
-	products = shopify_spi_exec("UPDATE shopify.products SET is_active = false, deactivated_at = now()"
-								" WHERE shop_id = $1 AND is_active",
-								1, types, vals, NULL, false);
-	events = shopify_spi_exec("UPDATE shopify.webhook_events SET processed = true,"
-							  "  processed_at = now(), note = 'store disconnected'"
-							  " WHERE shop_id = $1 AND NOT processed",
-							  1, types, vals, NULL, false);
-	deactivated = shopify_spi_exec("UPDATE shopify.stores SET is_active = false,"
-								   "  access_token_encrypted = NULL, token_key_id = NULL,"
-								   "  token_status = 'none', disconnected_at = now(),"
-								   "  last_sync_status = CASE WHEN last_sync_status IN ('pending', 'running')"
-								   "                          THEN 'cancelled' ELSE last_sync_status END,"
-								   "  updated_at = now()"
-								   " WHERE shop_id = $1 AND is_active",
-								   1, types, vals, NULL, false) == 1;
+	shopify_disconnect_core(shop_id, store.shop_domain, caller.rolename, &r);
 	shopify_spi_finish();
 	shopify_restore(&elev);
-
-	INSTR_TIME_SET_CURRENT(elapsed);
-	INSTR_TIME_SUBTRACT(elapsed, start);
-	seconds = INSTR_TIME_GET_DOUBLE(elapsed);
 
 	sj_init(&j);
 	sj_str(&j, "message", "Store disconnected successfully");
@@ -377,26 +395,12 @@ shopify_disconnect(PG_FUNCTION_ARGS)
 	appendStringInfo(&j.buf, ", \"cleanup_results\": {\"sync_jobs_cancelled\": %d, "
 					 "\"products_deactivated\": %d, \"webhook_events_processed\": %d, "
 					 "\"store_deactivated\": %s}",
-					 jobs, products, events, deactivated ? "true" : "false");
+					 r.jobs, r.products, r.events, r.deactivated ? "true" : "false");
 	j.empty = false;
-	sj_num(&j, "disconnect_duration", seconds);
+	sj_num(&j, "disconnect_duration", r.seconds);
 	sj_finish(&j);
 
-	{
-		ShopifyJson d;
-
-		sj_init(&d);
-		sj_int(&d, "sync_jobs_cancelled", jobs);
-		sj_int(&d, "products_deactivated", products);
-		sj_int(&d, "webhook_events_processed", events);
-		sj_bool(&d, "store_deactivated", deactivated);
-		sj_num(&d, "duration_ms", seconds * 1000.0);
-		sj_str(&d, "by", caller.rolename);
-		sj_finish(&d);
-		log_store_operation(shop_id, "info", "disconnect", store.shop_domain, d.buf.data);
-	}
-
-	if (jobs > 0)
+	if (r.jobs > 0)
 		shopify_wake_worker_at_commit();
 
 	MemoryContextSwitchTo(fcxt);

@@ -42,6 +42,7 @@
 #include "utils/timestamp.h"
 
 #include "crypto.h"
+#include "events.h"
 #include "http.h"
 #include "log.h"
 #include "queue.h"
@@ -380,6 +381,7 @@ shopify_worker_main(Datum arg)
 	TimestampTz next_claim = 0;
 	TimestampTz next_rescue = 0;
 	TimestampTz next_cleanup = 0;
+	TimestampTz next_events = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -450,6 +452,18 @@ shopify_worker_main(Datum arg)
 			next_cleanup = now + (TimestampTz) CLEANUP_EVERY_MS * 1000;
 		}
 
+		/* webhook events (and log rows queued by refused deliveries) */
+		if (ready == 1 && (latch_set || now >= next_events))
+		{
+			TimestampTz due;
+			bool		more;
+
+			(void) events_process(50, &due, &more);
+			now = GetCurrentTimestamp();
+			next_events = more ? now :
+				Min(due, now + (TimestampTz) SAFETY_POLL_MS * 1000);
+		}
+
 		for (i = 0; i < SHOPIFY_MAX_SLOTS; i++)
 			if (tasks[i] != NULL)
 				sync_task_pump(tasks[i]);
@@ -462,6 +476,8 @@ shopify_worker_main(Datum arg)
 		/* Sleep until the next thing is due. */
 		now = GetCurrentTimestamp();
 		wake = next_claim;
+		if (ready == 1)
+			wake = Min(wake, next_events);
 		for (i = 0; i < SHOPIFY_MAX_SLOTS; i++)
 			if (tasks[i] != NULL)
 				wake = Min(wake, sync_task_wake_time(tasks[i]));
