@@ -11,7 +11,10 @@
  *    letters and digits) from every server log line before it is written,
  *    and suppresses the STATEMENT line of a report whose statement carries
  *    one.  This covers what the extension does not control, such as
- *    log_statement = 'all' logging the text of a connect call.
+ *    log_statement = 'all' logging the text of a connect call.  It also
+ *    hides the webhook secrets: the values of shopify_sync.webhook_secret
+ *    and webhook_previous_secret, and whatever follows their names in a
+ *    line (PostgreSQL logs "parameter ... changed to ..." on reload).
  */
 #include "postgres.h"
 
@@ -62,18 +65,65 @@ scrub(char *s)
 	}
 }
 
+/*
+ * A line that names a webhook secret setting ("parameter
+ * "shopify_sync.webhook_secret" changed to ...", "statement: ALTER SYSTEM
+ * SET shopify_sync.webhook_secret = ..."): cut it after the name.
+ */
+static void
+scrub_secret_settings(char *s)
+{
+	static const char *const names[] = {"webhook_previous_secret", "webhook_secret"};
+
+	if (s == NULL)
+		return;
+	for (int i = 0; i < lengthof(names); i++)
+	{
+		char	   *p = strstr(s, names[i]);
+
+		if (p != NULL)
+		{
+			p += strlen(names[i]);
+			if (strlen(p) >= 12)
+				strcpy(p, " (hidden)");
+			else
+				*p = '\0';
+		}
+	}
+}
+
+/* Any occurrence of the configured webhook secrets themselves. */
+static void
+scrub_value(char *s, const char *secret)
+{
+	char	   *p;
+	size_t		n;
+
+	if (s == NULL || secret == NULL || (n = strlen(secret)) < 4)
+		return;
+	while ((p = strstr(s, secret)) != NULL)
+		memset(p, '*', n);
+}
+
 static void
 redact_emit_log_hook(ErrorData *edata)
 {
 	if (edata->output_to_server)
 	{
+		scrub_secret_settings(edata->message);
+		scrub_secret_settings(edata->detail);
+		scrub_value(edata->message, shopify_webhook_secret);
+		scrub_value(edata->message, shopify_webhook_previous_secret);
 		scrub(edata->message);
 		scrub(edata->detail);
 		scrub(edata->detail_log);
 		scrub(edata->hint);
 		scrub(edata->context);
 		scrub(edata->internalquery);
-		if (debug_query_string != NULL && find_token((char *) debug_query_string) != NULL)
+		if (debug_query_string != NULL &&
+			(find_token((char *) debug_query_string) != NULL ||
+			 strstr(debug_query_string, "webhook_secret") != NULL ||
+			 strstr(debug_query_string, "webhook_previous_secret") != NULL))
 			edata->hide_stmt = true;
 	}
 	if (prev_emit_log_hook)
