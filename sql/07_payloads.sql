@@ -67,6 +67,49 @@ SELECT ok, title, variant_title, sku
 SELECT variant_updated_at = '2026-07-01 14:20:30+00' AS same_instant
   FROM shopify._variants($${"id": 9, "variants": [{"id": 91, "price": "1", "updated_at": "2026-07-01T10:20:30-04:00"}]}$$, 'rest_product');
 
+-- GraphQL pages: nodes or edges, global ids, tags as arrays, inventoryItem.
+SELECT ok, error, sku_id, product_id, title, variant_title, status, tags, price,
+       compare_at_price, inventory_quantity, inventory_item_id, position, variant_updated_at, kind
+  FROM shopify._variants($${"data": {"products": {"pageInfo": {"hasNextPage": true, "endCursor": "abc"},
+    "nodes": [
+      {"id": "gid://shopify/Product/10", "title": "Graph", "vendor": "V", "productType": "T",
+       "handle": "graph", "status": "ACTIVE", "tags": ["x", "y z"], "updatedAt": "2026-07-01T10:00:00Z",
+       "variants": {"pageInfo": {"hasNextPage": false, "endCursor": "v1"}, "nodes": [
+         {"id": "gid://shopify/ProductVariant/101", "sku": "G-1", "title": "Small", "barcode": null,
+          "price": "9.50", "compareAtPrice": "12.00", "inventoryQuantity": 4, "position": 1,
+          "updatedAt": "2026-07-01T10:00:00Z", "inventoryItem": {"id": "gid://shopify/InventoryItem/1001"}},
+         {"id": "gid://shopify/ProductVariant/102", "sku": null, "title": "Large", "price": "oops",
+          "compareAtPrice": null, "inventoryQuantity": null, "position": 2,
+          "updatedAt": "2026-07-01T10:00:00Z", "inventoryItem": null}]}},
+      {"id": "gid://shopify/Product/20", "title": "Edges", "status": "DRAFT", "tags": [],
+       "updatedAt": "2026-07-02T10:00:00Z",
+       "variants": {"edges": [{"node": {"id": "gid://shopify/ProductVariant/201", "title": "Only",
+          "price": "1.00", "position": 1, "inventoryItem": {"id": "gid://shopify/InventoryItem/2001"}}}]}}]}},
+  "extensions": {"cost": {"requestedQueryCost": 42}}}$$, 'graphql_products');
+
+-- A product's further variants (data.product), and a deleted one (null).
+SELECT sku_id, product_id, title, variant_title, kind
+  FROM shopify._variants($${"data": {"product": {"id": "gid://shopify/Product/30", "title": "More",
+    "variants": {"nodes": [{"id": "gid://shopify/ProductVariant/301", "title": "A", "price": "1"},
+                           {"id": "gid://shopify/ProductVariant/302", "title": "B", "price": "2"}]}}}}$$,
+    'graphql_product');
+SELECT count(*) FROM shopify._variants('{"data": {"product": null}}', 'graphql_product');
+SELECT * FROM shopify._variants('{"errors": [{"message": "Throttled"}]}', 'graphql_products');
+
+-- Bulk operation results: product lines and variant lines, children after
+-- their parent but not necessarily right after it.
+SELECT kind, ok, error, sku_id, product_id, title, variant_title, status, tags, price, inventory_item_id
+  FROM shopify._variants(
+'{"id":"gid://shopify/Product/40","title":"Bulk one","status":"ACTIVE","tags":["a"],"updatedAt":"2026-07-03T00:00:00Z"}
+{"id":"gid://shopify/ProductVariant/401","title":"V1","price":"3.00","position":1,"inventoryItem":{"id":"gid://shopify/InventoryItem/4001"},"__parentId":"gid://shopify/Product/40"}
+{"id":"gid://shopify/Product/50","title":"Bulk two","status":"ARCHIVED","tags":[],"updatedAt":"2026-07-03T00:00:00Z"}
+{"id":"gid://shopify/ProductVariant/402","title":"V2","price":"4.00","position":2,"__parentId":"gid://shopify/Product/40"}
+{"id":"gid://shopify/ProductVariant/501","title":"W1","price":"bad","position":1,"__parentId":"gid://shopify/Product/50"}
+{"id":"gid://shopify/ProductVariant/502","title":"W2","price":"5","__parentId":"nonsense"}
+', 'bulk_jsonl');
+SELECT * FROM shopify._variants('{"id":"gid://shopify/Product/60"}
+{"id": "broken', 'bulk_jsonl');
+
 -- Not a page at all, not JSON, or an unknown shape: an error for the whole call.
 SELECT * FROM shopify._variants('{"items": []}', 'rest_products');
 SELECT * FROM shopify._variants('{"products": [{"id": 1, "variants": [{"id": 2', 'rest_products');

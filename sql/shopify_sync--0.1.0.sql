@@ -329,12 +329,12 @@ CREATE FUNCTION shopify._variants(doc text, shape text,
     OUT price numeric, OUT compare_at_price numeric, OUT barcode text,
     OUT inventory_quantity integer, OUT inventory_item_id bigint,
     OUT "position" integer, OUT variant_updated_at timestamptz,
-    OUT product_updated_at timestamptz)
+    OUT product_updated_at timestamptz, OUT kind text)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'shopify_page_variants'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION shopify._variants(text, text) IS
-    'Internal: a Shopify payload (shape rest_products, rest_product, ...) as typed variant rows; invalid variants come out with ok = false and the reason';
+    'Internal: a Shopify payload (shape rest_products, rest_product, graphql_products, graphql_product or bulk_jsonl) as typed rows; invalid variants come out with ok = false and the reason';
 REVOKE ALL ON FUNCTION shopify._variants(text, text) FROM PUBLIC;
 
 -------------------------------------------------------------------------------

@@ -66,9 +66,10 @@ scrub(char *s)
 }
 
 /*
- * A line that names a webhook secret setting ("parameter
+ * A line that sets or shows a webhook secret setting ("parameter
  * "shopify_sync.webhook_secret" changed to ...", "statement: ALTER SYSTEM
- * SET shopify_sync.webhook_secret = ..."): cut it after the name.
+ * SET shopify_sync.webhook_secret = ..."): cut it where the value begins.
+ * A line that only names the setting is left alone.
  */
 static void
 scrub_secret_settings(char *s)
@@ -80,15 +81,18 @@ scrub_secret_settings(char *s)
 	for (int i = 0; i < lengthof(names); i++)
 	{
 		char	   *p = strstr(s, names[i]);
+		char	   *v;
 
-		if (p != NULL)
-		{
-			p += strlen(names[i]);
-			if (strlen(p) >= 12)
-				strcpy(p, " (hidden)");
-			else
-				*p = '\0';
-		}
+		if (p == NULL)
+			continue;
+		p += strlen(names[i]);
+		if ((v = strstr(p, "changed to")) != NULL)
+			v += strlen("changed to");
+		else if ((v = strpbrk(p, "='")) == NULL &&
+				 (v = strstr(p, " TO ")) == NULL && (v = strstr(p, " to ")) == NULL)
+			continue;
+		if (strlen(v) > strlen(" (hidden)"))
+			strcpy(v, " (hidden)");
 	}
 }
 

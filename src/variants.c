@@ -24,8 +24,17 @@
  * call.
  *
  * Shapes:
- *   rest_products   {"products": [{..., "variants": [...]}, ...]}   (REST page)
- *   rest_product    {"id": ..., "variants": [...]} or {"product": {...}}  (webhook)
+ *   rest_products     {"products": [{..., "variants": [...]}, ...]}   (REST page)
+ *   rest_product      {"id": ..., "variants": [...]} or {"product": {...}}  (webhook)
+ *   graphql_products  {"data": {"products": {"nodes"|"edges": [...]}}}
+ *                     with each product's "variants": {"nodes"|"edges": [...]}
+ *   graphql_product   {"data": {"product": {...}}}  (a product's further variants)
+ *   bulk_jsonl        lines of a bulk operation's result: product lines, and
+ *                     variant lines that name their product in "__parentId";
+ *                     product lines come out as rows of kind 'product' (the
+ *                     caller joins them to their variants), variant lines as
+ *                     rows of kind 'variant' with only their product_id.
+ * Rows of the other shapes have kind 'variant'.
  */
 #include "postgres.h"
 
@@ -53,6 +62,7 @@ enum
 	COL_VARIANT_TITLE, COL_VENDOR, COL_PRODUCT_TYPE, COL_HANDLE, COL_STATUS,
 	COL_TAGS, COL_PRICE, COL_COMPARE_AT, COL_BARCODE, COL_INVENTORY,
 	COL_INVENTORY_ITEM, COL_POSITION, COL_VARIANT_UPDATED, COL_PRODUCT_UPDATED,
+	COL_KIND,
 	NCOLS
 };
 
@@ -87,15 +97,30 @@ typedef struct Variant
 
 typedef enum Role
 {
-	R_ROOT,						/* the document (rest_products) */
+	R_ROOT,						/* the document (rest_products, graphql_*) */
 	R_WRAPPER,					/* the document (rest_product): a product, or {"product": ...} */
+	R_GDATA,					/* GraphQL "data" */
+	R_GCONN,					/* a GraphQL connection of products */
+	R_GEDGES,					/* its "edges" */
+	R_GEDGE,					/* one edge: {"node": product} */
 	R_PRODUCTS,					/* array of products */
 	R_PRODUCT,
+	R_VCONN,					/* a GraphQL connection of variants */
+	R_VEDGES,
+	R_VEDGE,
 	R_VARIANTS,					/* array of variants */
 	R_VARIANT,
+	R_INVITEM,					/* a variant's "inventoryItem": {"id": ...} */
 	R_TAGS,						/* array of strings */
+	R_LINE,						/* one bulk_jsonl line: a product or a variant */
 	R_SKIP
 } Role;
+
+typedef enum Shape
+{
+	SHAPE_REST_PRODUCTS, SHAPE_REST_PRODUCT, SHAPE_GRAPHQL_PRODUCTS,
+	SHAPE_GRAPHQL_PRODUCT, SHAPE_BULK_JSONL
+} Shape;
 
 typedef struct Frame
 {
@@ -105,7 +130,9 @@ typedef struct Frame
 
 typedef struct ParseState
 {
+	Shape		shape;
 	bool		single_product; /* shape rest_product */
+	Scalar		parent;			/* bulk_jsonl: __parentId of the line */
 	Frame		stack[MAX_DEPTH];
 	int			depth;
 	int			skip;			/* > 0 while inside an ignored value */
@@ -333,8 +360,10 @@ put(Row *row, int col, FieldStatus st, const char *what)
 }
 
 static void
-emit_row(ParseState *ps, Row *row)
+emit_row(ParseState *ps, Row *row, const char *kind)
 {
+	row->values[COL_KIND] = CStringGetTextDatum(kind);
+	row->nulls[COL_KIND] = false;
 	row->values[COL_OK] = BoolGetDatum(row->error == NULL);
 	row->nulls[COL_OK] = false;
 	if (row->error)
@@ -453,14 +482,14 @@ finish_product(ParseState *ps)
 	{
 		if (prow.error == NULL)
 			prow.error = "product has no variants array";
-		emit_row(ps, &prow);
+		emit_row(ps, &prow, "variant");
 	}
 	for (i = 0; i < ps->nvariants; i++)
 	{
 		Row			row = prow;
 
 		variant_columns(&ps->variants[i], &row, product_id);
-		emit_row(ps, &row);
+		emit_row(ps, &row, "variant");
 	}
 
 	MemoryContextReset(ps->product_cxt);
@@ -509,7 +538,47 @@ emit_lone_error(ParseState *ps, const char *error)
 	for (int i = 0; i < NCOLS; i++)
 		row.nulls[i] = true;
 	row.error = error;
-	emit_row(ps, &row);
+	emit_row(ps, &row, "variant");
+}
+
+/*
+ * A bulk_jsonl line closed: a variant line (it has "__parentId") becomes a
+ * variant row carrying only its product id; any other line a product row.
+ */
+static void
+finish_line(ParseState *ps)
+{
+	Row			row;
+	int64		product_id = 0;
+
+	if (!absent(&ps->parent) || ps->parent.container)
+	{
+		FieldStatus st = conv_int64(&ps->parent, &product_id);
+
+		memset(&row, 0, sizeof(row));
+		for (int i = 0; i < NCOLS; i++)
+			row.nulls[i] = true;
+		if (st != FS_OK || product_id <= 0)
+			row.error = "__parentId is not a product id";
+		row.values[COL_PRODUCT_ID] = Int64GetDatum(product_id);
+		row.nulls[COL_PRODUCT_ID] = (st != FS_OK);
+		ps->variants[0].f[V_PRODUCT_ID].s = NULL;	/* the line's own id is its variant id */
+		variant_columns(&ps->variants[0], &row, product_id);
+		emit_row(ps, &row, "variant");
+	}
+	else
+	{
+		product_columns(ps, &row, &product_id);
+		emit_row(ps, &row, "product");
+	}
+	MemoryContextReset(ps->product_cxt);
+	memset(ps->pf, 0, sizeof(ps->pf));
+	memset(&ps->parent, 0, sizeof(ps->parent));
+	ps->variants = NULL;
+	ps->nvariants = ps->cap = 0;
+	ps->has_variants = ps->tags_array = ps->tags_bad = false;
+	ps->product_open = false;
+	ps->tags.data = NULL;
 }
 
 /* ----- field names ----- */
@@ -606,29 +675,58 @@ push(ParseState *ps, Role role)
 	ps->depth++;
 }
 
+static bool
+is_field(Frame *t, const char *name)
+{
+	return t->field != NULL && strcmp(t->field, name) == 0;
+}
+
+/* Roles whose scalar fields are product fields / variant fields. */
+static bool
+product_role(Role r)
+{
+	return r == R_PRODUCT || r == R_WRAPPER || r == R_LINE;
+}
+
+static bool
+variant_role(Role r)
+{
+	return r == R_VARIANT || r == R_LINE;
+}
+
 /* Mark a kept field of the current product/variant as the wrong type. */
 static bool
 mark_container(ParseState *ps, Frame *t)
 {
 	int			k;
+	bool		kept = false;
 
-	if (t->role == R_PRODUCT || t->role == R_WRAPPER)
+	if (product_role(t->role) && (k = product_field(t->field)) >= 0)
 	{
-		if ((k = product_field(t->field)) >= 0)
-		{
-			ps->pf[k].container = true;
-			return true;
-		}
+		ps->pf[k].container = true;
+		kept = true;
 	}
-	else if (t->role == R_VARIANT && ps->nvariants > 0)
+	if (variant_role(t->role) && ps->nvariants > 0 && (k = variant_field(t->field)) >= 0)
 	{
-		if ((k = variant_field(t->field)) >= 0)
-		{
-			ps->variants[ps->nvariants - 1].f[k].container = true;
-			return true;
-		}
+		ps->variants[ps->nvariants - 1].f[k].container = true;
+		kept = true;
 	}
-	return false;
+	if (t->role == R_LINE && is_field(t, "__parentId"))
+	{
+		ps->parent.container = true;
+		kept = true;
+	}
+	return kept;
+}
+
+static void
+begin_single_product(ParseState *ps)
+{
+	MemoryContextReset(ps->product_cxt);
+	memset(ps->pf, 0, sizeof(ps->pf));
+	ps->nvariants = 0;
+	ps->has_variants = false;
+	begin_product(ps);
 }
 
 static void
@@ -644,35 +742,96 @@ sa_object_start(void *state)
 	}
 	if (t == NULL)
 	{
-		if (ps->single_product)
+		switch (ps->shape)
 		{
-			push(ps, R_WRAPPER);
-			begin_product(ps);
+			case SHAPE_REST_PRODUCT:
+				push(ps, R_WRAPPER);
+				begin_product(ps);
+				break;
+			case SHAPE_BULK_JSONL:
+				push(ps, R_LINE);
+				begin_product(ps);
+				(void) new_variant(ps);
+				break;
+			default:
+				push(ps, R_ROOT);
+				break;
 		}
-		else
-			push(ps, R_ROOT);
 		return;
 	}
 	switch (t->role)
 	{
+		case R_ROOT:
+			if (is_field(t, "data") && ps->shape != SHAPE_REST_PRODUCTS)
+			{
+				push(ps, R_GDATA);
+				return;
+			}
+			break;
+		case R_GDATA:
+			if (is_field(t, "products") && ps->shape == SHAPE_GRAPHQL_PRODUCTS)
+			{
+				ps->saw_products = true;
+				push(ps, R_GCONN);
+				return;
+			}
+			if (is_field(t, "product") && ps->shape == SHAPE_GRAPHQL_PRODUCT)
+			{
+				begin_single_product(ps);
+				push(ps, R_PRODUCT);
+				return;
+			}
+			break;
+		case R_GEDGES:
+			push(ps, R_GEDGE);
+			return;
+		case R_GEDGE:
+			if (is_field(t, "node"))
+			{
+				push(ps, R_PRODUCT);
+				begin_product(ps);
+				return;
+			}
+			break;
 		case R_PRODUCTS:
 			push(ps, R_PRODUCT);
 			begin_product(ps);
 			return;
+		case R_PRODUCT:
+		case R_WRAPPER:
+			if (t->role == R_WRAPPER && is_field(t, "product"))
+			{
+				/* {"product": {...}}: the inner object is the product */
+				begin_single_product(ps);
+				push(ps, R_PRODUCT);
+				return;
+			}
+			if (is_field(t, "variants"))
+			{
+				push(ps, R_VCONN);	/* GraphQL: a connection */
+				return;
+			}
+			break;
+		case R_VEDGES:
+			push(ps, R_VEDGE);
+			return;
+		case R_VEDGE:
+			if (is_field(t, "node"))
+			{
+				(void) new_variant(ps);
+				push(ps, R_VARIANT);
+				return;
+			}
+			break;
 		case R_VARIANTS:
 			(void) new_variant(ps);
 			push(ps, R_VARIANT);
 			return;
-		case R_WRAPPER:
-			if (t->field && strcmp(t->field, "product") == 0)
+		case R_VARIANT:
+		case R_LINE:
+			if (is_field(t, "inventoryItem"))
 			{
-				/* {"product": {...}}: the inner object is the product */
-				MemoryContextReset(ps->product_cxt);
-				memset(ps->pf, 0, sizeof(ps->pf));
-				ps->nvariants = 0;
-				ps->has_variants = false;
-				begin_product(ps);
-				push(ps, R_PRODUCT);
+				push(ps, R_INVITEM);
 				return;
 			}
 			break;
@@ -699,6 +858,8 @@ sa_object_end(void *state)
 		return;
 	if (t->role == R_PRODUCT || (t->role == R_WRAPPER && ps->product_open))
 		finish_product(ps);
+	else if (t->role == R_LINE)
+		finish_line(ps);
 	ps->depth--;
 }
 
@@ -718,15 +879,37 @@ sa_array_start(void *state)
 		ps->skip = 1;			/* a bare array: nothing we know */
 		return;
 	}
-	if (t->role == R_ROOT && t->field && strcmp(t->field, "products") == 0)
+	if (t->role == R_ROOT && is_field(t, "products") && ps->shape == SHAPE_REST_PRODUCTS)
 	{
 		ps->saw_products = true;
 		push(ps, R_PRODUCTS);
 		return;
 	}
-	if ((t->role == R_PRODUCT || t->role == R_WRAPPER) && t->field)
+	if (t->role == R_GCONN)
 	{
-		if (strcmp(t->field, "variants") == 0)
+		if (is_field(t, "nodes"))
+		{
+			push(ps, R_PRODUCTS);
+			return;
+		}
+		if (is_field(t, "edges"))
+		{
+			push(ps, R_GEDGES);
+			return;
+		}
+	}
+	if (t->role == R_VCONN)
+	{
+		if (is_field(t, "nodes") || is_field(t, "edges"))
+		{
+			ps->has_variants = true;
+			push(ps, is_field(t, "nodes") ? R_VARIANTS : R_VEDGES);
+			return;
+		}
+	}
+	if (product_role(t->role) && t->field)
+	{
+		if (strcmp(t->field, "variants") == 0 && t->role != R_LINE)
 		{
 			ps->has_variants = true;
 			push(ps, R_VARIANTS);
@@ -775,11 +958,22 @@ sa_field_start(void *state, char *fname, bool isnull)
 }
 
 static void
+set_scalar(Scalar *dst, char *token, JsonTokenType type, bool copy)
+{
+	if (dst->s && !copy)
+		pfree(dst->s);
+	dst->s = copy && token ? pstrdup(token) : token;
+	dst->len = token ? strlen(token) : 0;
+	dst->type = type;
+	dst->container = false;
+}
+
+static void
 sa_scalar(void *state, char *token, JsonTokenType type)
 {
 	ParseState *ps = (ParseState *) state;
 	Frame	   *t = top(ps);
-	Scalar	   *dst = NULL;
+	bool		kept = false;
 	int			k;
 
 	if (ps->skip > 0 || t == NULL)
@@ -792,12 +986,40 @@ sa_scalar(void *state, char *token, JsonTokenType type)
 	{
 		case R_PRODUCT:
 		case R_WRAPPER:
-			if ((k = product_field(t->field)) >= 0)
-				dst = &ps->pf[k];
-			break;
 		case R_VARIANT:
-			if ((k = variant_field(t->field)) >= 0)
-				dst = &ps->variants[ps->nvariants - 1].f[k];
+		case R_LINE:
+			{
+				MemoryContext old = MemoryContextSwitchTo(ps->product_cxt);
+
+				if (product_role(t->role) && (k = product_field(t->field)) >= 0)
+				{
+					set_scalar(&ps->pf[k], token, type, t->role == R_LINE);
+					kept = true;
+				}
+				if (variant_role(t->role) && ps->nvariants > 0 && (k = variant_field(t->field)) >= 0)
+				{
+					set_scalar(&ps->variants[ps->nvariants - 1].f[k], token, type, t->role == R_LINE);
+					kept = true;
+				}
+				if (t->role == R_LINE && is_field(t, "__parentId"))
+				{
+					set_scalar(&ps->parent, token, type, true);
+					kept = true;
+				}
+				MemoryContextSwitchTo(old);
+				if (t->role == R_LINE && kept && token)
+				{
+					pfree(token);
+					return;
+				}
+				break;
+			}
+		case R_INVITEM:
+			if (is_field(t, "id") && ps->nvariants > 0)
+			{
+				set_scalar(&ps->variants[ps->nvariants - 1].f[V_INVENTORY_ITEM], token, type, false);
+				kept = true;
+			}
 			break;
 		case R_TAGS:
 			if (type != JSON_TOKEN_STRING)
@@ -816,42 +1038,26 @@ sa_scalar(void *state, char *token, JsonTokenType type)
 			}
 			break;
 		case R_PRODUCTS:
-			emit_lone_error(ps, "product is not an object");
+			if (type != JSON_TOKEN_NULL)
+				emit_lone_error(ps, "product is not an object");
 			break;
 		case R_VARIANTS:
-			new_variant(ps)->error = "variant is not an object";
+			if (type != JSON_TOKEN_NULL)
+				new_variant(ps)->error = "variant is not an object";
 			break;
 		default:
 			break;
 	}
-	if (dst == NULL)
-	{
-		if (token)
-			pfree(token);
-		return;
-	}
-	if (dst->s)
-		pfree(dst->s);
-	dst->s = token;
-	dst->len = token ? strlen(token) : 0;
-	dst->type = type;
-	dst->container = false;
+	if (!kept && token)
+		pfree(token);
 }
 
-/* Parse doc and put its rows into ts. */
 static void
-parse_payload(char *doc, int len, bool single_product, Tuplestorestate *ts, TupleDesc desc)
+parse_one(ParseState *ps, char *doc, int len)
 {
-	ParseState *ps = palloc0(sizeof(ParseState));
 	JsonSemAction sem;
 	JsonLexContext *lex;
 	JsonParseErrorType rc;
-
-	ps->single_product = single_product;
-	ps->ts = ts;
-	ps->desc = desc;
-	ps->product_cxt = AllocSetContextCreate(CurrentMemoryContext, "shopify_sync product",
-											ALLOCSET_DEFAULT_SIZES);
 
 	memset(&sem, 0, sizeof(sem));
 	sem.semstate = ps;
@@ -862,6 +1068,8 @@ parse_payload(char *doc, int len, bool single_product, Tuplestorestate *ts, Tupl
 	sem.object_field_start = sa_field_start;
 	sem.scalar = sa_scalar;
 
+	ps->depth = 0;
+	ps->skip = 0;
 	lex = makeJsonLexContextCstringLen(doc, len, GetDatabaseEncoding(), true);
 	rc = pg_parse_json(lex, &sem);
 	if (rc != JSON_SUCCESS)
@@ -869,11 +1077,62 @@ parse_payload(char *doc, int len, bool single_product, Tuplestorestate *ts, Tupl
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("Shopify payload is not valid JSON"),
 				 errdetail("%s", json_errdetail(rc, lex))));
-	if (!single_product && !ps->saw_products)
+	if (lex->strval)
+	{
+		pfree(lex->strval->data);
+		pfree(lex->strval);
+	}
+	pfree(lex);
+}
+
+/* Parse doc and put its rows into ts. */
+static void
+parse_payload(char *doc, int len, Shape shape, Tuplestorestate *ts, TupleDesc desc)
+{
+	ParseState *ps = palloc0(sizeof(ParseState));
+	MemoryContext line_cxt = NULL;
+
+	ps->shape = shape;
+	ps->single_product = (shape == SHAPE_REST_PRODUCT);
+	ps->ts = ts;
+	ps->desc = desc;
+	ps->product_cxt = AllocSetContextCreate(CurrentMemoryContext, "shopify_sync product",
+											ALLOCSET_DEFAULT_SIZES);
+	if (shape != SHAPE_BULK_JSONL)
+		parse_one(ps, doc, len);
+	else
+	{
+		/* one JSON document per line; each line's parse in a context reset after it */
+		char	   *p = doc;
+		char	   *end = doc + len;
+
+		line_cxt = AllocSetContextCreate(CurrentMemoryContext, "shopify_sync bulk line",
+										 ALLOCSET_DEFAULT_SIZES);
+		while (p < end)
+		{
+			char	   *nl = memchr(p, '\n', end - p);
+			char	   *stop = nl ? nl : end;
+			MemoryContext old;
+
+			if (stop > p && !(stop - p == 1 && *p == '\r'))
+			{
+				old = MemoryContextSwitchTo(line_cxt);
+				parse_one(ps, p, (int) (stop - p));
+				MemoryContextSwitchTo(old);
+				MemoryContextReset(line_cxt);
+			}
+			p = stop + 1;
+		}
+	}
+	if ((shape == SHAPE_REST_PRODUCTS || shape == SHAPE_GRAPHQL_PRODUCTS) && !ps->saw_products)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("Shopify page has no \"products\" array")));
+				 errmsg("Shopify page has no products"),
+				 errdetail("Expected %s.", shape == SHAPE_REST_PRODUCTS ?
+						   "a \"products\" array" : "\"data\": {\"products\": ...}")));
 	MemoryContextDelete(ps->product_cxt);
+	if (line_cxt)
+		MemoryContextDelete(line_cxt);
 }
 
 Datum
@@ -882,19 +1141,25 @@ shopify_page_variants(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	text	   *doc = PG_GETARG_TEXT_PP(0);
 	char	   *shape = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	bool		single;
+	Shape		sh;
 
 	if (strcmp(shape, "rest_products") == 0)
-		single = false;
+		sh = SHAPE_REST_PRODUCTS;
 	else if (strcmp(shape, "rest_product") == 0)
-		single = true;
+		sh = SHAPE_REST_PRODUCT;
+	else if (strcmp(shape, "graphql_products") == 0)
+		sh = SHAPE_GRAPHQL_PRODUCTS;
+	else if (strcmp(shape, "graphql_product") == 0)
+		sh = SHAPE_GRAPHQL_PRODUCT;
+	else if (strcmp(shape, "bulk_jsonl") == 0)
+		sh = SHAPE_BULK_JSONL;
 	else
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown payload shape \"%s\"", shape)));
 
 	InitMaterializedSRF(fcinfo, 0);
-	parse_payload(VARDATA_ANY(doc), VARSIZE_ANY_EXHDR(doc), single,
+	parse_payload(VARDATA_ANY(doc), VARSIZE_ANY_EXHDR(doc), sh,
 				  rsinfo->setResult, rsinfo->setDesc);
 	return (Datum) 0;
 }
