@@ -26,6 +26,9 @@ OBJS = \
 	src/variants.o \
 	src/mirror.o \
 	src/sync.o \
+	src/bulk.o \
+	src/graphql.o \
+	src/jsonpick.o \
 	src/webhook.o \
 	src/events.o
 

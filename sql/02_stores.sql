@@ -38,3 +38,14 @@ SELECT shopify_store(-1);
 SELECT shopify_store_stats(987654321);
 SELECT shopify_store(NULL);
 SELECT shopify_store_stats(NULL);
+
+-- The API of a store's syncs: per store, or the setting.
+SHOW shopify_sync.api;
+SELECT shopify_set_store_api(:sid, 'rest') AS effective;
+SELECT api FROM shopify.stores WHERE shop_id = :sid;
+SELECT shopify_set_store_api(:sid, NULL) AS effective;
+SELECT api FROM shopify.stores WHERE shop_id = :sid;
+SELECT shopify_set_store_api(:sid, 'soap');
+SELECT shopify_set_store_api(NULL, 'rest');
+SELECT details->>'operation', details->>'effective_api' FROM shopify.sync_log
+ WHERE shop_id = :sid AND details->>'operation' = 'api_changed' ORDER BY id;

@@ -154,6 +154,8 @@ CREATE TABLE shopify.sync_jobs (
     rate_limited        integer NOT NULL DEFAULT 0,
     cursor              text,
     updated_since       timestamptz,
+    bulk_operation_id   text,
+    bulk_objects_expected bigint,
     error               text,
     error_class         text,
     cancel_requested    boolean NOT NULL DEFAULT false,
@@ -198,7 +200,7 @@ COMMENT ON TABLE shopify.sync_jobs IS
 COMMENT ON COLUMN shopify.sync_jobs.resource IS 'What the job mirrors: products';
 COMMENT ON COLUMN shopify.sync_jobs.sync_type IS 'full_sync (whole catalog, deletes reflected) or incremental_sync (products updated since the last completed sync)';
 COMMENT ON COLUMN shopify.sync_jobs.status IS 'pending, running, completed, failed or cancelled';
-COMMENT ON COLUMN shopify.sync_jobs.api IS 'Admin API the job used (rest, graphql or bulk)';
+COMMENT ON COLUMN shopify.sync_jobs.api IS 'Admin API the job uses (rest, graphql, or bulk for a GraphQL bulk operation)';
 COMMENT ON COLUMN shopify.sync_jobs.attempts IS 'Times the worker started (or resumed) the job';
 COMMENT ON COLUMN shopify.sync_jobs.total_products IS 'Products Shopify reported before the listing started';
 COMMENT ON COLUMN shopify.sync_jobs.variants_processed IS 'Variants received = created + updated + unchanged + failed';
@@ -206,6 +208,8 @@ COMMENT ON COLUMN shopify.sync_jobs.variants_failed IS 'Variants that could not 
 COMMENT ON COLUMN shopify.sync_jobs.variants_deactivated IS 'Rows a full sync marked inactive because Shopify no longer returned them';
 COMMENT ON COLUMN shopify.sync_jobs.cursor IS 'Checkpoint: the page cursor of the first page not yet written; a resumed job continues here';
 COMMENT ON COLUMN shopify.sync_jobs.updated_since IS 'Lower bound of an incremental sync (updated_at_min)';
+COMMENT ON COLUMN shopify.sync_jobs.bulk_operation_id IS 'The GraphQL bulk operation of a bulk sync (gid://shopify/BulkOperation/...)';
+COMMENT ON COLUMN shopify.sync_jobs.bulk_objects_expected IS 'objectCount of the bulk operation: the lines its result must have';
 COMMENT ON COLUMN shopify.sync_jobs.error_class IS 'Class of the error of a failed job: dns, connect, tls, timeout, http, auth, payload, internal, ...';
 COMMENT ON COLUMN shopify.sync_jobs.cancel_requested IS 'Set by shopify_cancel_sync() on a running job; the worker stops at its next checkpoint';
 COMMENT ON COLUMN shopify.sync_jobs.lease_expires_at IS 'A running job whose lease expired is recovered and resumed from its cursor';
@@ -221,6 +225,25 @@ CREATE TABLE shopify.sync_seen (
 CREATE INDEX sync_seen_job_idx ON shopify.sync_seen (job_id);
 COMMENT ON TABLE shopify.sync_seen IS
     'Internal: variant ids returned so far by each running full sync, for the final sweep of deleted variants; emptied when the job ends';
+
+-------------------------------------------------------------------------------
+-- bulk_products: product lines of a bulk result being downloaded (internal)
+-------------------------------------------------------------------------------
+
+CREATE UNLOGGED TABLE shopify.bulk_products (
+    job_id              bigint NOT NULL,
+    product_id          bigint NOT NULL,
+    title               text,
+    vendor              text,
+    product_type        text,
+    handle              text,
+    status              text,
+    tags                text,
+    product_updated_at  timestamptz,
+    PRIMARY KEY (job_id, product_id)
+);
+COMMENT ON TABLE shopify.bulk_products IS
+    'Internal: product lines of a bulk operation result while it is downloaded, joined to the variant lines that follow; emptied when the job ends (unlogged: a crash restarts the download)';
 
 -------------------------------------------------------------------------------
 -- webhook_events
@@ -298,6 +321,7 @@ ALTER TABLE shopify.stores ENABLE ROW LEVEL SECURITY;
 ALTER TABLE shopify.products ENABLE ROW LEVEL SECURITY;
 ALTER TABLE shopify.sync_jobs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE shopify.sync_seen ENABLE ROW LEVEL SECURITY;
+ALTER TABLE shopify.bulk_products ENABLE ROW LEVEL SECURITY;
 ALTER TABLE shopify.webhook_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE shopify.sync_log ENABLE ROW LEVEL SECURITY;
 
@@ -419,6 +443,14 @@ SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION shopify_wait_for_sync(bigint, interval) IS
     'Wait (interruptibly) until the job is completed, failed or cancelled, or the timeout passes; returns the job row';
 
+CREATE FUNCTION shopify_set_store_api(shop_id bigint, api text)
+RETURNS text
+AS 'MODULE_PATHNAME', 'shopify_set_store_api'
+LANGUAGE C VOLATILE PARALLEL UNSAFE
+SET search_path = pg_catalog, pg_temp;
+COMMENT ON FUNCTION shopify_set_store_api(bigint, text) IS
+    'Choose the Admin API of a store''s syncs: rest or graphql, or NULL to follow shopify_sync.api; returns the API now in effect';
+
 CREATE FUNCTION shopify_receive_webhook(topic text, shop_domain text, hmac_sha256 text,
                                         body text, webhook_id text DEFAULT NULL,
                                         triggered_at timestamptz DEFAULT NULL)
@@ -457,6 +489,7 @@ GRANT EXECUTE ON FUNCTION
     shopify_sync_jobs(bigint, integer),
     shopify_cancel_sync(bigint),
     shopify_wait_for_sync(bigint, interval),
+    shopify_set_store_api(bigint, text),
     shopify_receive_webhook(text, text, text, text, text, timestamptz),
     shopify_verify_webhook(text, text)
 TO PUBLIC;

@@ -17,6 +17,7 @@
  *   app/uninstalled     the store is disconnected, as by shopify_disconnect().
  *   shop/redact         the store and everything mirrored, queued or logged
  *                       for it is deleted.
+ *   bulk_operations/finish  the sync waiting for that operation polls at once.
  *   anything else       marked processed with a note.
  * A failing event is retried with backoff (2^attempts s, at most 5 min) and
  * after shopify_sync.webhook_max_attempts marked processed with its error;
@@ -171,6 +172,29 @@ apply_product_delete(EventWork *w)
 	w->note = psprintf("applied: %d variants deactivated", n);
 }
 
+/* bulk_operations/finish: the sync waiting for the operation polls at once. */
+static void
+apply_bulk_finished(EventWork *w)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		vals[1] = {Int64GetDatum(w->id)};
+	char	   *gid;
+
+	shopify_spi_exec("SELECT payload->>'admin_graphql_api_id', payload->>'status'"
+					 "  FROM shopify.webhook_events WHERE id = $1",
+					 1, types, vals, NULL, false);
+	gid = shopify_spi_text(0, 1);
+	w->outcome = "applied";
+	if (gid == NULL)
+	{
+		w->note = pstrdup("ignored: no admin_graphql_api_id");
+		return;
+	}
+	shopify_worker_bulk_finished(w->shop_id, gid);
+	w->note = psprintf("bulk operation %s %s: its sync polls at once", gid,
+					   shopify_spi_text(0, 2) ? shopify_spi_text(0, 2) : "finished");
+}
+
 /* shop/redact: everything of the store goes. */
 static void
 apply_redact(EventWork *w)
@@ -240,6 +264,8 @@ event_tx(void *arg)
 		apply_product(w);
 	else if (strcmp(w->topic, "products/delete") == 0)
 		apply_product_delete(w);
+	else if (strcmp(w->topic, "bulk_operations/finish") == 0)
+		apply_bulk_finished(w);
 	else
 	{
 		w->outcome = "ignored";

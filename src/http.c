@@ -51,6 +51,7 @@ static TimestampTz timer_set_at = 0;
 static WaitEventSet *wes = NULL;
 static HttpRequest *done_head = NULL;
 static HttpRequest *done_tail = NULL;
+static HttpRequest *paused_head = NULL;
 static int	in_flight = 0;
 
 /* ----- callbacks: no ereport, no palloc ----- */
@@ -105,6 +106,18 @@ write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 	HttpRequest *r = (HttpRequest *) userdata;
 	size_t		n = size * nmemb;
 
+	/* a stream with a full buffer: pause until the consumer drained it */
+	if (r->stream && r->resp_len >= r->stream_chunk)
+	{
+		if (!r->paused)
+		{
+			r->paused = true;
+			r->next_paused = paused_head;
+			paused_head = r;
+		}
+		return CURL_WRITEFUNC_PAUSE;
+	}
+	r->bytes_total += n;
 	if (r->resp_len + n + 1 > r->max_body)
 	{
 		r->too_large = true;
@@ -268,6 +281,9 @@ http_start(HttpRequest *req, char *errmsg, size_t errlen)
 	req->link[0] = req->call_limit[0] = req->retry_after[0] = '\0';
 	req->request_id[0] = req->content_type[0] = '\0';
 	req->next_done = NULL;
+	req->next_paused = NULL;
+	req->paused = false;
+	req->bytes_total = 0;
 	if (req->max_body == 0)
 		req->max_body = 64 * 1024 * 1024;
 
@@ -286,7 +302,14 @@ http_start(HttpRequest *req, char *errmsg, size_t errlen)
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_cb);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms);
+	if (req->no_total_timeout)
+	{
+		/* a download of any size: give up only when it stalls */
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+		curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, Max(1L, req->timeout_ms / 1000));
+	}
+	else
+		curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, Min(req->timeout_ms, 10000L));
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
@@ -336,6 +359,15 @@ http_abort(HttpRequest *req)
 	HttpRequest **pp;
 
 	free_easy(req);
+	for (pp = &paused_head; *pp != NULL; pp = &(*pp)->next_paused)
+	{
+		if (*pp == req)
+		{
+			*pp = req->next_paused;
+			break;
+		}
+	}
+	req->paused = false;
 	/* unlink from the done list if it is there */
 	for (pp = &done_head; *pp != NULL; pp = &(*pp)->next_done)
 	{
@@ -376,6 +408,45 @@ http_take_body(HttpRequest *req, size_t *len)
 	req->resp = NULL;
 	req->resp_len = req->resp_cap = 0;
 	return b;
+}
+
+/* A stream that paused with a full buffer, or NULL. */
+HttpRequest *
+http_next_paused(void)
+{
+	HttpRequest *r = paused_head;
+
+	if (r)
+	{
+		paused_head = r->next_paused;
+		r->next_paused = NULL;
+	}
+	return r;
+}
+
+/* The consumer used the first n bytes of a stream's buffer. */
+void
+http_stream_consume(HttpRequest *req, size_t n)
+{
+	if (n >= req->resp_len)
+		req->resp_len = 0;
+	else
+	{
+		memmove(req->resp, req->resp + n, req->resp_len - n);
+		req->resp_len -= n;
+	}
+	if (req->resp)
+		req->resp[req->resp_len] = '\0';
+}
+
+/* Continue a paused stream (its callback may run, and pause, at once). */
+void
+http_resume(HttpRequest *req)
+{
+	if (!req->paused || req->easy == NULL)
+		return;
+	req->paused = false;
+	curl_easy_pause(req->easy, CURLPAUSE_CONT);
 }
 
 /*

@@ -23,7 +23,10 @@ typedef struct HttpRequest
 	size_t		body_len;
 	const char *headers[8];		/* "Name: value" lines, NULL-terminated */
 	long		timeout_ms;
-	size_t		max_body;		/* response size cap */
+	size_t		max_body;		/* response size cap (for a stream: of the buffer) */
+	bool		stream;			/* deliver the body in pieces (http_next_paused) */
+	size_t		stream_chunk;	/* pause the transfer when this much is buffered */
+	bool		no_total_timeout;	/* long downloads: a low-speed limit instead */
 	void	   *owner;			/* opaque, for the caller */
 
 	/* results, valid once done */
@@ -46,7 +49,10 @@ typedef struct HttpRequest
 	struct curl_slist *slist;
 	size_t		resp_cap;
 	bool		in_multi;
+	bool		paused;
+	int64		bytes_total;	/* received so far (streams) */
 	struct HttpRequest *next_done;
+	struct HttpRequest *next_paused;
 } HttpRequest;
 
 extern void http_init(void);
@@ -59,5 +65,8 @@ extern bool http_wait(long timeout_ms);
 extern HttpRequest *http_next_done(void);
 extern int	http_in_flight(void);
 extern void http_kick(void);
+extern HttpRequest *http_next_paused(void);
+extern void http_stream_consume(HttpRequest *req, size_t n);
+extern void http_resume(HttpRequest *req);
 
 #endif

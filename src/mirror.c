@@ -32,10 +32,44 @@
 #include "mirror.h"
 #include "util.h"
 
-static SPIPlanPtr write_plan = NULL;
-
-static const char *write_sql =
+/* rows of a page or a webhook product */
+static const char *head_sql =
 "WITH src AS MATERIALIZED (SELECT * FROM shopify._variants($1, $2)),"
+" nprod AS (SELECT count(DISTINCT product_id)::int AS n FROM src),";
+
+/*
+ * rows of a batch of bulk JSONL lines: product lines go to the job's
+ * staging table, variant lines take their product's fields from the batch
+ * itself or from the staging table (parents come first, not always in the
+ * same batch).  $2 is the job.
+ */
+static const char *bulk_head_sql =
+"WITH raw AS MATERIALIZED (SELECT * FROM shopify._variants($1, 'bulk_jsonl')),"
+" staged AS (INSERT INTO shopify.bulk_products AS b"
+"   (job_id, product_id, title, vendor, product_type, handle, status, tags, product_updated_at)"
+"   SELECT DISTINCT ON (product_id) $2::bigint, product_id, title, vendor, product_type, handle,"
+"          status, tags, product_updated_at"
+"     FROM raw WHERE kind = 'product' AND ok ORDER BY product_id"
+"   ON CONFLICT (job_id, product_id) DO NOTHING),"
+" bp AS (SELECT DISTINCT ON (product_id) * FROM raw WHERE kind = 'product' AND ok ORDER BY product_id),"
+" src AS MATERIALIZED ("
+"   SELECT v.ok AND (p.product_id IS NOT NULL OR b.product_id IS NOT NULL) AS ok,"
+"          coalesce(v.error, CASE WHEN p.product_id IS NULL AND b.product_id IS NULL"
+"                            THEN 'variant line before its product line' END) AS error,"
+"          v.sku_id, v.product_id, v.sku, coalesce(p.title, b.title) AS title, v.variant_title,"
+"          coalesce(p.vendor, b.vendor) AS vendor, coalesce(p.product_type, b.product_type) AS product_type,"
+"          coalesce(p.handle, b.handle) AS handle, coalesce(p.status, b.status) AS status,"
+"          coalesce(p.tags, b.tags) AS tags, v.price, v.compare_at_price, v.barcode,"
+"          v.inventory_quantity, v.inventory_item_id, v.position, v.variant_updated_at,"
+"          coalesce(p.product_updated_at, b.product_updated_at) AS product_updated_at,"
+"          v.kind"
+"     FROM raw v"
+"     LEFT JOIN bp p ON p.product_id = v.product_id"
+"     LEFT JOIN shopify.bulk_products b ON b.job_id = $2::bigint AND b.product_id = v.product_id"
+"    WHERE v.kind = 'variant'),"
+" nprod AS (SELECT count(*)::int AS n FROM raw WHERE kind = 'product'),";
+
+static const char *tail_sql =
 " good AS (SELECT DISTINCT ON (sku_id) * FROM src WHERE ok ORDER BY sku_id),"
 " alien AS MATERIALIZED (SELECT g.sku_id FROM good g,"
 "   LATERAL (SELECT 1 FROM shopify.products p"
@@ -81,7 +115,7 @@ static const char *write_sql =
 "  INSERT INTO shopify.sync_seen (job_id, sku_id)"
 "  SELECT $5, g.sku_id FROM good g"
 "   WHERE $5 IS NOT NULL AND NOT EXISTS (SELECT 1 FROM alien a WHERE a.sku_id = g.sku_id))"
-"SELECT (SELECT count(DISTINCT product_id) FROM src)::int,"
+"SELECT (SELECT n FROM nprod),"
 "       (SELECT count(*) FROM src)::int,"
 "       (SELECT count(*) FILTER (WHERE inserted) FROM up)::int,"
 "       (SELECT count(*) FILTER (WHERE NOT inserted) FROM up)::int,"
@@ -90,40 +124,39 @@ static const char *write_sql =
 "          (SELECT coalesce('variant ' || sku_id, 'product ' || product_id, 'item') || ': ' || error AS e"
 "             FROM src WHERE NOT ok LIMIT 3) x)";
 
-/*
- * Write one payload.  seen_job_id is the full sync whose seen set receives
- * the variant ids, or 0.
- */
-void
-mirror_write(const char *doc, size_t len, const char *shape, int64 shop_id,
-			 bool sync_inventory, int64 seen_job_id, MirrorCounts *out)
+static SPIPlanPtr
+prepare(const char *head, Oid type2)
+{
+	Oid			types[5] = {TEXTOID, type2, INT8OID, BOOLOID, INT8OID};
+	char	   *sql = psprintf("%s%s", head, tail_sql);
+	SPIPlanPtr	plan = SPI_prepare(sql, 5, types);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed for the mirror write: %s",
+			 SPI_result_code_string(SPI_result));
+	SPI_keepplan(plan);
+	pfree(sql);
+	return plan;
+}
+
+static void
+run(SPIPlanPtr plan, Datum doc, Datum arg2, int64 shop_id, bool sync_inventory,
+	int64 seen_job_id, MirrorCounts *out)
 {
 	Datum		vals[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	int			rc;
 
-	if (write_plan == NULL)
-	{
-		Oid			types[5] = {TEXTOID, TEXTOID, INT8OID, BOOLOID, INT8OID};
-		SPIPlanPtr	plan = SPI_prepare(write_sql, 5, types);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed for the mirror write: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(plan);
-		write_plan = plan;
-	}
-
-	vals[0] = PointerGetDatum(cstring_to_text_with_len(doc, len));
-	vals[1] = CStringGetTextDatum(shape);
+	vals[0] = doc;
+	vals[1] = arg2;
 	vals[2] = Int64GetDatum(shop_id);
 	vals[3] = BoolGetDatum(sync_inventory);
 	vals[4] = Int64GetDatum(seen_job_id);
 	if (seen_job_id <= 0)
 		nulls[4] = 'n';
 
-	rc = SPI_execute_plan(write_plan, vals, nulls, false, 0);
+	rc = SPI_execute_plan(plan, vals, nulls, false, 0);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "mirror write failed: %s", SPI_result_code_string(rc));
 
@@ -136,7 +169,43 @@ mirror_write(const char *doc, size_t len, const char *shape, int64 shop_id,
 	out->unchanged = out->processed - out->created - out->updated - out->failed;
 	if (out->unchanged < 0)
 		out->unchanged = 0;
-	pfree(DatumGetPointer(vals[0]));
+}
+
+static SPIPlanPtr write_plan = NULL;
+static SPIPlanPtr bulk_plan = NULL;
+
+/*
+ * Write one payload.  seen_job_id is the full sync whose seen set receives
+ * the variant ids, or 0.
+ */
+void
+mirror_write(const char *doc, size_t len, const char *shape, int64 shop_id,
+			 bool sync_inventory, int64 seen_job_id, MirrorCounts *out)
+{
+	text	   *t = cstring_to_text_with_len(doc, len);
+
+	if (write_plan == NULL)
+		write_plan = prepare(head_sql, TEXTOID);
+	run(write_plan, PointerGetDatum(t), CStringGetTextDatum(shape), shop_id, sync_inventory,
+		seen_job_id, out);
+	pfree(t);
+}
+
+/*
+ * Write a batch of complete bulk JSONL lines of job_id.  out->products
+ * counts the batch's product lines.
+ */
+void
+mirror_write_bulk(const char *doc, size_t len, int64 shop_id, bool sync_inventory,
+				  int64 seen_job_id, int64 job_id, MirrorCounts *out)
+{
+	text	   *t = cstring_to_text_with_len(doc, len);
+
+	if (bulk_plan == NULL)
+		bulk_plan = prepare(bulk_head_sql, INT8OID);
+	run(bulk_plan, PointerGetDatum(t), Int64GetDatum(job_id), shop_id, sync_inventory,
+		seen_job_id, out);
+	pfree(t);
 }
 
 /*

@@ -100,8 +100,8 @@ queue_rescue(bool all_orphans, int64 *running, int nrunning)
 int
 queue_claim(int max, int64 *running, int nrunning, ClaimedJob **jobs)
 {
-	Oid			types[4] = {INT4OID, INT8ARRAYOID, INT4OID, INT4OID};
-	Datum		vals[4];
+	Oid			types[5] = {INT4OID, INT8ARRAYOID, INT4OID, INT4OID, TEXTOID};
+	Datum		vals[5];
 	int			n,
 				i;
 	ClaimedJob *out;
@@ -110,6 +110,7 @@ queue_claim(int max, int64 *running, int nrunning, ClaimedJob **jobs)
 	vals[1] = int8_array(running, nrunning);
 	vals[2] = Int32GetDatum(shopify_lease_time_s);
 	vals[3] = Int32GetDatum(shopify_incremental_lookback_s);
+	vals[4] = CStringGetTextDatum(shopify_api == SHOPIFY_API_REST ? "rest" : "graphql");
 
 	n = shopify_spi_exec("WITH c AS ("
 						 "  SELECT j.id FROM shopify.sync_jobs j"
@@ -121,7 +122,9 @@ queue_claim(int max, int64 *running, int nrunning, ClaimedJob **jobs)
 						 "  UPDATE shopify.sync_jobs j SET status = 'running', attempts = j.attempts + 1,"
 						 "    started_at = coalesce(j.started_at, now()), heartbeat_at = now(),"
 						 "    lease_expires_at = now() + make_interval(secs => $3),"
-						 "    worker_pid = pg_backend_pid(), api = 'rest',"
+						 "    worker_pid = pg_backend_pid(),"
+						 "    api = CASE WHEN j.api = 'bulk' THEN 'bulk'"
+						 "               ELSE coalesce((SELECT s.api FROM shopify.stores s WHERE s.shop_id = j.shop_id), $5) END,"
 						 "    updated_since = CASE WHEN NOT j.full_sync AND j.pages_fetched = 0"
 						 "      THEN (SELECT max(p.started_at) - make_interval(secs => $4)"
 						 "              FROM shopify.sync_jobs p"
@@ -136,10 +139,10 @@ queue_claim(int max, int64 *running, int nrunning, ClaimedJob **jobs)
 						 "SELECT c.id, c.shop_id, s.shop_domain, s.access_token_encrypted, s.token_key_id,"
 						 "       s.token_status, s.is_active, s.api, c.resource, c.full_sync, c.sync_inventory,"
 						 "       c.cursor, c.pages_fetched, c.products_fetched, c.total_products,"
-						 "       c.updated_since, c.attempts"
+						 "       c.updated_since, c.attempts, c.api, c.bulk_operation_id"
 						 "  FROM claimed c JOIN shopify.stores s ON s.shop_id = c.shop_id"
 						 " ORDER BY c.id",
-						 4, types, vals, NULL, false);
+						 5, types, vals, NULL, false);
 
 	out = palloc0(sizeof(ClaimedJob) * Max(n, 1));
 	for (i = 0; i < n; i++)
@@ -156,7 +159,6 @@ queue_claim(int max, int64 *running, int nrunning, ClaimedJob **jobs)
 		j->token_key_id = shopify_spi_text(i, 5);
 		j->token_status = shopify_spi_text(i, 6);
 		j->store_active = DatumGetBool(shopify_spi_value(i, 7, &isnull));
-		j->api = shopify_spi_text(i, 8);
 		j->resource = shopify_spi_text(i, 9);
 		j->full_sync = DatumGetBool(shopify_spi_value(i, 10, &isnull));
 		j->sync_inventory = DatumGetBool(shopify_spi_value(i, 11, &isnull));
@@ -168,6 +170,8 @@ queue_claim(int max, int64 *running, int nrunning, ClaimedJob **jobs)
 		j->has_updated_since = !isnull;
 		j->updated_since = isnull ? 0 : DatumGetTimestampTz(d);
 		j->attempts = spi_int(i, 17);
+		j->api = shopify_spi_text(i, 18);
+		j->bulk_operation_id = shopify_spi_text(i, 19);
 	}
 	*jobs = out;
 	return n;
@@ -338,6 +342,7 @@ queue_complete(int64 job_id, int64 shop_id, int deactivated, JobTotals *t)
 					 TOTALS_RETURNING,
 					 3, types, vals, NULL, false);
 	read_totals(t);
+	shopify_spi_exec("DELETE FROM shopify.bulk_products WHERE job_id = $1", 1, types, vals, NULL, false);
 	shopify_spi_exec("UPDATE shopify.stores SET last_sync_at = now(), last_sync_status = 'completed',"
 					 "  last_sync_job_id = $1, last_error = NULL, updated_at = now()"
 					 " WHERE shop_id = $2",
@@ -366,6 +371,8 @@ finish_unsuccessfully(int64 job_id, int64 shop_id, const char *status,
 					 " WHERE shop_id = $2 AND last_sync_job_id = $1",
 					 5, types, vals, NULL, false);
 	shopify_spi_exec("DELETE FROM shopify.sync_seen WHERE job_id = $1",
+					 1, types, vals, NULL, false);
+	shopify_spi_exec("DELETE FROM shopify.bulk_products WHERE job_id = $1",
 					 1, types, vals, NULL, false);
 }
 
@@ -404,12 +411,22 @@ queue_mark_token_invalid(int64 shop_id, const char *shop_domain)
 
 /* Learn the store's name, currency and plan from a shop.json body. */
 void
-queue_update_shop_info(int64 job_id, int64 shop_id, const char *shop_json)
+queue_update_shop_info(int64 job_id, int64 shop_id, const char *shop_json, bool graphql)
 {
-	Oid			types[3] = {INT8OID, TEXTOID, INT8OID};
-	Datum		vals[3] = {Int64GetDatum(shop_id), CStringGetTextDatum(shop_json), Int64GetDatum(job_id)};
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		vals[2] = {Int64GetDatum(shop_id), CStringGetTextDatum(shop_json)};
 
-	shopify_spi_exec("UPDATE shopify.stores s SET"
+	/* REST {"shop": {name, currency, plan_name}}; GraphQL {"data": {"shop": {name, currencyCode, plan {displayName}}}} */
+	shopify_spi_exec(graphql ?
+					 "UPDATE shopify.stores s SET"
+					 "  shop_name = coalesce(s.shop_name, left(j.shop->>'name', 255)),"
+					 "  currency = coalesce(left(j.shop->>'currencyCode', 8), s.currency),"
+					 "  plan_name = coalesce(left(j.shop->'plan'->>'displayName', 64), s.plan_name),"
+					 "  updated_at = now()"
+					 "  FROM (SELECT $2::jsonb->'data'->'shop' AS shop) j"
+					 " WHERE s.shop_id = $1 AND jsonb_typeof(j.shop) = 'object'"
+					 :
+					 "UPDATE shopify.stores s SET"
 					 "  shop_name = coalesce(s.shop_name, left(j.shop->>'name', 255)),"
 					 "  currency = coalesce(left(j.shop->>'currency', 8), s.currency),"
 					 "  plan_name = coalesce(left(j.shop->>'plan_name', 64), s.plan_name),"
@@ -417,6 +434,36 @@ queue_update_shop_info(int64 job_id, int64 shop_id, const char *shop_json)
 					 "  FROM (SELECT $2::jsonb->'shop' AS shop) j"
 					 " WHERE s.shop_id = $1 AND jsonb_typeof(j.shop) = 'object'",
 					 2, types, vals, NULL, false);
+}
+
+/*
+ * The job runs as a bulk operation: remember the operation; once its result
+ * is about to be downloaded (reset), start the job's counters and seen set
+ * afresh, so a download begun again after a crash counts each line once.
+ */
+void
+queue_set_bulk(int64 job_id, const char *bulk_id, int64 expected, bool reset)
+{
+	Oid			types[3] = {INT8OID, TEXTOID, INT8OID};
+	Datum		vals[3] = {Int64GetDatum(job_id), CStringGetTextDatum(bulk_id), Int64GetDatum(expected)};
+	char		nulls[3] = {' ', ' ', ' '};
+
+	if (expected < 0)
+		nulls[2] = 'n';
+	shopify_spi_exec("UPDATE shopify.sync_jobs SET api = 'bulk', bulk_operation_id = $2,"
+					 "  bulk_objects_expected = coalesce($3, bulk_objects_expected)"
+					 " WHERE id = $1",
+					 3, types, vals, nulls, false);
+	if (reset)
+	{
+		shopify_spi_exec("UPDATE shopify.sync_jobs SET products_fetched = 0, variants_processed = 0,"
+						 "  variants_created = 0, variants_updated = 0, variants_unchanged = 0,"
+						 "  variants_failed = 0"
+						 " WHERE id = $1",
+						 1, types, vals, NULL, false);
+		shopify_spi_exec("DELETE FROM shopify.sync_seen WHERE job_id = $1", 1, types, vals, NULL, false);
+		shopify_spi_exec("DELETE FROM shopify.bulk_products WHERE job_id = $1", 1, types, vals, NULL, false);
+	}
 }
 
 /* The count of a count.json body, or -1. */

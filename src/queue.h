@@ -19,7 +19,8 @@ typedef struct ClaimedJob
 	char	   *token_key_id;
 	char	   *token_status;
 	bool		store_active;
-	char	   *api;			/* store override or NULL */
+	char	   *api;			/* rest, graphql or bulk: what the job uses */
+	char	   *bulk_operation_id;	/* a bulk job's operation, or NULL */
 	char	   *resource;
 	bool		full_sync;
 	bool		sync_inventory;
@@ -73,7 +74,8 @@ extern void queue_complete(int64 job_id, int64 shop_id, int deactivated, JobTota
 extern void queue_fail(int64 job_id, int64 shop_id, const char *error_class, const char *error);
 extern void queue_cancel(int64 job_id, int64 shop_id, const char *why);
 extern void queue_mark_token_invalid(int64 shop_id, const char *shop_domain);
-extern void queue_update_shop_info(int64 job_id, int64 shop_id, const char *shop_json);
+extern void queue_update_shop_info(int64 job_id, int64 shop_id, const char *shop_json, bool graphql);
+extern void queue_set_bulk(int64 job_id, const char *bulk_id, int64 expected, bool reset);
 extern int	queue_parse_count(const char *count_json);
 
 #endif

@@ -153,6 +153,7 @@ cost_ready_at(ShopClient *s, double cost, TimestampTz now)
 	avail = s->cost_available + s->cost_restore_rate * secs_between(s->cost_at, now);
 	if (avail > s->cost_maximum)
 		avail = s->cost_maximum;
+	avail -= s->cost_in_flight;
 	need = cost - avail;
 	if (need <= 0 || s->cost_restore_rate <= 0)
 		return now;
@@ -165,7 +166,9 @@ shopify_call_ready_at(ShopifyCall *call)
 	TimestampTz now = GetCurrentTimestamp();
 	TimestampTz t = Max(call->not_before, call->shop->blocked_until);
 
-	if (call->graphql)
+	if (call->absolute_url)
+		;						/* not an Admin API call: no rate limit */
+	else if (call->graphql)
 		t = Max(t, cost_ready_at(call->shop, call->expected_cost, now));
 	else
 		t = Max(t, bucket_ready_at(call->shop, now));
@@ -185,6 +188,19 @@ observe_call_limit(ShopClient *s, const char *hdr, TimestampTz now)
 	s->bucket_used = used;
 	s->bucket_size = size;
 	s->bucket_at = now;
+}
+
+/* Take in a GraphQL answer's extensions.cost.throttleStatus. */
+void
+shop_observe_cost(ShopClient *s, double available, double maximum, double restore)
+{
+	if (available < 0 || maximum <= 0)
+		return;
+	s->cost_known = true;
+	s->cost_available = available;
+	s->cost_maximum = maximum;
+	s->cost_restore_rate = restore > 0 ? restore : 50.0;
+	s->cost_at = GetCurrentTimestamp();
 }
 
 /* ----- calls ----- */
@@ -224,15 +240,32 @@ shopify_call_send(ShopifyCall *call)
 	HttpRequest *r = &call->req;
 
 	memset(r, 0, sizeof(*r));
-	r->url = psprintf("%s%s", call->shop->base_url, call->path);
 	r->method = call->method;
 	r->body = call->body;
 	r->body_len = call->body ? strlen(call->body) : 0;
-	snprintf(tokhdr, sizeof(tokhdr), "X-Shopify-Access-Token: %s", call->shop->token);
-	r->headers[0] = tokhdr;
-	r->headers[1] = NULL;
 	r->timeout_ms = shopify_http_timeout_ms;
 	r->owner = call;
+	if (call->absolute_url)
+	{
+		/* a URL Shopify handed out (a bulk result): never send the token there */
+		r->url = pstrdup(call->path);
+		r->headers[0] = NULL;
+		tokhdr[0] = '\0';
+	}
+	else
+	{
+		r->url = psprintf("%s%s", call->shop->base_url, call->path);
+		snprintf(tokhdr, sizeof(tokhdr), "X-Shopify-Access-Token: %s", call->shop->token);
+		r->headers[0] = tokhdr;
+		r->headers[1] = NULL;
+	}
+	if (call->stream)
+	{
+		r->stream = true;
+		r->stream_chunk = 4 * 1024 * 1024;
+		r->max_body = 64 * 1024 * 1024;
+		r->no_total_timeout = true;
+	}
 
 	call->done = false;
 	/* libcurl copies the URL and the header lines: nothing outlives this call */
@@ -252,6 +285,8 @@ shopify_call_send(ShopifyCall *call)
 	r->url = NULL;
 	call->in_flight = true;
 	call->shop->in_flight++;
+	if (call->graphql)
+		call->shop->cost_in_flight += call->expected_cost;
 }
 
 void
@@ -262,6 +297,8 @@ shopify_call_abort(ShopifyCall *call)
 		http_abort(&call->req);
 		call->in_flight = false;
 		call->shop->in_flight--;
+		if (call->graphql)
+			call->shop->cost_in_flight = Max(0, call->shop->cost_in_flight - call->expected_cost);
 	}
 	if (call->resp)
 		free(call->resp);
@@ -389,6 +426,23 @@ record_attempt(ShopifyCall *call, HttpRequest *r, const char *cls, const char *e
 	/* page_info cursors are long and say nothing: keep the path readable */
 	if ((q = strstr(call->log_endpoint[i], "page_info=")) != NULL && strlen(q) > 24)
 		strcpy(q + 20, "...");
+	/* a download URL's query may carry a signature: leave it out */
+	if (call->absolute_url && (q = strchr(call->log_endpoint[i], '?')) != NULL)
+		*q = '\0';
+	/* a GraphQL call: name its operation */
+	if (call->graphql && call->body)
+	{
+		const char *op = strstr(call->body, "ShopifySync");
+
+		if (op)
+		{
+			size_t		n = strcspn(op, "( {\\\"");
+			size_t		len = strlen(call->log_endpoint[i]);
+
+			snprintf(call->log_endpoint[i] + len, sizeof(call->log_endpoint[i]) - len,
+					 " (%.*s)", (int) Min(n, 60), op);
+		}
+	}
 	strlcpy(call->log_request_id[i], r->request_id, sizeof(call->log_request_id[i]));
 	strlcpy(call->log_error[i], err ? err : "", sizeof(call->log_error[i]));
 	info->method = call->method;
@@ -404,7 +458,7 @@ record_attempt(ShopifyCall *call, HttpRequest *r, const char *cls, const char *e
 	info->error_class = cls;
 	info->error = cls ? call->log_error[i] : NULL;
 	info->retry_after_s = retry_after_s;
-	info->bytes = (int64) r->resp_len;
+	info->bytes = r->stream ? r->bytes_total : (int64) r->resp_len;
 }
 
 /* The GraphQL layer saw THROTTLED in a 200 answer: wait, do not count. */
@@ -445,6 +499,8 @@ shopify_call_finished(ShopifyCall *call)
 
 	call->in_flight = false;
 	s->in_flight--;
+	if (call->graphql)
+		s->cost_in_flight = Max(0, s->cost_in_flight - call->expected_cost);
 	observe_call_limit(s, r->call_limit, now);
 	call->http_status = r->status;
 	strlcpy(call->request_id, r->request_id, sizeof(call->request_id));
@@ -487,7 +543,7 @@ shopify_call_finished(ShopifyCall *call)
 	}
 	else if (r->status >= 200 && r->status < 300)
 	{
-		if (!shopify_json_valid(r->resp, r->resp_len))
+		if (!call->stream && !shopify_json_valid(r->resp, r->resp_len))
 		{
 			cls = "invalid_json";
 			retry = true;

@@ -34,6 +34,7 @@ typedef struct ShopClient
 	double		cost_maximum;
 	double		cost_restore_rate;
 	TimestampTz cost_at;
+	double		cost_in_flight; /* expected cost of the queries in flight */
 
 	TimestampTz blocked_until;	/* after a 429: its Retry-After */
 	int			in_flight;
@@ -48,6 +49,8 @@ typedef struct ShopifyCall
 	char	   *body;			/* POST body or NULL */
 	double		expected_cost;	/* GraphQL: points this query will need */
 	bool		graphql;
+	bool		absolute_url;	/* path is a whole URL elsewhere: no token sent */
+	bool		stream;			/* a download delivered in pieces */
 
 	int			attempt;		/* counted tries (429 waits are not) */
 	int			throttled;		/* 429 / THROTTLED waits so far */
@@ -87,6 +90,7 @@ extern void shopify_call_finished(ShopifyCall *call);
 extern void shopify_call_abort(ShopifyCall *call);
 extern void shopify_call_flush_log(ShopifyCall *call, int64 shop_id, int64 job_id);
 extern void shopify_graphql_throttled(ShopifyCall *call, double wait_s);
+extern void shop_observe_cost(ShopClient *s, double available, double maximum, double restore);
 
 extern bool shopify_json_valid(const char *buf, size_t len);
 

@@ -28,7 +28,7 @@ char	   *shopify_api_version = NULL;
 char	   *shopify_webhook_secret = NULL;
 char	   *shopify_token_key_file = NULL;
 char	   *shopify_ca_file = NULL;
-int			shopify_api = SHOPIFY_API_REST;
+int			shopify_api = SHOPIFY_API_GRAPHQL;
 int			shopify_bulk_threshold = 10000;
 int			shopify_max_concurrent_syncs = 8;
 int			shopify_http_timeout_ms = 30000;
@@ -45,6 +45,8 @@ char	   *shopify_webhook_previous_secret = NULL;
 int			shopify_webhook_rate_limit = 100;
 int			shopify_webhook_rate_burst = 500;
 int			shopify_webhook_max_attempts = 5;
+int			shopify_graphql_page_size = 40;
+int			shopify_graphql_variants_first = 10;
 
 static const struct config_enum_entry api_options[] = {
 	{"rest", SHOPIFY_API_REST, false},
@@ -159,7 +161,7 @@ define_settings(void)
 	DefineCustomEnumVariable("shopify_sync.api",
 							 "Shopify Admin API used by syncs: rest or graphql.",
 							 "shopify.stores.api overrides it per store.",
-							 &shopify_api, SHOPIFY_API_REST, api_options,
+							 &shopify_api, SHOPIFY_API_GRAPHQL, api_options,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("shopify_sync.bulk_threshold",
@@ -226,6 +228,18 @@ define_settings(void)
 							"Products per REST page (limit=).",
 							NULL,
 							&shopify_rest_page_size, 250, 1, 250,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shopify_sync.graphql_page_size",
+							"Products per GraphQL page.",
+							"With graphql_variants_per_product it sets a page's query cost, which Shopify caps at 1000 points.",
+							&shopify_graphql_page_size, 40, 1, 250,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shopify_sync.graphql_variants_per_product",
+							"Variants fetched with each product of a GraphQL page; products with more get further pages.",
+							NULL,
+							&shopify_graphql_variants_first, 10, 1, 250,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("shopify_sync.log_api_calls",

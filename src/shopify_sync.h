@@ -50,6 +50,8 @@ extern char *shopify_webhook_previous_secret;
 extern int	shopify_webhook_rate_limit;
 extern int	shopify_webhook_rate_burst;
 extern int	shopify_webhook_max_attempts;
+extern int	shopify_graphql_page_size;
+extern int	shopify_graphql_variants_first;
 
 #define SHOPIFY_API_REST	0
 #define SHOPIFY_API_GRAPHQL 1
@@ -123,6 +125,7 @@ extern void shopify_set_worker_state(const char *state);
 extern PGDLLEXPORT void shopify_launcher_main(Datum arg);
 extern PGDLLEXPORT void shopify_worker_main(Datum arg);
 extern void shopify_register_launcher(void);
+extern void shopify_worker_bulk_finished(int64 shop_id, const char *bulk_gid);
 
 /* ----- store.c ----- */
 typedef struct DisconnectResult

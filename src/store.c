@@ -29,6 +29,7 @@ PG_FUNCTION_INFO_V1(shopify_stores);
 PG_FUNCTION_INFO_V1(shopify_store);
 PG_FUNCTION_INFO_V1(shopify_store_stats);
 PG_FUNCTION_INFO_V1(shopify_disconnect);
+PG_FUNCTION_INFO_V1(shopify_set_store_api);
 
 /* Copy a jsonb result out of SPI memory into the function's context. */
 static Datum
@@ -406,4 +407,52 @@ shopify_disconnect(PG_FUNCTION_ARGS)
 	MemoryContextSwitchTo(fcxt);
 	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(j.buf.data));
 	PG_RETURN_DATUM(result);
+}
+
+/*
+ * shopify_set_store_api(shop_id, api) → the API now in effect for the store.
+ */
+Datum
+shopify_set_store_api(PG_FUNCTION_ARGS)
+{
+	static const char *const names[] = {"shop_id"};
+	ShopifyCaller caller;
+	ShopifyElevation elev = {0};
+	ShopifyStore store;
+	char	   *api = NULL;
+	const char *effective;
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		vals[2];
+	char		nulls[2] = {' ', ' '};
+	ShopifyJson j;
+
+	shopify_require_args(fcinfo, 1, names);
+	if (!PG_ARGISNULL(1))
+	{
+		api = text_to_cstring(PG_GETARG_TEXT_PP(1));
+		if (strcmp(api, "rest") != 0 && strcmp(api, "graphql") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid API \"%s\"", api),
+					 errhint("Use 'rest', 'graphql', or NULL to follow shopify_sync.api.")));
+	}
+	shopify_get_caller(&caller);
+	vals[0] = PG_GETARG_DATUM(0);
+	vals[1] = api ? CStringGetTextDatum(api) : (Datum) 0;
+	nulls[1] = api ? ' ' : 'n';
+
+	shopify_elevate(&elev);
+	shopify_spi_connect();
+	shopify_store_access(PG_GETARG_INT64(0), STORE_LOCK, &caller, &store);
+	shopify_spi_exec("UPDATE shopify.stores SET api = $2, updated_at = now() WHERE shop_id = $1",
+					 2, types, vals, nulls, false);
+	effective = api ? api : (shopify_api == SHOPIFY_API_REST ? "rest" : "graphql");
+	sj_init(&j);
+	sj_str(&j, "api", api);
+	sj_str(&j, "effective_api", effective);
+	sj_finish(&j);
+	log_store_operation(store.shop_id, "info", "api_changed", store.shop_domain, j.buf.data);
+	shopify_spi_finish();
+	shopify_restore(&elev);
+	PG_RETURN_TEXT_P(cstring_to_text(effective));
 }

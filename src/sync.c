@@ -1,19 +1,25 @@
 /*
  * sync.c — one running sync job, as a state machine driven by the worker
- * loop:
+ * loop.
  *
- *   shop.json → products/count.json → page 1 → page 2 → ... → last page
+ *   REST:     shop.json → products/count.json → page → page → ... → last page
+ *   GraphQL:  ShopifySyncShop → ShopifySyncCount → products page → (further
+ *             variants of its products) → products page → ... → last page
+ *   bulk:     a GraphQL full sync of more than shopify_sync.bulk_threshold
+ *             products continues in bulk.c after the count
  *
- * Each step is one Shopify call (paced and retried by shopify.c); each
+ * Each step is one Shopify call (paced and retried by shopify.c).  Each
  * fetched page is written in its own short transaction that also
- * checkpoints the next page's cursor, so a job interrupted anywhere resumes
- * at the first page not written.  The last page's transaction also sweeps
- * (full syncs: variants not returned become inactive) and completes the
- * job, so a job is never "listed but not finished".  A resumed job skips
- * the first two steps.
+ * checkpoints the cursor of the next page, so a job interrupted anywhere
+ * resumes at the first page not written; while a GraphQL page still has
+ * products with variants to fetch, the checkpoint stays at that page.  The
+ * last write of a listing also sweeps (full syncs: variants not returned
+ * become inactive) and completes the job in the same transaction.  While a
+ * page is written the next one is already requested (REST: its cursor is in
+ * the Link header; GraphQL: endCursor).
  *
- * Before writing, a page's transaction locks the store and the job (queue.c):
- * if the job was cancelled or its store disconnected meanwhile, nothing is
+ * Before writing, a transaction locks the store and the job (queue.c): if
+ * the job was cancelled or its store disconnected meanwhile, nothing is
  * written.  Network I/O never happens inside a transaction.
  */
 #include "postgres.h"
@@ -23,31 +29,19 @@
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
+#include "graphql.h"
+#include "http.h"
 #include "log.h"
 #include "mirror.h"
 #include "rest.h"
 #include "shopify_sync.h"
 #include "sync.h"
-#include "http.h"
 #include "txn.h"
 
-typedef enum PageOutcome
-{
-	PAGE_NEXT, PAGE_COMPLETED, PAGE_CANCELLED, PAGE_GONE
-} PageOutcome;
+#define GQL_VARIANTS_PAGE 250
 
-typedef struct PageWork
-{
-	SyncTask   *t;
-	char	   *next_cursor;
-	PageOutcome outcome;
-	MirrorCounts counts;
-	JobTotals	totals;
-	int			deactivated;
-} PageWork;
-
-static void
-slot_state(SyncTask *t, const char *state)
+void
+sync_slot_state(SyncTask *t, const char *state)
 {
 	ShopifySlotStatus *s;
 
@@ -66,31 +60,86 @@ slot_state(SyncTask *t, const char *state)
 
 /* Count a finished call that is not a page on the job row. */
 static void
-count_call(SyncTask *t)
+count_call(SyncTask *t, ShopifyCall *c)
 {
-	ShopifyCall *c = t->cur;
-
 	queue_add_calls(t->job_id, c->attempt + c->throttled,
 					Max(0, c->attempt - 1), c->throttled);
 }
 
-static void
-prepare_call(SyncTask *t, ShopifyCall *c, char *path)
+void
+sync_prepare_call(SyncTask *t, ShopifyCall *c, const char *method, char *path, char *body,
+				  bool graphql)
 {
 	MemoryContext old = MemoryContextSwitchTo(t->cxt);
 
 	shopify_call_reset(c);
 	if (c->path)
 		pfree(c->path);
-	shopify_call_init(c, t->shop, "GET", pstrdup(path), NULL);
+	if (c->body)
+		pfree(c->body);
+	shopify_call_init(c, t->shop, method, pstrdup(path), body ? pstrdup(body) : NULL);
+	c->graphql = graphql;
 	MemoryContextSwitchTo(old);
+}
+
+static char *
+gql_filter(SyncTask *t)
+{
+	return gql_filter_since(t->has_since, t->since);
+}
+
+static void
+prepare_shop(SyncTask *t)
+{
+	t->stage = STAGE_SHOP;
+	if (t->api == API_REST)
+		sync_prepare_call(t, t->cur, "GET", rest_shop_path(), NULL, false);
+	else
+		sync_prepare_call(t, t->cur, "POST", gql_path(), gql_shop_body(), true);
+}
+
+static void
+prepare_count(SyncTask *t)
+{
+	t->stage = STAGE_COUNT;
+	if (t->api == API_REST)
+		sync_prepare_call(t, t->cur, "GET", rest_count_path(t->has_since, t->since), NULL, false);
+	else
+		sync_prepare_call(t, t->cur, "POST", gql_path(), gql_count_body(gql_filter(t)), true);
+}
+
+/* The page after cursor into call c. */
+static void
+prepare_page(SyncTask *t, ShopifyCall *c, const char *cursor)
+{
+	if (t->api == API_REST)
+		sync_prepare_call(t, c, "GET", rest_page_path(cursor, t->has_since, t->since), NULL, false);
+	else
+	{
+		sync_prepare_call(t, c, "POST", gql_path(),
+						  gql_products_body(shopify_graphql_page_size, shopify_graphql_variants_first,
+											cursor, gql_filter(t)), true);
+		c->expected_cost = t->page_cost > 0 ? t->page_cost :
+			gql_products_cost(shopify_graphql_page_size, shopify_graphql_variants_first);
+	}
 }
 
 static void
 prepare_page_call(SyncTask *t)
 {
 	t->stage = STAGE_PAGES;
-	prepare_call(t, t->cur, rest_page_path(t->cursor, t->has_since, t->since));
+	prepare_page(t, t->cur, t->cursor);
+}
+
+static void
+prepare_variants_call(SyncTask *t)
+{
+	PendingVariants *p = &t->pending[0];
+
+	t->stage = STAGE_VARIANTS;
+	sync_prepare_call(t, t->cur, "POST", gql_path(),
+					  gql_variants_body(p->product_gid, GQL_VARIANTS_PAGE, p->after), true);
+	t->cur->expected_cost = 3 + 2 * GQL_VARIANTS_PAGE;
 }
 
 SyncTask *
@@ -105,6 +154,8 @@ sync_task_create(const ClaimedJob *job, const char *token, int slot)
 	t->job_id = job->job_id;
 	t->shop_id = job->shop_id;
 	strlcpy(t->shop_domain, job->shop_domain, sizeof(t->shop_domain));
+	t->api = strcmp(job->api, "bulk") == 0 ? API_BULK :
+		strcmp(job->api, "graphql") == 0 ? API_GRAPHQL : API_REST;
 	t->full_sync = job->full_sync;
 	t->sync_inventory = job->sync_inventory;
 	t->has_since = job->has_updated_since;
@@ -112,6 +163,7 @@ sync_task_create(const ClaimedJob *job, const char *token, int slot)
 	t->total_products = job->total_products;
 	t->pages_fetched = job->pages_fetched;
 	t->cursor = job->cursor ? pstrdup(job->cursor) : NULL;
+	t->bulk_id = job->bulk_operation_id ? pstrdup(job->bulk_operation_id) : NULL;
 	t->slot = slot;
 	t->run_started = GetCurrentTimestamp();
 	t->shop = shop_client_get(job->shop_id, job->shop_domain, token);
@@ -119,15 +171,18 @@ sync_task_create(const ClaimedJob *job, const char *token, int slot)
 	t->nxt = &t->calls[1];
 	MemoryContextSwitchTo(old);
 
-	/* A resumed job already has its count: go straight to its next page. */
-	if (t->pages_fetched > 0 || t->total_products >= 0)
-		prepare_page_call(t);
-	else
+	if (t->api == API_BULK)
 	{
-		t->stage = STAGE_SHOP;
-		prepare_call(t, t->cur, rest_shop_path());
+		if (t->bulk_id)
+			bulk_resume(t);		/* the operation may be finished already */
+		else
+			bulk_begin(t);
 	}
-	slot_state(t, "starting");
+	else if (t->pages_fetched > 0 || t->total_products >= 0)
+		prepare_page_call(t);	/* a resumed job: straight to its next page */
+	else
+		prepare_shop(t);
+	sync_slot_state(t, "starting");
 	return t;
 }
 
@@ -165,6 +220,31 @@ pump_call(SyncTask *t, ShopifyCall *c)
 	return true;
 }
 
+static const char *
+stage_name(SyncStage s)
+{
+	switch (s)
+	{
+		case STAGE_SHOP:
+			return "reading shop";
+		case STAGE_COUNT:
+			return "counting products";
+		case STAGE_PAGES:
+			return "fetching page";
+		case STAGE_VARIANTS:
+			return "fetching variants";
+		case STAGE_BULK_START:
+			return "starting bulk operation";
+		case STAGE_BULK_POLL:
+			return "waiting for bulk operation";
+		case STAGE_BULK_DOWNLOAD:
+			return "downloading bulk result";
+		case STAGE_DONE:
+			return "finished";
+	}
+	return "?";
+}
+
 /* Send the task's calls whose time has come. */
 void
 sync_task_pump(SyncTask *t)
@@ -177,12 +257,12 @@ sync_task_pump(SyncTask *t)
 		return;
 	if (!pump_call(t, t->cur))
 	{
-		slot_state(t, t->cur->throttled > 0 || t->cur->attempt == 0 ?
-				   "waiting for rate limit" : "waiting to retry");
+		sync_slot_state(t, t->stage == STAGE_BULK_POLL ? stage_name(t->stage) :
+						t->cur->throttled > 0 || t->cur->attempt == 0 ?
+						"waiting for rate limit" : "waiting to retry");
 		return;
 	}
-	slot_state(t, t->stage == STAGE_PAGES ? "fetching page" :
-			   t->stage == STAGE_COUNT ? "counting products" : "reading shop");
+	sync_slot_state(t, stage_name(t->stage));
 	if (t->cur->done)			/* could not even start */
 		sync_task_http_done(t, NULL);
 }
@@ -198,14 +278,14 @@ drop_next(SyncTask *t)
 	}
 }
 
-static void
-finish(SyncTask *t)
+void
+sync_finish(SyncTask *t)
 {
 	t->finished = true;
 	t->stage = STAGE_DONE;
 	shopify_call_abort(t->cur);
 	drop_next(t);
-	slot_state(t, "finished");
+	sync_slot_state(t, "finished");
 }
 
 /* ----- transactions ----- */
@@ -226,7 +306,7 @@ fail_tx(void *arg)
 
 	shopify_call_flush_log(t->cur, t->shop_id, t->job_id);
 	if (t->cur->attempt + t->cur->throttled > 0)
-		count_call(t);
+		count_call(t, t->cur);
 	if (w->cancelled)
 		queue_cancel(t->job_id, t->shop_id, w->error);
 	else
@@ -238,7 +318,7 @@ fail_tx(void *arg)
 }
 
 static void
-fail_job(SyncTask *t, const char *error_class, const char *error, bool cancelled)
+end_job(SyncTask *t, const char *error_class, const char *error, bool cancelled)
 {
 	FailWork	w = {t, error_class, error, cancelled};
 	char		err[256];
@@ -248,33 +328,41 @@ fail_job(SyncTask *t, const char *error_class, const char *error, bool cancelled
 		ereport(LOG,
 				(errmsg("shopify_sync worker: could not record the end of job " INT64_FORMAT "; it will be recovered when its lease expires",
 						t->job_id)));
-	finish(t);
+	sync_finish(t);
 }
+
+void
+sync_fail(SyncTask *t, const char *error_class, const char *error)
+{
+	end_job(t, error_class, error, false);
+}
+
+typedef struct InfoWork
+{
+	SyncTask   *t;
+	int			count;
+} InfoWork;
 
 static void
 shop_tx(void *arg)
 {
-	SyncTask   *t = (SyncTask *) arg;
+	InfoWork   *w = (InfoWork *) arg;
 
-	shopify_call_flush_log(t->cur, t->shop_id, t->job_id);
-	count_call(t);
-	queue_update_shop_info(t->job_id, t->shop_id, t->cur->resp);
+	shopify_call_flush_log(w->t->cur, w->t->shop_id, w->t->job_id);
+	count_call(w->t, w->t->cur);
+	queue_update_shop_info(w->t->job_id, w->t->shop_id, w->t->cur->resp,
+						   w->t->api != API_REST);
 }
-
-typedef struct CountWork
-{
-	SyncTask   *t;
-	int			count;
-} CountWork;
 
 static void
 count_tx(void *arg)
 {
-	CountWork  *w = (CountWork *) arg;
+	InfoWork   *w = (InfoWork *) arg;
 
 	shopify_call_flush_log(w->t->cur, w->t->shop_id, w->t->job_id);
-	count_call(w->t);
-	w->count = queue_parse_count(w->t->cur->resp);
+	count_call(w->t, w->t->cur);
+	if (w->t->api == API_REST)
+		w->count = queue_parse_count(w->t->cur->resp);
 	if (w->count >= 0)
 		queue_set_total(w->t->job_id, w->count);
 }
@@ -324,6 +412,7 @@ log_completed(PageWork *w)
 
 	sj_init(&j);
 	sj_str(&j, "sync_type", t->full_sync ? "full_sync" : "incremental_sync");
+	sj_str(&j, "api", t->api == API_REST ? "rest" : t->api == API_GRAPHQL ? "graphql" : "bulk");
 	sj_int(&j, "total_products", tt->total_products);
 	sj_int(&j, "products_fetched", tt->products_fetched);
 	sj_int(&j, "variants_processed", tt->variants_processed);
@@ -349,7 +438,7 @@ page_tx(void *arg)
 {
 	PageWork   *w = (PageWork *) arg;
 	SyncTask   *t = w->t;
-	ShopifyCall *c = t->cur;
+	ShopifyCall *c = w->call;
 	PageProgress p;
 	bool		cancel;
 
@@ -358,7 +447,8 @@ page_tx(void *arg)
 		w->outcome = PAGE_GONE;
 		return;
 	}
-	shopify_call_flush_log(c, t->shop_id, t->job_id);
+	if (c)
+		shopify_call_flush_log(c, t->shop_id, t->job_id);
 	if (cancel)
 	{
 		queue_cancel(t->job_id, t->shop_id, "cancelled by request");
@@ -366,25 +456,35 @@ page_tx(void *arg)
 		return;
 	}
 
-	mirror_write(c->resp, c->resp_len, "rest_products", t->shop_id, t->sync_inventory,
-				 t->full_sync ? t->job_id : 0, &w->counts);
+	if (w->len > 0)
+	{
+		if (w->bulk)
+			mirror_write_bulk(w->doc, w->len, t->shop_id, t->sync_inventory,
+							  t->full_sync ? t->job_id : 0, t->job_id, &w->counts);
+		else
+			mirror_write(w->doc, w->len, w->shape, t->shop_id, t->sync_inventory,
+						 t->full_sync ? t->job_id : 0, &w->counts);
+	}
 
 	memset(&p, 0, sizeof(p));
-	p.products = w->counts.products;
+	p.products = w->products_override >= 0 ? w->products_override : w->counts.products;
 	p.processed = w->counts.processed;
 	p.created = w->counts.created;
 	p.updated = w->counts.updated;
 	p.unchanged = w->counts.unchanged;
 	p.failed = w->counts.failed;
-	p.api_calls = c->attempt + c->throttled;
-	p.retries = Max(0, c->attempt - 1);
-	p.throttled = c->throttled;
-	p.next_cursor = w->next_cursor;
+	if (c)
+	{
+		p.api_calls = c->attempt + c->throttled;
+		p.retries = Max(0, c->attempt - 1);
+		p.throttled = c->throttled;
+	}
+	p.next_cursor = w->record_cursor;
 	p.total_products = t->total_products;
 	queue_record_page(t->job_id, &p, &w->totals);
 	log_page(w);
 
-	if (w->next_cursor != NULL)
+	if (!w->last)
 	{
 		w->outcome = PAGE_NEXT;
 		return;
@@ -395,23 +495,38 @@ page_tx(void *arg)
 	w->outcome = PAGE_COMPLETED;
 }
 
-/* A database error while handling a fetched body: fetch it again, or give up. */
-static void
-retry_after_db_error(SyncTask *t, const char *err, int sqlstate)
+/*
+ * Run one write transaction.  On a database error returns false with the
+ * error classified in *cls (payload: the data; database: anything else).
+ */
+static bool
+run_write(PageWork *w, const char *what, char *err, size_t errlen, const char **cls)
 {
-	bool		payload = (ERRCODE_TO_CATEGORY(sqlstate) == ERRCODE_DATA_EXCEPTION);
-	char	   *msg;
+	int			sqlstate;
+	char	   *activity = psprintf("shopify_sync: writing %s of job " INT64_FORMAT " (shop " INT64_FORMAT ")",
+									what, w->t->job_id, w->t->shop_id);
 
+	sync_slot_state(w->t, "writing page");
+	if (shopify_run_in_tx(activity, page_tx, w, err, errlen, &sqlstate))
+		return true;
+	*cls = (ERRCODE_TO_CATEGORY(sqlstate) == ERRCODE_DATA_EXCEPTION) ? "payload" : "database";
+	return false;
+}
+
+/*
+ * A write failed: fetch the same answer again after a pause, or give up
+ * after shopify_sync.max_retries.
+ */
+static void
+retry_after_db_error(SyncTask *t, const char *cls, const char *err)
+{
 	t->db_failures++;
+	drop_next(t);
 	if (t->db_failures > shopify_max_retries)
 	{
-		msg = psprintf("%s: could not store page %d: %s", payload ? "payload" : "database",
-					   t->pages_fetched + 1, err);
-		fail_job(t, payload ? "payload" : "database", msg, false);
+		sync_fail(t, cls, psprintf("%s: could not store page %d: %s", cls, t->pages_fetched + 1, err));
 		return;
 	}
-	/* fetch the same page again after a pause */
-	drop_next(t);
 	if (t->cur->resp)
 		free(t->cur->resp);
 	t->cur->resp = NULL;
@@ -421,79 +536,346 @@ retry_after_db_error(SyncTask *t, const char *err, int sqlstate)
 		(TimestampTz) Min(30000, 500 << Min(t->db_failures, 6)) * 1000;
 }
 
-static void handle_current(SyncTask *t);
+/* Used by bulk.c, whose batches cannot be fetched again: failure ends the job. */
+bool
+sync_write(PageWork *w, const char *what)
+{
+	char		err[512];
+	const char *cls;
+
+	if (run_write(w, what, err, sizeof(err), &cls))
+		return true;
+	sync_fail(w->t, cls, psprintf("%s: could not store %s: %s", cls, what, err));
+	return false;
+}
+
+/* After a successful write: move on, or stop. */
+static bool
+after_write(SyncTask *t, PageWork *w)
+{
+	t->db_failures = 0;
+	if (w->outcome != PAGE_NEXT)
+	{
+		sync_finish(t);
+		return false;
+	}
+	return true;
+}
+
+/* Swap in the prefetched next page (or ask for it) after cursor moved on. */
+static void
+advance_page(SyncTask *t, const char *next)
+{
+	MemoryContext old = MemoryContextSwitchTo(t->cxt);
+
+	if (t->cursor)
+		pfree(t->cursor);
+	t->cursor = pstrdup(next);
+	MemoryContextSwitchTo(old);
+	t->pages_fetched++;
+	t->stage = STAGE_PAGES;
+	if (t->nxt_used)
+	{
+		ShopifyCall *done = t->cur;
+
+		t->cur = t->nxt;
+		t->nxt = done;
+		shopify_call_reset(t->nxt);
+		t->nxt_used = false;
+	}
+	else
+		prepare_page(t, t->cur, t->cursor);
+}
+
+/* Ask for the page after next_cursor now, to be fetched while this one is written. */
+static void
+prefetch(SyncTask *t, const char *next_cursor)
+{
+	if (next_cursor == NULL || t->nxt_used)
+		return;
+	prepare_page(t, t->nxt, next_cursor);
+	t->nxt_used = true;
+	if (pump_call(t, t->nxt))
+		http_kick();
+}
+
+/*
+ * A GraphQL answer arrived (HTTP 200): take in its cost, and decide whether
+ * its data can be used.  THROTTLED: the call waits and is sent again (not
+ * counted as a failure).  Other errors fail the job.
+ */
+bool
+sync_graphql_usable(SyncTask *t, ShopifyCall *c, int op, void *answer)
+{
+	GqlAnswer  *a = (GqlAnswer *) answer;
+
+	gql_read_answer(c->resp, c->resp_len, (GqlOp) op, a);
+	if (!a->json_ok)
+	{
+		sync_fail(t, "payload", psprintf("payload: the answer to %s is not JSON: %s",
+										 c->path, a->parse_error));
+		return false;
+	}
+	if (a->has_cost)
+		shop_observe_cost(t->shop, a->available, a->maximum, a->restore);
+	if (a->throttled)
+	{
+		double		wait = 1.0;
+
+		if (a->requested > 0 && a->restore > 0)
+			wait = Max(0.05, (a->requested - Max(0, a->available)) / a->restore);
+		shopify_graphql_throttled(c, wait);
+		if (c->done)			/* throttled too often */
+			sync_fail(t, c->error_class, c->error);
+		return false;
+	}
+	if (a->error_message || !a->data_ok)
+	{
+		sync_fail(t, "graphql",
+				  psprintf("graphql: %s: %s%s%s (X-Request-Id %s)",
+						   c->path, a->error_code ? a->error_code : "no data",
+						   a->error_message ? ": " : "", a->error_message ? a->error_message : "",
+						   c->request_id[0] ? c->request_id : "none"));
+		return false;
+	}
+	return true;
+}
 
 static void
-handle_page(SyncTask *t)
+handle_rest_page(SyncTask *t)
 {
 	PageWork	w;
+	char	   *next;
 	char		err[512];
-	int			sqlstate;
-	char	   *activity;
+	const char *cls;
+
+	if (!rest_next_page_info(t->cur->link, &next))
+	{
+		sync_fail(t, "payload", psprintf("payload: malformed Link header in the answer to %s (X-Request-Id %s)",
+										 t->cur->path, t->cur->request_id));
+		return;
+	}
+	prefetch(t, next);
+	memset(&w, 0, sizeof(w));
+	w.t = t;
+	w.call = t->cur;
+	w.doc = t->cur->resp;
+	w.len = t->cur->resp_len;
+	w.shape = "rest_products";
+	w.products_override = -1;
+	w.record_cursor = next;
+	w.last = (next == NULL);
+	if (!run_write(&w, psprintf("page %d", t->pages_fetched + 1), err, sizeof(err), &cls))
+	{
+		retry_after_db_error(t, cls, err);
+		return;
+	}
+	if (after_write(t, &w))
+		advance_page(t, next);
+}
+
+/* Products of the page that have more variants than it carried. */
+static void
+collect_pending(SyncTask *t, GqlAnswer *a)
+{
+	MemoryContext old = MemoryContextSwitchTo(t->cxt);
+	int			i;
+
+	t->npending = 0;
+	t->pending = palloc0(sizeof(PendingVariants) * Max(a->nproducts, 1));
+	for (i = 0; i < a->nproducts; i++)
+		if (a->more_variants[i] && a->product_ids[i])
+		{
+			t->pending[t->npending].product_gid = pstrdup(a->product_ids[i]);
+			t->pending[t->npending].after = a->variants_cursor[i] ? pstrdup(a->variants_cursor[i]) : NULL;
+			t->npending++;
+		}
+	t->page_next = a->has_next && a->end_cursor ? pstrdup(a->end_cursor) : NULL;
+	MemoryContextSwitchTo(old);
+}
+
+static void
+handle_graphql_page(SyncTask *t)
+{
+	GqlAnswer	a;
+	PageWork	w;
+	char		err[512];
+	const char *cls;
+
+	if (!sync_graphql_usable(t, t->cur, GQL_PRODUCTS, &a))
+		return;
+	if (a.requested > 0)
+		t->page_cost = a.requested;
+	collect_pending(t, &a);
+	if (t->npending == 0)
+		prefetch(t, t->page_next);
 
 	memset(&w, 0, sizeof(w));
 	w.t = t;
-	if (!rest_next_page_info(t->cur->link, &w.next_cursor))
+	w.call = t->cur;
+	w.doc = t->cur->resp;
+	w.len = t->cur->resp_len;
+	w.shape = "graphql_products";
+	w.products_override = -1;
+	/* the checkpoint moves past this page only when all its variants are in */
+	w.record_cursor = t->npending > 0 ? t->cursor : t->page_next;
+	w.last = (t->npending == 0 && t->page_next == NULL);
+	if (!run_write(&w, psprintf("page %d", t->pages_fetched + 1), err, sizeof(err), &cls))
 	{
-		char	   *msg = psprintf("payload: malformed Link header in the answer to %s (X-Request-Id %s)",
-								   t->cur->path, t->cur->request_id);
-
-		fail_job(t, "payload", msg, false);
+		retry_after_db_error(t, cls, err);
 		return;
 	}
-	/*
-	 * Ask for the next page now, so that Shopify prepares it while this one
-	 * is written (its cursor is known from this page's Link header).
-	 */
-	if (w.next_cursor != NULL && !t->nxt_used)
+	if (!after_write(t, &w))
+		return;
+	if (t->npending > 0)
+		prepare_variants_call(t);
+	else
+		advance_page(t, t->page_next);
+}
+
+/* Further variants of one product (GraphQL). */
+static void
+handle_variants(SyncTask *t)
+{
+	GqlAnswer	a;
+	PageWork	w;
+	char		err[512];
+	const char *cls;
+	PendingVariants *p = &t->pending[0];
+	bool		product_done;
+	bool		all_done;
+
+	if (!sync_graphql_usable(t, t->cur, GQL_PRODUCT_VARIANTS, &a))
+		return;
+	product_done = a.product_null || !a.has_next || a.end_cursor == NULL;
+	all_done = product_done && t->npending == 1;
+
+	memset(&w, 0, sizeof(w));
+	w.t = t;
+	w.call = t->cur;
+	w.doc = t->cur->resp;
+	w.len = a.product_null ? 0 : t->cur->resp_len;
+	w.shape = "graphql_product";
+	w.products_override = 0;
+	w.record_cursor = all_done ? t->page_next : t->cursor;
+	w.last = all_done && t->page_next == NULL;
+	if (!run_write(&w, "variants", err, sizeof(err), &cls))
 	{
-		prepare_call(t, t->nxt, rest_page_path(w.next_cursor, t->has_since, t->since));
-		t->nxt_used = true;
-		if (pump_call(t, t->nxt))
-			http_kick();
-	}
-	slot_state(t, "writing page");
-	activity = psprintf("shopify_sync: writing page %d of job " INT64_FORMAT " (shop " INT64_FORMAT ")",
-						t->pages_fetched + 1, t->job_id, t->shop_id);
-	if (!shopify_run_in_tx(activity, page_tx, &w, err, sizeof(err), &sqlstate))
-	{
-		retry_after_db_error(t, err, sqlstate);
+		retry_after_db_error(t, cls, err);
 		return;
 	}
-	t->db_failures = 0;
-	switch (w.outcome)
+	if (!after_write(t, &w))
+		return;
+	if (!product_done)
 	{
-		case PAGE_NEXT:
-			{
-				MemoryContext old = MemoryContextSwitchTo(t->cxt);
+		MemoryContext old = MemoryContextSwitchTo(t->cxt);
 
-				if (t->cursor)
-					pfree(t->cursor);
-				t->cursor = pstrdup(w.next_cursor);
-				MemoryContextSwitchTo(old);
-				t->pages_fetched++;
-				if (t->nxt_used)
-				{
-					ShopifyCall *done = t->cur;
+		p->after = pstrdup(a.end_cursor);
+		MemoryContextSwitchTo(old);
+		prepare_variants_call(t);
+		return;
+	}
+	/* next pending product, or on to the next page */
+	memmove(&t->pending[0], &t->pending[1], sizeof(PendingVariants) * (t->npending - 1));
+	t->npending--;
+	if (t->npending > 0)
+		prepare_variants_call(t);
+	else
+		advance_page(t, t->page_next);
+}
 
-					t->cur = t->nxt;
-					t->nxt = done;
-					shopify_call_reset(t->nxt);
-					t->nxt_used = false;
-				}
-				else
-					prepare_page_call(t);
-				break;
-			}
-		case PAGE_COMPLETED:
-		case PAGE_CANCELLED:
-		case PAGE_GONE:
-			finish(t);
+static void
+handle_shop(SyncTask *t)
+{
+	InfoWork	w = {t, -1};
+	char		err[512];
+	int			sqlstate;
+
+	if (t->api != API_REST)
+	{
+		GqlAnswer	a;
+
+		if (!sync_graphql_usable(t, t->cur, GQL_SHOP, &a))
+			return;
+	}
+	if (!shopify_run_in_tx("shopify_sync: reading shop details", shop_tx, &w,
+						   err, sizeof(err), &sqlstate))
+	{
+		retry_after_db_error(t, "database", err);
+		return;
+	}
+	prepare_count(t);
+}
+
+static void
+handle_count(SyncTask *t)
+{
+	InfoWork	w = {t, -1};
+	char		err[512];
+	int			sqlstate;
+
+	if (t->api != API_REST)
+	{
+		GqlAnswer	a;
+
+		if (!sync_graphql_usable(t, t->cur, GQL_COUNT, &a))
+			return;
+		w.count = a.count > PG_INT32_MAX ? PG_INT32_MAX : (int) a.count;
+	}
+	if (!shopify_run_in_tx("shopify_sync: recording the product count", count_tx, &w,
+						   err, sizeof(err), &sqlstate))
+	{
+		retry_after_db_error(t, "database", err);
+		return;
+	}
+	t->total_products = w.count;
+
+	/* a large catalog's full GraphQL sync runs as a bulk operation */
+	if (t->api == API_GRAPHQL && t->full_sync && !t->has_since && shopify_bulk_threshold >= 0 &&
+		(shopify_bulk_threshold == 0 || w.count > shopify_bulk_threshold))
+	{
+		t->api = API_BULK;
+		bulk_begin(t);
+		return;
+	}
+	prepare_page_call(t);
+}
+
+static void
+handle_current(SyncTask *t)
+{
+	if (!t->cur->ok)
+	{
+		sync_fail(t, t->cur->error_class, t->cur->error);
+		return;
+	}
+	switch (t->stage)
+	{
+		case STAGE_SHOP:
+			handle_shop(t);
+			break;
+		case STAGE_COUNT:
+			handle_count(t);
+			break;
+		case STAGE_PAGES:
+			if (t->api == API_REST)
+				handle_rest_page(t);
+			else
+				handle_graphql_page(t);
+			break;
+		case STAGE_VARIANTS:
+			handle_variants(t);
+			break;
+		case STAGE_BULK_START:
+		case STAGE_BULK_POLL:
+		case STAGE_BULK_DOWNLOAD:
+			bulk_handle(t);
+			break;
+		case STAGE_DONE:
 			break;
 	}
 }
 
-/* The task's HTTP request finished (or could not start). */
 bool
 sync_task_owns(SyncTask *t, HttpRequest *req)
 {
@@ -520,58 +902,22 @@ sync_task_http_done(SyncTask *t, HttpRequest *req)
 	while (!t->finished && t->cur->done)
 	{
 		ShopifyCall *before = t->cur;
+		SyncStage	stage_before = t->stage;
 
 		handle_current(t);
-		if (t->cur == before)
-			break;				/* no page switch: wait for I/O */
+		if (t->cur == before && t->stage == stage_before && !t->cur->done)
+			break;				/* waiting for I/O */
+		if (t->cur == before && t->cur->done && t->stage == stage_before)
+			break;				/* nothing moved: avoid spinning */
 	}
 }
 
-/* The current call is done: act on its outcome. */
-static void
-handle_current(SyncTask *t)
+/* A streaming download paused with a full buffer. */
+void
+sync_task_stream(SyncTask *t, HttpRequest *req)
 {
-	char		err[512];
-	int			sqlstate;
-
-	if (!t->cur->ok)
-	{
-		fail_job(t, t->cur->error_class, t->cur->error, false);
-		return;
-	}
-
-	switch (t->stage)
-	{
-		case STAGE_SHOP:
-			if (!shopify_run_in_tx("shopify_sync: reading shop details", shop_tx, t,
-								   err, sizeof(err), &sqlstate))
-			{
-				retry_after_db_error(t, err, sqlstate);
-				return;
-			}
-			t->stage = STAGE_COUNT;
-			prepare_call(t, t->cur, rest_count_path(t->has_since, t->since));
-			break;
-		case STAGE_COUNT:
-			{
-				CountWork	w = {t, -1};
-
-				if (!shopify_run_in_tx("shopify_sync: recording the product count", count_tx, &w,
-									   err, sizeof(err), &sqlstate))
-				{
-					retry_after_db_error(t, err, sqlstate);
-					return;
-				}
-				t->total_products = w.count;
-				prepare_page_call(t);
-				break;
-			}
-		case STAGE_PAGES:
-			handle_page(t);
-			break;
-		case STAGE_DONE:
-			break;
-	}
+	if (!t->finished && req == &t->cur->req)
+		bulk_stream(t, req);
 }
 
 /*
@@ -586,20 +932,16 @@ sync_task_stop(SyncTask *t, bool cancelled, const char *why)
 	shopify_call_abort(t->cur);
 	drop_next(t);
 	if (cancelled)
-		fail_job(t, "cancelled", why, true);
+		end_job(t, "cancelled", why, true);
 	else
-		finish(t);
+		sync_finish(t);
 }
 
 void
 sync_task_free(SyncTask *t)
 {
-	shopify_call_abort(&t->calls[0]);
-	shopify_call_abort(&t->calls[1]);
-	if (t->calls[0].path)
-		pfree(t->calls[0].path);
-	if (t->calls[1].path)
-		pfree(t->calls[1].path);
+	for (int i = 0; i < 2; i++)
+		shopify_call_abort(&t->calls[i]);
 	shop_client_release(t->shop);
 	if (t->slot >= 0 && shopify_shared != NULL)
 	{

@@ -1,5 +1,6 @@
 /*
- * sync.h — one running sync job: its state machine.
+ * sync.h — one running sync job: its state machine (sync.c) and its bulk
+ * operation stages (bulk.c).
  */
 #ifndef SHOPIFY_SYNC_TASK_H
 #define SHOPIFY_SYNC_TASK_H
@@ -8,29 +9,46 @@
 
 #include "datatype/timestamp.h"
 
+#include "mirror.h"
 #include "queue.h"
 #include "shopify.h"
 
+typedef enum SyncApi
+{
+	API_REST, API_GRAPHQL, API_BULK
+} SyncApi;
+
 typedef enum SyncStage
 {
-	STAGE_SHOP,					/* shop.json: name, currency, plan */
-	STAGE_COUNT,				/* products/count.json: the total for progress */
+	STAGE_SHOP,					/* shop name, currency, plan */
+	STAGE_COUNT,				/* product count, for progress (and the bulk decision) */
 	STAGE_PAGES,				/* the listing, page by page */
+	STAGE_VARIANTS,				/* GraphQL: further variants of the page's products */
+	STAGE_BULK_START,			/* bulkOperationRunQuery */
+	STAGE_BULK_POLL,			/* until the operation is finished */
+	STAGE_BULK_DOWNLOAD,		/* streaming the JSONL result */
 	STAGE_DONE
 } SyncStage;
+
+typedef struct PendingVariants
+{
+	char	   *product_gid;
+	char	   *after;
+} PendingVariants;
 
 typedef struct SyncTask
 {
 	int64		job_id;
 	int64		shop_id;
 	char		shop_domain[256];
+	SyncApi		api;
 	bool		full_sync;
 	bool		sync_inventory;
 	bool		has_since;
 	TimestampTz since;
 	int			total_products; /* -1 until counted */
 	int			pages_fetched;
-	char	   *cursor;			/* page_info of the next page; NULL: first */
+	char	   *cursor;			/* checkpoint: the next page's cursor; NULL: first */
 	SyncStage	stage;
 	ShopClient *shop;
 	ShopifyCall calls[2];		/* the current page's call and the next one's */
@@ -43,14 +61,68 @@ typedef struct SyncTask
 	int			db_failures;
 	TimestampTz run_started;
 	int			variants_this_run;
+
+	/* GraphQL: the current page's products that have more variants */
+	PendingVariants *pending;
+	int			npending;
+	char	   *page_next;		/* the cursor after the current page, while pending */
+	double		page_cost;		/* last requestedQueryCost of a products page */
+
+	/* bulk operation */
+	char	   *bulk_id;
+	int64		bulk_expected;	/* objectCount */
+	int64		bulk_lines;		/* lines written so far */
+	int			bulk_polls;
+	int			bulk_busy_waits;
+	char	   *bulk_url;
 } SyncTask;
+
+/* what a write transaction did */
+typedef enum PageOutcome
+{
+	PAGE_NEXT, PAGE_COMPLETED, PAGE_CANCELLED, PAGE_GONE
+} PageOutcome;
+
+typedef struct PageWork
+{
+	SyncTask   *t;
+	ShopifyCall *call;			/* whose attempts are logged and counted, or NULL */
+	const char *doc;
+	size_t		len;
+	const char *shape;
+	bool		bulk;			/* doc is a batch of bulk JSONL lines */
+	int			products_override;	/* -1: count the products of the payload */
+	const char *record_cursor;	/* checkpoint to store; NULL: listing complete */
+	bool		last;			/* sweep and complete the job in this transaction */
+	PageOutcome outcome;
+	MirrorCounts counts;
+	JobTotals	totals;
+	int			deactivated;
+} PageWork;
 
 extern SyncTask *sync_task_create(const ClaimedJob *job, const char *token, int slot);
 extern TimestampTz sync_task_wake_time(SyncTask *t);
 extern void sync_task_pump(SyncTask *t);
 extern bool sync_task_owns(SyncTask *t, HttpRequest *req);
 extern void sync_task_http_done(SyncTask *t, HttpRequest *req);
+extern void sync_task_stream(SyncTask *t, HttpRequest *req);
 extern void sync_task_stop(SyncTask *t, bool cancelled, const char *why);
 extern void sync_task_free(SyncTask *t);
+extern void sync_task_bulk_finished(SyncTask *t, const char *bulk_gid);
+
+/* shared by sync.c and bulk.c */
+extern void sync_prepare_call(SyncTask *t, ShopifyCall *c, const char *method,
+							  char *path, char *body, bool graphql);
+extern void sync_fail(SyncTask *t, const char *error_class, const char *error);
+extern void sync_finish(SyncTask *t);
+extern bool sync_write(PageWork *w, const char *what);
+extern bool sync_graphql_usable(SyncTask *t, ShopifyCall *c, int op, void *answer);
+extern void sync_slot_state(SyncTask *t, const char *state);
+
+/* bulk.c */
+extern void bulk_begin(SyncTask *t);
+extern void bulk_resume(SyncTask *t);
+extern void bulk_handle(SyncTask *t);
+extern void bulk_stream(SyncTask *t, HttpRequest *req);
 
 #endif

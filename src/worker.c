@@ -189,7 +189,7 @@ claim_tx(void *arg)
 
 		sj_init(&d);
 		sj_str(&d, "sync_type", j->full_sync ? "full_sync" : "incremental_sync");
-		sj_str(&d, "api", "rest");
+		sj_str(&d, "api", j->api);
 		sj_int(&d, "attempt", j->attempts);
 		sj_bool(&d, "sync_inventory", j->sync_inventory);
 		if (j->has_updated_since)
@@ -202,6 +202,18 @@ claim_tx(void *arg)
 						   j->pages_fetched > 0 ? "sync resumed from its checkpoint" : "sync started",
 						   d.buf.data);
 	}
+}
+
+/*
+ * A bulk_operations/finish webhook arrived (events.c, in this process): the
+ * task waiting for that operation polls at once.
+ */
+void
+shopify_worker_bulk_finished(int64 shop_id, const char *bulk_gid)
+{
+	for (int i = 0; i < SHOPIFY_MAX_SLOTS; i++)
+		if (tasks[i] != NULL && tasks[i]->shop_id == shop_id)
+			sync_task_bulk_finished(tasks[i], bulk_gid);
 }
 
 static int
@@ -488,6 +500,16 @@ shopify_worker_main(Datum arg)
 		{
 			HttpRequest *req;
 
+			/* downloads that paused with a full buffer */
+			while ((req = http_next_paused()) != NULL)
+			{
+				for (i = 0; i < SHOPIFY_MAX_SLOTS; i++)
+					if (tasks[i] != NULL && sync_task_owns(tasks[i], req))
+					{
+						sync_task_stream(tasks[i], req);
+						break;
+					}
+			}
 			while ((req = http_next_done()) != NULL)
 			{
 				for (i = 0; i < SHOPIFY_MAX_SLOTS; i++)

@@ -19,7 +19,8 @@ our @EXPORT = qw(new_sync_node worker_pid launcher_pid wait_for_worker
 
 # A fresh node with shopify_sync preloaded.  %opts: database (worker's
 # database, default 'app'), conf (extra postgresql.conf text), create_db
-# (create the database and the extension, default 1), base_url.
+# (create the database and the extension, default 1), base_url, api
+# (shopify_sync.api: rest or graphql; the default is the extension's, graphql).
 sub new_sync_node
 {
 	my ($name, %opts) = @_;
@@ -34,6 +35,7 @@ log_line_prefix = '%m [%p] %b '
 shopify_sync.lease_time = 10s
 EOF
 	$conf .= "shopify_sync.api_base_url = '$opts{base_url}'\n" if $opts{base_url};
+	$conf .= "shopify_sync.api = '$opts{api}'\n" if $opts{api};
 	$conf .= $opts{conf} if $opts{conf};
 	$node->append_conf('postgresql.conf', $conf);
 	$node->start;

@@ -17,7 +17,7 @@ my $shop = ShopifyStandin::make_shop(
 	big_products => [100, 100], variants_max => 8, bucket => undef);
 my $standin = ShopifyStandin->start(config => { shops => [$shop] },
 	dir => PostgreSQL::Test::Utils::tempdir());
-my $node = new_sync_node('sync', base_url => $standin->base_url);
+my $node = new_sync_node('sync', api => 'rest', base_url => $standin->base_url);
 my $sid = connect_shop($node, $shop);
 ok($sid > 0, 'store connected');
 

@@ -16,7 +16,7 @@ my $b = ShopifyStandin::make_shop(domain => 'healthy.myshopify.com', products =>
 my $c = ShopifyStandin::make_shop(domain => 'broken.myshopify.com', products => 300, bucket => undef);
 my $standin = ShopifyStandin->start(config => { shops => [ $a, $b, $c ] },
 	dir => PostgreSQL::Test::Utils::tempdir());
-my $node = new_sync_node('faults', base_url => $standin->base_url, conf => <<'EOF');
+my $node = new_sync_node('faults', api => 'rest', base_url => $standin->base_url, conf => <<'EOF');
 shopify_sync.http_timeout = '2s'
 shopify_sync.max_retries = 8
 shopify_sync.rest_page_size = 20

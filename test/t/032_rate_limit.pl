@@ -18,7 +18,7 @@ my $b = ShopifyStandin::make_shop(domain => 'paced-b.myshopify.com', products =>
 	bucket => { size => $size, leak => $leak });
 my $standin = ShopifyStandin->start(config => { shops => [ $a, $b ] },
 	dir => PostgreSQL::Test::Utils::tempdir());
-my $node = new_sync_node('ratelimit', base_url => $standin->base_url, conf => <<"EOF");
+my $node = new_sync_node('ratelimit', api => 'rest', base_url => $standin->base_url, conf => <<"EOF");
 shopify_sync.rest_page_size = 10
 shopify_sync.rest_leak_rate = $leak
 EOF

@@ -17,7 +17,7 @@ use ShopifyStandin;
 my $shop = ShopifyStandin::make_shop(domain => 'crashy.myshopify.com', products => 1500, bucket => undef);
 my $standin = ShopifyStandin->start(config => { shops => [$shop] },
 	dir => PostgreSQL::Test::Utils::tempdir());
-my $node = new_sync_node('crash', base_url => $standin->base_url, conf => <<'EOF');
+my $node = new_sync_node('crash', api => 'rest', base_url => $standin->base_url, conf => <<'EOF');
 restart_after_crash = on
 shopify_sync.rest_page_size = 25
 shopify_sync.lease_time = '6s'

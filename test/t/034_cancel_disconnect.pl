@@ -16,7 +16,7 @@ my @shops = map {
 my $slow = ShopifyStandin::make_shop(domain => 'slow.myshopify.com', products => 1500, bucket => undef);
 my $standin = ShopifyStandin->start(config => { shops => [ @shops, $slow ] },
 	dir => PostgreSQL::Test::Utils::tempdir());
-my $node = new_sync_node('cancel', base_url => $standin->base_url, conf => <<'EOF');
+my $node = new_sync_node('cancel', api => 'rest', base_url => $standin->base_url, conf => <<'EOF');
 shopify_sync.rest_page_size = 25
 shopify_sync.max_concurrent_syncs = 3
 EOF

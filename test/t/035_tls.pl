@@ -30,7 +30,7 @@ my $tls = ShopifyStandin->start(config => { shops => [$shop] }, dir => "$dir/tls
 my $bad = ShopifyStandin->start(config => { shops => [$shop] }, dir => "$dir/bad",
 	tls_cert => "$dir/wrongname.crt", tls_key => "$dir/wrongname.key");
 
-my $node = new_sync_node('tls', base_url => 'https://127.0.0.1:' . $tls->port,
+my $node = new_sync_node('tls', api => 'rest', base_url => 'https://127.0.0.1:' . $tls->port,
 	conf => "shopify_sync.max_retries = 2\n");
 my $sid = connect_shop($node, $shop);
 

@@ -20,7 +20,7 @@ my $w = ShopifyStandin::make_shop(domain => 'hooked.myshopify.com', products => 
 my $x = ShopifyStandin::make_shop(domain => 'noisy.myshopify.com', products => 60, bucket => undef);
 my $standin = ShopifyStandin->start(config => { shops => [ $w, $x ] },
 	dir => PostgreSQL::Test::Utils::tempdir());
-my $node = new_sync_node('webhooks', base_url => $standin->base_url, conf => <<"EOF");
+my $node = new_sync_node('webhooks', api => 'rest', base_url => $standin->base_url, conf => <<"EOF");
 shopify_sync.webhook_secret = '$secret'
 shopify_sync.webhook_max_attempts = 2
 EOF

@@ -1,0 +1,319 @@
+/*
+ * graphql.c — the GraphQL Admin API flavour: the operations a sync sends
+ * and what the worker reads from their answers.
+ *
+ * Requests are POST /admin/api/{v}/graphql.json with {"query", "variables"};
+ * each operation is named (ShopifySync...), so answers and logs say what was
+ * asked.  A products page selects exactly the fields the mirror keeps and
+ * the first variants of each product; a product with more variants is
+ * completed with ShopifySyncProductVariants pages.  Full syncs of large
+ * catalogs run as a bulk operation whose JSONL result is downloaded.
+ *
+ * Answers are read in one streaming pass (jsonpick.c) for what drives the
+ * sync: errors (THROTTLED and others), the query cost and throttle status,
+ * pageInfo of the products and of each product's variants, counts and bulk
+ * operation fields.  The rows themselves are extracted in SQL by
+ * shopify._variants() with the graphql_* shapes.
+ */
+#include "postgres.h"
+
+#include "lib/stringinfo.h"
+#include "pgtime.h"
+#include "utils/datetime.h"
+#include "utils/json.h"
+#include "utils/timestamp.h"
+
+#include "graphql.h"
+#include "jsonpick.h"
+#include "shopify_sync.h"
+
+#define PRODUCT_FIELDS "id title vendor productType handle status tags updatedAt"
+#define VARIANT_FIELDS "id sku title barcode price compareAtPrice inventoryQuantity position updatedAt inventoryItem { id }"
+
+static const char *q_shop =
+"query ShopifySyncShop { shop { name currencyCode myshopifyDomain plan { displayName } } }";
+
+static const char *q_count =
+"query ShopifySyncCount($query: String) { productsCount(query: $query) { count precision } }";
+
+static const char *q_products =
+"query ShopifySyncProducts($first: Int!, $after: String, $query: String, $variantsFirst: Int!) {"
+" products(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {"
+"  pageInfo { hasNextPage endCursor }"
+"  nodes { " PRODUCT_FIELDS
+"   variants(first: $variantsFirst) { pageInfo { hasNextPage endCursor } nodes { " VARIANT_FIELDS " } } } } }";
+
+static const char *q_variants =
+"query ShopifySyncProductVariants($id: ID!, $first: Int!, $after: String) {"
+" product(id: $id) { " PRODUCT_FIELDS
+"  variants(first: $first, after: $after) { pageInfo { hasNextPage endCursor } nodes { " VARIANT_FIELDS " } } } }";
+
+static const char *q_bulk_start =
+"mutation ShopifySyncBulkStart($query: String!) {"
+" bulkOperationRunQuery(query: $query) { bulkOperation { id status } userErrors { field message code } } }";
+
+static const char *q_bulk_status =
+"query ShopifySyncBulkStatus($id: ID!) { node(id: $id) { ... on BulkOperation {"
+" id status errorCode objectCount fileSize url partialDataUrl createdAt completedAt } } }";
+
+/* The bulk query: every product and variant, the fields the mirror keeps. */
+static const char *bulk_query =
+"{ products { edges { node { " PRODUCT_FIELDS
+" variants { edges { node { " VARIANT_FIELDS " } } } } } } }";
+
+char *
+gql_path(void)
+{
+	return psprintf("/admin/api/%s/graphql.json", shopify_api_version);
+}
+
+static char *
+body(const char *query, const char *variables_json)
+{
+	StringInfoData b;
+
+	initStringInfo(&b);
+	appendStringInfoString(&b, "{\"query\": ");
+	escape_json(&b, query);
+	appendStringInfo(&b, ", \"variables\": %s}", variables_json ? variables_json : "{}");
+	return b.data;
+}
+
+static void
+json_str_or_null(StringInfo b, const char *s)
+{
+	if (s == NULL)
+		appendStringInfoString(b, "null");
+	else
+		escape_json(b, s);
+}
+
+char *
+gql_shop_body(void)
+{
+	return body(q_shop, NULL);
+}
+
+/* The search filter of an incremental sync: updated_at:>='...Z'. */
+char *
+gql_filter_since(bool has_since, TimestampTz since)
+{
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (!has_since)
+		return NULL;
+	if (timestamp2tm(since, NULL, &tm, &fsec, NULL, NULL) != 0)
+		elog(ERROR, "timestamp out of range");
+	return psprintf("updated_at:>='%04d-%02d-%02dT%02d:%02d:%02dZ'",
+					tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+char *
+gql_count_body(const char *filter)
+{
+	StringInfoData v;
+
+	initStringInfo(&v);
+	appendStringInfoString(&v, "{\"query\": ");
+	json_str_or_null(&v, filter);
+	appendStringInfoChar(&v, '}');
+	return body(q_count, v.data);
+}
+
+char *
+gql_products_body(int first, int variants_first, const char *after, const char *filter)
+{
+	StringInfoData v;
+
+	initStringInfo(&v);
+	appendStringInfo(&v, "{\"first\": %d, \"variantsFirst\": %d, \"after\": ", first, variants_first);
+	json_str_or_null(&v, after);
+	appendStringInfoString(&v, ", \"query\": ");
+	json_str_or_null(&v, filter);
+	appendStringInfoChar(&v, '}');
+	return body(q_products, v.data);
+}
+
+char *
+gql_variants_body(const char *product_gid, int first, const char *after)
+{
+	StringInfoData v;
+
+	initStringInfo(&v);
+	appendStringInfoString(&v, "{\"id\": ");
+	escape_json(&v, product_gid);
+	appendStringInfo(&v, ", \"first\": %d, \"after\": ", first);
+	json_str_or_null(&v, after);
+	appendStringInfoChar(&v, '}');
+	return body(q_variants, v.data);
+}
+
+char *
+gql_bulk_start_body(void)
+{
+	StringInfoData v;
+
+	initStringInfo(&v);
+	appendStringInfoString(&v, "{\"query\": ");
+	escape_json(&v, bulk_query);
+	appendStringInfoChar(&v, '}');
+	return body(q_bulk_start, v.data);
+}
+
+char *
+gql_bulk_status_body(const char *bulk_gid)
+{
+	StringInfoData v;
+
+	initStringInfo(&v);
+	appendStringInfoString(&v, "{\"id\": ");
+	escape_json(&v, bulk_gid);
+	appendStringInfoChar(&v, '}');
+	return body(q_bulk_status, v.data);
+}
+
+/*
+ * What a products page will cost before Shopify says so (Shopify's rule:
+ * a connection costs 2 plus its page size times the cost of one node).
+ */
+double
+gql_products_cost(int first, int variants_first)
+{
+	return 2.0 + first * (3.0 + 2.0 * variants_first);
+}
+
+/* ----- reading answers ----- */
+
+static double
+num(JsonPick *p, double dflt)
+{
+	const char *s = json_pick_first(p);
+
+	return s ? strtod(s, NULL) : dflt;
+}
+
+static char *
+str(JsonPick *p)
+{
+	const char *s = json_pick_first(p);
+
+	return s ? pstrdup(s) : NULL;
+}
+
+/*
+ * Read what the worker needs from an answer to op.  a->json_ok is false (and
+ * a->parse_error set) when the body is not JSON.
+ */
+void
+gql_read_answer(const char *doc, size_t len, GqlOp op, GqlAnswer *a)
+{
+	enum
+	{
+		E_MSG, E_CODE, C_REQ, C_ACT, C_MAX, C_AVAIL, C_RESTORE,
+		P_NEXT, P_END, P_IDS, P_VMORE, P_VEND,
+		V_ID, V_MORE, V_END,
+		N_COUNT,
+		B_ID, B_STATUS, B_UCODE, B_UMSG,
+		S_ID, S_STATUS, S_ERR, S_COUNT, S_URL,
+		NPICKS
+	};
+	JsonPick	k[NPICKS];
+	int			i;
+
+	memset(k, 0, sizeof(k));
+	memset(a, 0, sizeof(*a));
+	a->count = -1;
+	k[E_MSG].path = "errors.*.message";
+	k[E_CODE].path = "errors.*.extensions.code";
+	k[C_REQ].path = "extensions.cost.requestedQueryCost";
+	k[C_ACT].path = "extensions.cost.actualQueryCost";
+	k[C_MAX].path = "extensions.cost.throttleStatus.maximumAvailable";
+	k[C_AVAIL].path = "extensions.cost.throttleStatus.currentlyAvailable";
+	k[C_RESTORE].path = "extensions.cost.throttleStatus.restoreRate";
+	k[P_NEXT].path = "data.products.pageInfo.hasNextPage";
+	k[P_END].path = "data.products.pageInfo.endCursor";
+	k[P_IDS].path = "data.products.nodes.*.id";
+	k[P_VMORE].path = "data.products.nodes.*.variants.pageInfo.hasNextPage";
+	k[P_VEND].path = "data.products.nodes.*.variants.pageInfo.endCursor";
+	k[V_ID].path = "data.product.id";
+	k[V_MORE].path = "data.product.variants.pageInfo.hasNextPage";
+	k[V_END].path = "data.product.variants.pageInfo.endCursor";
+	k[N_COUNT].path = "data.productsCount.count";
+	k[B_ID].path = "data.bulkOperationRunQuery.bulkOperation.id";
+	k[B_STATUS].path = "data.bulkOperationRunQuery.bulkOperation.status";
+	k[B_UCODE].path = "data.bulkOperationRunQuery.userErrors.*.code";
+	k[B_UMSG].path = "data.bulkOperationRunQuery.userErrors.*.message";
+	k[S_ID].path = "data.node.id";
+	k[S_STATUS].path = "data.node.status";
+	k[S_ERR].path = "data.node.errorCode";
+	k[S_COUNT].path = "data.node.objectCount";
+	k[S_URL].path = "data.node.url";
+
+	a->json_ok = json_pick(doc, len, k, NPICKS, &a->parse_error);
+	if (!a->json_ok)
+		return;
+
+	a->error_message = str(&k[E_MSG]);
+	a->error_code = str(&k[E_CODE]);
+	a->throttled = (a->error_code && strcmp(a->error_code, "THROTTLED") == 0);
+	if (a->error_message && a->error_code == NULL)
+		a->error_code = pstrdup("GRAPHQL_ERROR");
+
+	a->has_cost = (k[C_AVAIL].n > 0);
+	a->requested = num(&k[C_REQ], -1);
+	a->actual = num(&k[C_ACT], -1);
+	a->maximum = num(&k[C_MAX], -1);
+	a->available = num(&k[C_AVAIL], -1);
+	a->restore = num(&k[C_RESTORE], -1);
+
+	switch (op)
+	{
+		case GQL_PRODUCTS:
+			a->has_next = json_pick_first(&k[P_NEXT]) && strcmp(json_pick_first(&k[P_NEXT]), "true") == 0;
+			a->end_cursor = str(&k[P_END]);
+			a->nproducts = k[P_IDS].n;
+			a->product_ids = palloc0(sizeof(char *) * Max(a->nproducts, 1));
+			a->more_variants = palloc0(sizeof(bool) * Max(a->nproducts, 1));
+			a->variants_cursor = palloc0(sizeof(char *) * Max(a->nproducts, 1));
+			for (i = 0; i < a->nproducts; i++)
+			{
+				a->product_ids[i] = k[P_IDS].values[i];
+				if (i < k[P_VMORE].n && k[P_VMORE].values[i])
+					a->more_variants[i] = strcmp(k[P_VMORE].values[i], "true") == 0;
+				if (i < k[P_VEND].n)
+					a->variants_cursor[i] = k[P_VEND].values[i];
+			}
+			a->data_ok = (k[P_NEXT].n > 0);
+			break;
+		case GQL_PRODUCT_VARIANTS:
+			a->product_null = (k[V_ID].n == 0);
+			a->has_next = json_pick_first(&k[V_MORE]) && strcmp(json_pick_first(&k[V_MORE]), "true") == 0;
+			a->end_cursor = str(&k[V_END]);
+			a->data_ok = true;
+			break;
+		case GQL_COUNT:
+			if (json_pick_first(&k[N_COUNT]))
+				a->count = strtoll(json_pick_first(&k[N_COUNT]), NULL, 10);
+			a->data_ok = (a->count >= 0);
+			break;
+		case GQL_BULK_START:
+			a->bulk_id = str(&k[B_ID]);
+			a->bulk_status = str(&k[B_STATUS]);
+			a->user_error_code = str(&k[B_UCODE]);
+			a->user_error_message = str(&k[B_UMSG]);
+			a->data_ok = (a->bulk_id != NULL || a->user_error_message != NULL);
+			break;
+		case GQL_BULK_STATUS:
+			a->bulk_id = str(&k[S_ID]);
+			a->bulk_status = str(&k[S_STATUS]);
+			a->bulk_error_code = str(&k[S_ERR]);
+			a->bulk_object_count = str(&k[S_COUNT]);
+			a->bulk_url = str(&k[S_URL]);
+			a->data_ok = (a->bulk_status != NULL);
+			break;
+		case GQL_SHOP:
+			a->data_ok = true;
+			break;
+	}
+}
