@@ -9,6 +9,8 @@ package ShopifyStandin;
 #   $s->base_url;                                   # http://127.0.0.1:PORT
 #   $s->control(POST => '/_control/faults', { next => 1, kinds => ['503'] });
 #   my $rows = $s->expected('alpha.myshopify.com', 'rest');
+#   my ($data, $res) = $s->graphql($token, 'query ShopifySyncShop { shop { name } }');
+#   $s->set_bulk('alpha.myshopify.com', { delay_s => 1 });
 #   $s->stop;   # also done by DESTROY and at END
 
 use strict;
@@ -151,6 +153,28 @@ sub clear_faults { $_[0]->control(POST => '/_control/faults', { rate => 0 }) }
 sub stats       { $_[0]->control(GET  => '/_control/stats') }
 sub shop_stats  { $_[0]->control(GET  => '/_control/stats')->{shops}{ $_[1] } }
 sub reset_stats { $_[0]->control(POST => '/_control/stats/reset', {}) }
+sub set_graphql { $_[0]->control(POST => '/_control/shops/' . _d($_[1]) . '/graphql', $_[2]) }
+sub graphql_bucket { $_[0]->control(GET => '/_control/shops/' . _d($_[1]) . '/graphql')->{graphql} }
+sub set_bulk    { $_[0]->control(POST => '/_control/shops/' . _d($_[1]) . '/bulk', $_[2]) }
+sub bulk_info   { $_[0]->control(GET  => '/_control/shops/' . _d($_[1]) . '/bulk') }
+
+our $API_VERSION = '2026-07';
+
+# GraphQL request as the client sends it.  In list context returns
+# ($decoded_json_or_undef, $http_tiny_response) -- the response has {status}
+# and {headers}; in scalar context only the decoded body.
+#   my ($d, $res) = $s->graphql($token, $query, { first => 50 }, version => '2026-07');
+sub graphql {
+	my ($self, $token, $query, $variables, %o) = @_;
+	my $body = { query => $query };
+	$body->{variables} = $variables if defined $variables;
+	my $res = $self->api($token, POST => '/admin/api/' . ($o{version} // $API_VERSION)
+		  . '/graphql.json',
+		headers => { 'Content-Type' => 'application/json' },
+		content => $o{raw_body} // $JSON->encode($body), http => $o{http});
+	my $json = eval { $JSON->decode($res->{content}) };
+	return wantarray ? ($json, $res) : $json;
+}
 
 # TERM by pid, KILL after 5 s.  Only the process that started it stops it
 # (a forked child's DESTROY must not kill the parent's stand-in).
@@ -183,7 +207,8 @@ END {
 }
 
 # Config hash for one shop with sensible defaults; every call gets a unique
-# id_base (ids > 2^32) and seed.  Pass bucket => undef to disable rate limits.
+# id_base (ids > 2^32) and seed.  Pass bucket => undef to disable rate limits,
+# graphql => { maximum => 2000, restore => 100 } (or undef) for the GraphQL cost bucket.
 sub make_shop {
 	my %a = @_;
 	my $k = $SHOP_SEQ++;
@@ -211,6 +236,7 @@ sub make_shop {
 		id_base   => $a{id_base} // ($ID_BASE0 + $k * $ID_STEP),
 	);
 	$shop{utc_offset_minutes} = $a{utc_offset_minutes} if defined $a{utc_offset_minutes};
+	$shop{graphql} = $a{graphql} if exists $a{graphql};   # cost bucket; undef = off
 	return \%shop;
 }
 

@@ -1,4 +1,5 @@
-# Tests of the Shopify Admin API stand-in itself (no PostgreSQL needed).
+# Tests of the Shopify Admin API stand-in itself (REST, GraphQL, bulk operations;
+# no PostgreSQL needed).
 #   prove -I test/perl test/t/001_standin.pl
 use strict;
 use warnings;
@@ -9,6 +10,7 @@ use HTTP::Tiny;
 use IO::Socket::INET;
 use JSON::PP;
 use POSIX qw(strftime);
+use Time::Local qw(timegm);
 use Time::HiRes qw(time sleep);
 
 use ShopifyStandin;
@@ -26,8 +28,11 @@ my $beta  = ShopifyStandin::make_shop(domain => 'beta.myshopify.com', products =
 	bucket => { size => 40, leak => 2.0 });
 my $gamma = ShopifyStandin::make_shop(domain => 'gamma.myshopify.com', products => 30,
 	bucket => undef, awkward => 0);
+my $eps   = ShopifyStandin::make_shop(domain => 'epsilon.myshopify.com', products => 60,
+	big_products => [300], seed => 5, bucket => undef,
+	graphql => { maximum => 100000, restore => 100000 });
 
-my $s = ShopifyStandin->start(config => { shops => [$alpha, $beta, $gamma] },
+my $s = ShopifyStandin->start(config => { shops => [$alpha, $beta, $gamma, $eps] },
 	dir => $dir, max_lifetime => 300);
 ok($s->port > 0, 'stand-in started on port ' . $s->port);
 is_deeply($s->control(GET => '/_control/health'), { ok => JSON::PP::true }, 'health');
@@ -322,6 +327,425 @@ ok((grep { !defined $_->{sku} } @$rows_rest) && (grep { defined $_->{sku} && $_-
 	ok((!grep { $alpha_ids{ $_->{sku_id} } } @{ $s->expected('delta.myshopify.com', 'graphql') }),
 		'variant ids disjoint across shops');
 	ok($info->{id_range}[0] > 2**32, 'ids exceed 2^32');
+}
+
+# --- GraphQL -------------------------------------------------------------------------
+my $VF = 'id sku title barcode price compareAtPrice inventoryQuantity position updatedAt inventoryItem { id }';
+my $Q_SHOP = 'query ShopifySyncShop { shop { name currencyCode myshopifyDomain plan { displayName } } }';
+my $Q_COUNT = 'query ShopifySyncCount($query: String) { productsCount(query: $query) { count precision } }';
+my $Q_PRODUCTS = 'query ShopifySyncProducts($first: Int!, $after: String, $query: String, $variantsFirst: Int!) '
+  . '{ products(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) { pageInfo { hasNextPage endCursor } '
+  . 'nodes { id title vendor productType handle status tags updatedAt variants(first: $variantsFirst) '
+  . "{ pageInfo { hasNextPage endCursor } nodes { $VF } } } } }";
+my $Q_VARIANTS = 'query ShopifySyncProductVariants($id: ID!, $first: Int!, $after: String) { product(id: $id) '
+  . '{ id title vendor productType handle status tags updatedAt variants(first: $first, after: $after) '
+  . "{ pageInfo { hasNextPage endCursor } nodes { $VF } } } }";
+my $BF = 'id status errorCode objectCount fileSize url partialDataUrl createdAt completedAt';
+my $Q_BULK_START = 'mutation ShopifySyncBulkStart($query: String!) { bulkOperationRunQuery(query: $query) '
+  . '{ bulkOperation { id status } userErrors { field message code } } }';
+my $Q_BULK_STATUS = "query ShopifySyncBulkStatus(\$id: ID!) { node(id: \$id) { ... on BulkOperation { $BF } } }";
+my $Q_BULK_CURRENT = "query ShopifySyncCurrentBulk { currentBulkOperation(type: QUERY) { $BF } }";
+my $Q_BULK_CANCEL = 'mutation ShopifySyncBulkCancel($id: ID!) { bulkOperationCancel(id: $id) '
+  . '{ bulkOperation { id status } userErrors { field message } } }';
+my $BULK_QUERY = '{ products { edges { node { id title vendor productType handle status tags updatedAt '
+  . "variants { edges { node { $VF } } } } } } }";
+my $EPS = 'epsilon.myshopify.com';
+
+sub gql { my ($shop, $q, $v, %o) = @_; return $s->graphql($o{token} // $shop->{token}, $q, $v, %o) }
+
+# ISO 8601 with Z or +hh:mm -> epoch
+sub iso_epoch {
+	my ($t) = @_;
+	$t =~ /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:Z|([+-])(\d\d):(\d\d))$/ or return undef;
+	my $e = timegm($6, $5, $4, $3, $2 - 1, $1);
+	$e -= ($7 eq '+' ? 1 : -1) * ($8 * 3600 + $9 * 60) if defined $7;
+	return $e;
+}
+
+sub gql_products_page {
+	my ($shop, $first, $vfirst, $after, $query) = @_;
+	my ($d, $res) = gql($shop, $Q_PRODUCTS, { first => $first, after => $after, query => $query,
+		variantsFirst => $vfirst });
+	die "products page: $res->{status} $res->{content}" unless $res->{status} == 200 && $d->{data};
+	return ($d, $res);
+}
+
+# All pages of products; returns ([nodes], pages, raw bodies ok).  $hook->($page_no, $nodes) runs after each page.
+sub gql_walk {
+	my ($shop, $first, $vfirst, $query, $hook) = @_;
+	my ($after, @nodes, $pages, $raw_ok);
+	$raw_ok = 1;
+	while (1) {
+		my ($d, $res) = gql_products_page($shop, $first, $vfirst, $after, $query);
+		$pages++;
+		$raw_ok = 0 if $res->{content} =~ /"(?:price|compareAtPrice)":[-0-9]/;
+		$raw_ok = 0 unless ($res->{headers}{'content-type'} // '') eq 'application/json; charset=utf-8'
+		  && $res->{headers}{'x-request-id'};
+		push @nodes, @{ $d->{data}{products}{nodes} };
+		$hook->($pages, $d->{data}{products}{nodes}) if $hook;
+		my $pi = $d->{data}{products}{pageInfo};
+		last unless $pi->{hasNextPage};
+		$after = $pi->{endCursor};
+		die 'runaway graphql pagination' if $pages > 1000;
+	}
+	return (\@nodes, $pages, $raw_ok);
+}
+
+{
+	my $rows = $s->expected($EPS, 'graphql');
+	my (%prow, %vrows);
+	for my $r (@$rows) { $prow{ $r->{product_id} } //= $r; push @{ $vrows{ $r->{product_id} } }, $r }
+	my $np = scalar keys %prow;
+	is($np, 61, 'epsilon: 61 products (60 + one with 300 variants)');
+
+	my ($d, $res) = gql($eps, $Q_SHOP);
+	is_deeply($d->{data}, { shop => { name => 'Epsilon Store', currencyCode => 'USD',
+		myshopifyDomain => $EPS, plan => { displayName => 'Basic' } } }, 'ShopifySyncShop');
+	ok($res->{headers}{'x-request-id'} && !exists $res->{headers}{'x-shopify-shop-api-call-limit'},
+		'... X-Request-Id, no REST call-limit header');
+	is_deeply([sort keys %{ $d->{extensions}{cost} }], [qw(actualQueryCost requestedQueryCost throttleStatus)],
+		'... extensions.cost present');
+	$d = gql($eps, $Q_COUNT, { query => undef });
+	is_deeply($d->{data}, { productsCount => { count => 61, precision => 'EXACT' } }, 'ShopifySyncCount');
+
+	# -- pagination: first=7 / variantsFirst=3, then per-product variant pages
+	my ($nodes, $pages, $raw_ok) = gql_walk($eps, 7, 3, undef);
+	is($pages, 9, 'first=7: 9 pages for 61 products');
+	ok($raw_ok, '... prices are strings, JSON content type, X-Request-Id on every page');
+	my %seen; $seen{ $_->{id} }++ for @$nodes;
+	is(scalar @$nodes, $np, '... every product once');
+	is_deeply([sort keys %seen], [sort map { "gid://shopify/Product/$_" } keys %prow], '... the right products');
+	my @keys = map { [ iso_epoch($_->{updatedAt}), ($_->{id} =~ /(\d+)$/)[0] ] } @$nodes;
+	ok((!grep { $keys[$_ - 1][0] > $keys[$_][0]
+		|| ($keys[$_ - 1][0] == $keys[$_][0] && $keys[$_ - 1][1] >= $keys[$_][1]) } 1 .. $#keys),
+		'... sorted by (updatedAt, id)');
+	my ($bad_p, $bad_v, $more_ok, %got_v, @follow) = (0, 0, 1);
+	for my $n (@$nodes) {
+		my ($pid) = $n->{id} =~ m{^gid://shopify/Product/(\d+)$};
+		my $e = $prow{$pid};
+		$bad_p++ unless $e && $n->{title} eq $e->{title} && $n->{vendor} eq $e->{vendor}
+		  && $n->{productType} eq $e->{product_type} && $n->{handle} eq $e->{handle}
+		  && $n->{status} eq uc($e->{status}) && $n->{status} =~ /^(ACTIVE|DRAFT|ARCHIVED)$/
+		  && ref $n->{tags} eq 'ARRAY' && join(', ', @{ $n->{tags} }) eq $e->{tags}
+		  && $n->{updatedAt} =~ /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/
+		  && iso_epoch($n->{updatedAt}) == iso_epoch($e->{product_updated_at});
+		my $vs = $n->{variants};
+		my $nv = scalar @{ $vrows{$pid} };
+		$more_ok = 0 unless @{ $vs->{nodes} } == ($nv < 3 ? $nv : 3)
+		  && !!$vs->{pageInfo}{hasNextPage} == ($nv > 3);
+		push @follow, [$n->{id}, $vs->{pageInfo}{endCursor}] if $vs->{pageInfo}{hasNextPage};
+		for my $v (@{ $vs->{nodes} }) { push @{ $got_v{$pid} }, $v }
+	}
+	is($bad_p, 0, 'product fields match expected rows (status upper case, tags array, updatedAt in UTC)');
+	ok($more_ok, 'variants(first: 3): 3 variants at most, hasNextPage iff the product has more');
+	my $big_calls = 0;
+	for my $f (@follow) {
+		my ($gid, $after) = @$f;
+		my ($pid) = $gid =~ /(\d+)$/;
+		while (1) {
+			my ($dv, $rv) = gql($eps, $Q_VARIANTS, { id => $gid, first => 100, after => $after });
+			die "variants: $rv->{content}" unless $dv->{data}{product};
+			$big_calls++ if @{ $vrows{$pid} } == 300;
+			push @{ $got_v{$pid} }, @{ $dv->{data}{product}{variants}{nodes} };
+			last unless $dv->{data}{product}{variants}{pageInfo}{hasNextPage};
+			$after = $dv->{data}{product}{variants}{pageInfo}{endCursor};
+		}
+	}
+	is($big_calls, 3, 'the 300-variant product: 3 + 100 + 100 + 97 in 3 ProductVariants calls');
+	for my $pid (keys %vrows) {
+		my $want = $vrows{$pid};
+		my $got  = $got_v{$pid} // [];
+		if (@$got != @$want) { $bad_v++; next }
+		for my $k (0 .. $#$want) {
+			my ($g, $w) = ($got->[$k], $want->[$k]);
+			$bad_v++ unless $g->{id} eq "gid://shopify/ProductVariant/$w->{sku_id}"
+			  && $g->{position} == $k + 1 && $g->{position} =~ /^\d+$/
+			  && (($g->{sku} // "\0") eq ($w->{sku} // "\0")) && $g->{title} eq $w->{variant_title}
+			  && (($g->{barcode} // "\0") eq ($w->{barcode} // "\0")) && $g->{price} eq $w->{price}
+			  && (($g->{compareAtPrice} // "\0") eq ($w->{compare_at_price} // "\0"))
+			  && $g->{inventoryQuantity} == $w->{inventory_quantity} && $g->{inventoryQuantity} =~ /^-?\d+$/
+			  && $g->{inventoryItem}{id} eq "gid://shopify/InventoryItem/$w->{inventory_item_id}"
+			  && $g->{updatedAt} =~ /Z$/ && iso_epoch($g->{updatedAt}) == iso_epoch($w->{variant_updated_at});
+		}
+	}
+	is($bad_v, 0, 'every variant exactly once, in position order, fields as expected (' . scalar(@$rows) . ' variants)');
+
+	# -- a product updated while paginating moves to the end and is listed again
+	my $moved;
+	($nodes) = gql_walk($eps, 7, 1, undef, sub {
+		return unless $_[0] == 1;
+		$moved = $_[1][2]{id};
+		my ($pid) = $moved =~ /(\d+)$/;
+		$s->mutate($EPS, { ops => [{ op => 'touch', product_id => 0 + $pid }] });
+	});
+	is(scalar(grep { $_->{id} eq $moved } @$nodes), 2, 'a product touched mid-pagination is listed again');
+	is($nodes->[-1]{id}, $moved, '... at the end');
+
+	# -- updated_at filter
+	my $m = $s->mutate($EPS, { update => 4, create => 2, seed => 11 });
+	my $since = strftime('%Y-%m-%dT%H:%M:%SZ', gmtime($m->{ts}));
+	my $q = "updated_at:>='$since'";
+	($nodes) = gql_walk($eps, 3, 2, $q);
+	is_deeply([sort { $a <=> $b } map { /(\d+)$/ } map { $_->{id} } @$nodes], $m->{touched},
+		'updated_at:>= returns exactly the mutated products');
+	is(gql($eps, $Q_COUNT, { query => $q })->{data}{productsCount}{count}, scalar @{ $m->{touched} },
+		'... and ShopifySyncCount agrees');
+	($nodes) = gql_walk($eps, 50, 1, "updated_at:>'$since'");
+	is(scalar @$nodes, 0, 'updated_at:> the same instant: nothing');
+	my $p1 = (gql_products_page($eps, 2, 1, undef, $q))[0]{data}{products}{pageInfo}{endCursor};
+	$d = gql($eps, $Q_PRODUCTS, { first => 2, after => $p1, query => undef, variantsFirst => 1 });
+	ok($d->{errors} && !$d->{data}, 'a cursor reused with another query is refused');
+	$d = gql($eps, $Q_PRODUCTS, { first => 2, after => undef, query => 'status:active', variantsFirst => 1 });
+	ok($d->{errors} && $d->{errors}[0]{message} =~ /updated_at/, 'other search filters -> GraphQL error');
+	$d = gql($eps, $Q_PRODUCTS, { first => 251, after => undef, query => undef, variantsFirst => 1 });
+	ok($d->{errors} && !$d->{data}, 'first=251 -> GraphQL error');
+	my $m2 = $s->mutate($EPS, { delete => 1, seed => 12 });
+	$d = gql($eps, $Q_VARIANTS, { id => "gid://shopify/Product/$m2->{deleted}[0]", first => 5, after => undef });
+	is_deeply($d->{data}, { product => undef }, 'deleted product -> "product": null');
+
+	# -- errors, auth, faults
+	($d, $res) = gql($eps, $Q_SHOP, undef, token => 'shpat_wrong');
+	is($res->{status}, 401, 'GraphQL with a bad token -> 401');
+	is_deeply($d, { errors => '[API] Invalid API key or access token (unrecognized login or wrong password)' },
+		'... REST body, no extensions');
+	($d, $res) = gql($eps, undef, undef, raw_body => '{"query": ');
+	is($res->{status}, 400, 'invalid JSON -> 400');
+	is_deeply($d, { errors => { query => 'Required parameter missing or invalid' } }, '... Shopify body');
+	($d, $res) = gql($eps, undef, undef, raw_body => '{"variables": {}}');
+	is($res->{status}, 400, 'missing query -> 400');
+	($d, $res) = gql($eps, 'query SomethingElse { orders(first: 1) { nodes { id } } }');
+	is($res->{status}, 200, 'unknown operation -> 200');
+	is($d->{errors}[0]{message}, "Field 'orders' doesn't exist on type 'QueryRoot'", '... undefinedField message');
+	is($d->{errors}[0]{extensions}{code}, 'undefinedField', '... code');
+	$s->faults({ shop => $EPS, next => 1, kinds => ['503'], paths => ['products'] });
+	is((gql($eps, $Q_SHOP))[1]{status}, 200, 'a fault limited to paths=[products] spares graphql.json');
+	$s->faults({ shop => $EPS, next => 1, kinds => ['503'], paths => ['graphql'] });
+	is((gql($eps, $Q_SHOP))[1]{status}, 503, 'paths=[graphql]: 503 fault on GraphQL');
+	is((gql($eps, $Q_SHOP))[1]{status}, 200, '... once');
+	$s->clear_faults;
+
+	# -- cost accounting
+	my ($big_gid) = map { "gid://shopify/Product/$_" } grep { @{ $vrows{$_} } == 300 } keys %vrows;
+	$s->set_graphql($EPS, { maximum => 2000, restore => 100 });
+	my $t0 = time();
+	($d, $res) = gql_products_page($eps, 10, 5, undef, undef);
+	my $t1 = time();
+	my $c = $d->{extensions}{cost};
+	my $actual = 2;
+	$actual += 3 + 2 * scalar @{ $_->{variants}{nodes} } for @{ $d->{data}{products}{nodes} };
+	is($c->{requestedQueryCost}, 2 + 10 * (3 + 2 * 5), 'requestedQueryCost = 2 + first*(3 + 2*variantsFirst)');
+	is($c->{actualQueryCost}, $actual, "actualQueryCost = 2 + sum(3 + 2*variants returned) = $actual");
+	is_deeply([ @{ $c->{throttleStatus} }{qw(maximumAvailable restoreRate)} ], [2000, 100], 'throttleStatus 2000/100');
+	my $a1 = $c->{throttleStatus}{currentlyAvailable};
+	ok($a1 >= 2000 - $actual - 0.01 && $a1 <= 2000 - $actual + 100 * ($t1 - $t0) + 0.01,
+		"currentlyAvailable = 2000 - actual ($a1)");
+	($d) = gql($eps, $Q_VARIANTS, { id => $big_gid, first => 20, after => undef });
+	my $t2 = time();
+	$c = $d->{extensions}{cost};
+	is_deeply([ @$c{qw(requestedQueryCost actualQueryCost)} ], [43, 43], 'ProductVariants first=20 costs 3 + 2*20');
+	my $a2 = $c->{throttleStatus}{currentlyAvailable};
+	ok($a2 >= $a1 - 43 - 0.01 && $a2 <= $a1 - 43 + 100 * ($t2 - $t0) + 0.01,
+		"bucket arithmetic: $a1 - 43 + restore*elapsed = $a2");
+	sleep(0.5);
+	($d) = gql($eps, $Q_SHOP);
+	my $a3 = $d->{extensions}{cost}{throttleStatus}{currentlyAvailable};
+	ok($a3 >= $a2 + 50 - 1 - 0.01, "restored at 100/s: $a2 -> $a3 after 0.5 s");
+	my $log = $s->shop_stats($EPS)->{requests_log}[-1];
+	is_deeply([ @$log[1 .. 5] ], ['POST', "/admin/api/$V/graphql.json", 'ShopifySyncShop', 200, $a3],
+		'requests_log: operation name and available after');
+
+	$s->reset_stats;
+	$s->set_graphql($EPS, { maximum => 50, restore => 1 });
+	my @codes;
+	for (1 .. 3) {
+		($d, $res) = gql($eps, $Q_VARIANTS, { id => $big_gid, first => 10, after => undef });
+		push @codes, $res->{status} . ':' . ($d->{errors} ? $d->{errors}[0]{extensions}{code} : 'ok');
+	}
+	is_deeply(\@codes, ['200:ok', '200:ok', '200:THROTTLED'], 'maximum 50: 23 + 23 pass, the third is THROTTLED (HTTP 200)');
+	$c = $d->{extensions}{cost};
+	ok(!defined $c->{actualQueryCost} && $c->{requestedQueryCost} == 23
+		&& $c->{throttleStatus}{currentlyAvailable} < 23 && !exists $d->{data},
+		'... actualQueryCost null, nothing served');
+	is($d->{errors}[0]{message}, 'Throttled', '... message');
+	my $before = $c->{throttleStatus}{currentlyAvailable};
+	($d) = gql($eps, $Q_SHOP);
+	ok($d->{extensions}{cost}{throttleStatus}{currentlyAvailable} <= $before - 1 + 0.5
+		&& $d->{extensions}{cost}{throttleStatus}{currentlyAvailable} >= $before - 1 - 0.01,
+		'... and nothing was deducted for it');
+	my $cost = 2 + 250 * (3 + 2 * 250);
+	($d, $res) = gql($eps, $Q_PRODUCTS, { first => 250, after => undef, query => undef, variantsFirst => 250 });
+	is($res->{status}, 200, 'first=250/variantsFirst=250 -> HTTP 200');
+	is($d->{errors}[0]{message}, "Query cost is $cost, which exceeds the single query max cost limit (1000).",
+		'... MAX_COST_EXCEEDED message');
+	is_deeply([ @{ $d->{errors}[0]{extensions} }{qw(code cost maxCost)} ], ['MAX_COST_EXCEEDED', $cost, 1000],
+		'... extensions code, cost, maxCost');
+	my $st = $s->shop_stats($EPS);
+	is_deeply([ @$st{qw(graphql_requests throttled_graphql max_cost_exceeded)} ], [5, 1, 1],
+		'stats: graphql_requests, throttled_graphql, max_cost_exceeded');
+	$s->set_graphql($EPS, { maximum => 100000, restore => 100000 });
+}
+
+# --- bulk operations -------------------------------------------------------------------
+sub bulk_start {
+	my ($d, $res) = gql($eps, $Q_BULK_START, { query => $BULK_QUERY });
+	die "bulk start: $res->{content}" unless $d->{data};
+	return $d->{data}{bulkOperationRunQuery};
+}
+
+# Poll until a final status; returns (node, [distinct statuses in order]).
+sub bulk_wait {
+	my ($gid, $timeout) = @_;
+	my $deadline = time() + ($timeout // 15);
+	my (@seq, $n);
+	while (1) {
+		my ($d, $res) = gql($eps, $Q_BULK_STATUS, { id => $gid });
+		$n = $d->{data}{node} or die "bulk status: $res->{content}";
+		push @seq, $n->{status} unless @seq && $seq[-1] eq $n->{status};
+		last if $n->{status} =~ /^(COMPLETED|FAILED|CANCELED|EXPIRED)$/ || time() > $deadline;
+		sleep(0.02);
+	}
+	return ($n, \@seq);
+}
+
+sub bulk_op_info {
+	my ($gid) = @_;
+	my ($op) = grep { $_->{id} eq $gid } @{ $s->bulk_info($EPS)->{operations} };
+	return $op;
+}
+
+{
+	my $rows = $s->expected($EPS, 'graphql');
+	my %want_p = map { ("gid://shopify/Product/$_->{product_id}" => 1) } @$rows;
+	my %want_v = map { ("gid://shopify/ProductVariant/$_->{sku_id}" => 1) } @$rows;
+
+	$s->set_bulk($EPS, { delay_s => 0.6 });
+	my $start = bulk_start();
+	is_deeply($start->{userErrors}, [], 'bulkOperationRunQuery: no userErrors');
+	is($start->{bulkOperation}{status}, 'CREATED', '... status CREATED');
+	like($start->{bulkOperation}{id}, qr{^gid://shopify/BulkOperation/\d+$}, '... BulkOperation gid');
+	my $gid = $start->{bulkOperation}{id};
+	my ($n, $seq) = bulk_wait($gid);
+	is_deeply($seq, [qw(CREATED RUNNING COMPLETED)], 'CREATED -> RUNNING -> COMPLETED');
+	my $port = $s->port;
+	like($n->{url}, qr{^http://127\.0\.0\.1:$port/_bulk/[A-Za-z0-9_-]+\.jsonl$}, 'url on the stand-in');
+	ok($n->{objectCount} =~ /^\d+$/ && $n->{fileSize} =~ /^\d+$/, 'objectCount and fileSize are digit strings');
+	my (undef, $rs) = gql($eps, $Q_BULK_STATUS, { id => $gid });
+	like($rs->{content}, qr/"objectCount":"\d+","fileSize":"\d+"/, '... as JSON strings');
+	ok(!defined $n->{errorCode} && !defined $n->{partialDataUrl}
+		&& $n->{createdAt} =~ /Z$/ && $n->{completedAt} =~ /Z$/, 'errorCode/partialDataUrl null, timestamps in UTC');
+	is(gql($eps, $Q_BULK_CURRENT)->{data}{currentBulkOperation}{id}, $gid, 'currentBulkOperation(type: QUERY)');
+	is_deeply(gql($eps, $Q_BULK_STATUS, { id => 'gid://shopify/BulkOperation/999999' })->{data}, { node => undef },
+		'unknown operation id -> node null');
+
+	my $plain = HTTP::Tiny->new(timeout => 20);
+	my $dl = $plain->get($n->{url});
+	is($dl->{status}, 200, 'download without token');
+	is(length $dl->{content}, $n->{fileSize}, 'downloaded bytes = fileSize');
+	my @lines = split /\n/, $dl->{content};
+	is(scalar @lines, $n->{objectCount}, 'JSONL lines = objectCount');
+	my (%pseen, %vseen, $order_ok, $not_right_after, $last_p, $shape_ok);
+	$order_ok = $shape_ok = 1;
+	$not_right_after = 0;
+	for my $l (@lines) {
+		my $o = $JSON->decode($l);
+		if (exists $o->{__parentId}) {
+			$vseen{ $o->{id} }++;
+			$order_ok = 0 unless $pseen{ $o->{__parentId} };
+			$not_right_after++ if $o->{__parentId} ne $last_p;
+			$shape_ok = 0 unless $o->{inventoryItem}{id} =~ m{^gid://shopify/InventoryItem/\d+$}
+			  && $o->{position} =~ /^\d+$/;
+		} else {
+			$pseen{ $o->{id} }++;
+			$last_p = $o->{id};
+			$shape_ok = 0 unless ref $o->{tags} eq 'ARRAY' && $o->{status} =~ /^[A-Z]+$/;
+		}
+	}
+	unlike($dl->{content}, qr/"(?:price|compareAtPrice)":[-0-9]/, 'JSONL prices are strings');
+	ok($shape_ok, 'JSONL line shapes');
+	is_deeply([sort keys %pseen], [sort keys %want_p], 'every product once');
+	is_deeply([sort keys %vseen], [sort keys %want_v], 'every variant once (the 300 included)');
+	ok($order_ok, 'every variant line comes after its parent line');
+	ok($not_right_after > 0, "$not_right_after variant lines are not in their parent's block");
+	my $op = bulk_op_info($gid);
+	is($op->{downloads}, 1, 'bulk_info counts the download');
+	is($op->{download_log}[0]{bytes}, $n->{fileSize}, '... with the bytes served');
+
+	my $r = $plain->get($n->{url}, { headers => { Range => 'bytes=0-99' } });
+	ok($r->{status} == 206 && length($r->{content}) == 100, 'Range: bytes=0-99 -> 206, 100 bytes');
+
+	# download faults (paths filter) and pacing
+	$s->faults({ shop => $EPS, next => 1, kinds => ['reset'], paths => ['/_bulk/'] });
+	is((gql($eps, $Q_SHOP))[1]{status}, 200, 'a /_bulk/ fault spares GraphQL');
+	$r = $plain->get($n->{url});
+	is($r->{status}, 599, 'reset fault mid-download -> connection error');
+	$op = bulk_op_info($gid);
+	my $last = $op->{download_log}[-1];
+	ok(!$last->{complete} && $last->{fault} eq 'reset' && $last->{bytes} < $n->{fileSize}
+		&& $last->{bytes} > 0, "... after $last->{bytes} of $n->{fileSize} bytes");
+	$s->faults({ shop => $EPS, next => 1, kinds => ['truncated'], paths => ['/_bulk/'] });
+	$plain->get($n->{url});      # HTTP::Tiny retries a GET after "Unexpected end"
+	($last) = grep { ($_->{fault} // '') eq 'truncated' } @{ bulk_op_info($gid)->{download_log} };
+	ok($last && !$last->{complete} && $last->{bytes} == int($n->{fileSize} / 2),
+		'truncated fault: half the file, then close');
+	$s->clear_faults;
+	$s->set_bulk($EPS, { download_bytes_per_s => 400_000 });
+	my $t = time();
+	$r = $plain->get($n->{url});
+	my $dt = time() - $t;
+	my $min = ($n->{fileSize} - 20_000) / 400_000;
+	ok($r->{status} == 200 && length($r->{content}) == $n->{fileSize} && $dt >= $min,
+		sprintf('download_bytes_per_s 400000: %.2f s for %d bytes', $dt, $n->{fileSize}));
+	$s->set_bulk($EPS, { download_bytes_per_s => undef, delay_s => 0.1 });
+
+	# truncate_lines: a silently truncated result
+	$s->set_bulk($EPS, { truncate_lines => 5 });
+	($n) = bulk_wait(bulk_start()->{bulkOperation}{id});
+	is($n->{status}, 'COMPLETED', 'truncate_lines: COMPLETED');
+	$r = $plain->get($n->{url});
+	my $nl = () = $r->{content} =~ /\n/g;
+	is($nl, $n->{objectCount} - 5, '... the file misses the last 5 lines of objectCount');
+	ok(length($r->{content}) < $n->{fileSize} && $r->{content} =~ /\n\z/, '... and ends on a line boundary');
+	$s->set_bulk($EPS, { truncate_lines => 0 });
+
+	# one operation at a time; busy_s; cancel
+	$s->set_bulk($EPS, { delay_s => 5 });
+	my $opa = bulk_start()->{bulkOperation}{id};
+	my $opb = bulk_start();
+	ok(!defined $opb->{bulkOperation}, 'second start while running: bulkOperation null');
+	is_deeply($opb->{userErrors}, [{ field => undef, code => 'OPERATION_IN_PROGRESS',
+		message => "A bulk query operation for this app and shop is already in progress: $opa." }],
+		'... OPERATION_IN_PROGRESS naming the running one');
+	my $cn = gql($eps, $Q_BULK_CANCEL, { id => $opa })->{data}{bulkOperationCancel};
+	ok($cn->{bulkOperation}{status} eq 'CANCELING' && !@{ $cn->{userErrors} }, 'bulkOperationCancel -> CANCELING');
+	($n, $seq) = bulk_wait($opa, 3);
+	is_deeply($seq, [qw(CANCELING CANCELED)], '... then CANCELED');
+	ok(!defined $n->{url}, '... without url');
+	$cn = gql($eps, $Q_BULK_CANCEL, { id => $opa })->{data}{bulkOperationCancel};
+	ok(@{ $cn->{userErrors} } == 1, 'cancelling a canceled operation -> userError');
+
+	$s->set_bulk($EPS, { delay_s => 0.1, busy_s => 1 });
+	$opb = bulk_start();
+	ok(!defined $opb->{bulkOperation} && $opb->{userErrors}[0]{code} eq 'OPERATION_IN_PROGRESS',
+		'busy_s: start refused with OPERATION_IN_PROGRESS');
+	$s->set_bulk($EPS, { busy_s => 0 });
+
+	$s->set_bulk($EPS, { fail => 'TIMEOUT' });
+	($n) = bulk_wait(bulk_start()->{bulkOperation}{id});
+	ok($n->{status} eq 'FAILED' && $n->{errorCode} eq 'TIMEOUT' && !defined $n->{url},
+		'fail: FAILED with errorCode TIMEOUT, no url');
+	$r = $plain->get($n->{partialDataUrl} // 'http://127.0.0.1:1/');
+	$nl = () = ($r->{content} // '') =~ /\n/g;
+	ok($r->{status} == 200 && $nl == $n->{objectCount} && $nl > 0, "... partialDataUrl serves $nl lines");
+
+	$s->set_bulk($EPS, { fail => undef, expire => JSON::PP::true });
+	($n) = bulk_wait(bulk_start()->{bulkOperation}{id});
+	ok($n->{status} eq 'EXPIRED' && !defined $n->{url}, 'expire: EXPIRED without url');
+
+	$s->set_bulk($EPS, { expire => JSON::PP::false, cancel_after_s => 0.2 });
+	($n) = bulk_wait(bulk_start()->{bulkOperation}{id});
+	is($n->{status}, 'CANCELED', 'cancel_after_s: CANCELED');
+	$s->set_bulk($EPS, { reset => JSON::PP::true });
+	is(scalar @{ $s->bulk_info($EPS)->{operations} }, 6, 'bulk_info lists the 6 operations');
 }
 
 my $pid = $s->pid;

@@ -23,6 +23,7 @@ def _summary(shop):
                 "id_range": list(shop.id_range()),
                 "max_product_id": shop.order[-1] if shop.order else None,
                 "bucket": shop.bucket.to_dict() if shop.bucket else None,
+                "graphql": shop.gql_bucket.to_dict(),
                 "mutations": shop.mutations}
 
 

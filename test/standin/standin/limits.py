@@ -1,8 +1,4 @@
-"""Rate limiting (REST leaky bucket) and fault injection.
-
-A GraphQL cost bucket can live next to ``Bucket`` (same clock/lock pattern,
-points instead of calls, restore rate instead of leak).
-"""
+"""Rate limiting (REST leaky bucket, GraphQL cost bucket) and fault injection."""
 import math
 import random
 import threading
@@ -49,6 +45,65 @@ class Bucket:
 
     def to_dict(self):
         return {"size": self.size, "leak": self.leak, "used": round(self.peek(), 3)}
+
+
+class CostBucket:
+    """Shopify GraphQL cost bucket (points; restored at `restore` per second):
+    available = min(maximum, available + restore*elapsed).  A disabled bucket
+    admits everything and reports itself full (with the default figures)."""
+    DEFAULT = {"maximum": 2000, "restore": 100}
+
+    def __init__(self, cfg=DEFAULT):
+        self.lock = threading.Lock()
+        self.enabled = cfg is not None and cfg.get("enabled", True) is not False
+        cfg = cfg if self.enabled else {}
+        self.maximum = float(cfg.get("maximum", 2000))
+        self.restore = float(cfg.get("restore", 100))
+        if self.maximum <= 0 or self.restore < 0:
+            raise ValueError("graphql maximum must be > 0 and restore >= 0")
+        avail = cfg.get("available")
+        self.available = self.maximum if avail is None else float(avail)
+        if not 0 <= self.available <= self.maximum:
+            raise ValueError("graphql available must be within 0..maximum")
+        self.last = time.monotonic()
+
+    def _refill(self, now):
+        self.available = min(self.maximum,
+                             self.available + self.restore * (now - self.last))
+        self.last = now
+
+    def admit(self, requested):
+        """-> (allowed, available_after); deducts `requested` if allowed."""
+        with self.lock:
+            if not self.enabled:
+                return True, self.maximum
+            self._refill(time.monotonic())
+            if requested > self.available:
+                return False, self.available
+            self.available -= requested
+            return True, self.available
+
+    def refund(self, points):
+        with self.lock:
+            if self.enabled:
+                self._refill(time.monotonic())
+                self.available = min(self.maximum, self.available + points)
+            return self.available if self.enabled else self.maximum
+
+    def peek(self):
+        with self.lock:
+            if self.enabled:
+                self._refill(time.monotonic())
+            return self.available if self.enabled else self.maximum
+
+    def throttle_status(self, available):
+        return {"maximumAvailable": float(self.maximum),
+                "currentlyAvailable": round(float(available), 3),
+                "restoreRate": float(self.restore)}
+
+    def to_dict(self):
+        return {"enabled": self.enabled, "maximum": self.maximum,
+                "restore": self.restore, "available": round(self.peek(), 3)}
 
 
 class FaultSpec:

@@ -12,6 +12,13 @@ then import the module in server.py (``HANDLER_MODULES``).  ``kind="api"``
 routes get auth, faults, latency, the REST bucket (bucket="rest") and stats;
 ``kind="control"`` routes get none of that.  ``kind="public"`` routes (e.g.
 bulk result files on a CDN) skip auth/bucket but still count in stats.
+
+Optional route hooks (keyword arguments of ``ROUTER.add``/``ROUTER.api``):
+``log_query(req) -> str`` replaces the query string in the stats log (GraphQL
+logs its operation name); ``shop_of(req) -> Shop`` names the shop of a public
+route (for stats and per-shop faults); ``streams=True`` marks routes whose
+``Response.stream`` is sent in chunks (a ``reset`` fault then cuts it mid-body);
+``stats_kind`` ("graphql", "bulk") selects extra per-shop counters.
 """
 import json
 import re
@@ -30,15 +37,18 @@ class HttpError(Exception):
 
 
 class Response:
-    __slots__ = ("status", "body", "headers", "content_type", "raw")
+    __slots__ = ("status", "body", "headers", "content_type", "raw", "stream")
 
     def __init__(self, status=200, body=None, headers=None, content_type=JSON_CT,
-                 raw=None):
+                 raw=None, stream=None):
         self.status = status
         self.body = body
         self.headers = list(headers or [])
         self.content_type = content_type
         self.raw = raw
+        # stream: object with .length, .chunks() (iterator of bytes) and
+        # .finish(bytes_sent, complete, fault) -- sent without buffering.
+        self.stream = stream
 
     def payload(self):
         if self.raw is not None:
@@ -87,6 +97,7 @@ class Request:
         self.match = {}
         self.shop = None
         self.notes = []          # anomalies worth counting in stats
+        self.stats_extra = None  # per-kind stats details set by handlers
 
     def json(self):
         if not self.body:
@@ -101,29 +112,36 @@ class Request:
 
 
 class Route:
-    __slots__ = ("method", "regex", "fn", "kind", "bucket", "deprecated")
+    __slots__ = ("method", "regex", "fn", "kind", "bucket", "deprecated",
+                 "log_query", "shop_of", "streams", "stats_kind")
 
-    def __init__(self, method, pattern, fn, kind, bucket, deprecated):
+    def __init__(self, method, pattern, fn, kind, bucket, deprecated, log_query=None,
+                 shop_of=None, streams=False, stats_kind=None):
         self.method = method
         self.regex = re.compile("^" + pattern + "$")
         self.fn = fn
         self.kind = kind
         self.bucket = bucket
         self.deprecated = deprecated
+        self.log_query = log_query
+        self.shop_of = shop_of
+        self.streams = streams
+        self.stats_kind = stats_kind
 
 
 class Router:
     def __init__(self):
         self.routes = []
 
-    def add(self, method, pattern, kind="api", bucket="rest", deprecated=None):
+    def add(self, method, pattern, kind="api", bucket="rest", deprecated=None, **hooks):
         def deco(fn):
-            self.routes.append(Route(method, pattern, fn, kind, bucket, deprecated))
+            self.routes.append(Route(method, pattern, fn, kind, bucket, deprecated,
+                                     **hooks))
             return fn
         return deco
 
-    def api(self, method, pattern, bucket="rest", deprecated=None):
-        return self.add(method, pattern, "api", bucket, deprecated)
+    def api(self, method, pattern, bucket="rest", deprecated=None, **hooks):
+        return self.add(method, pattern, "api", bucket, deprecated, **hooks)
 
     def control(self, method, pattern):
         return self.add(method, pattern, "control", None, None)

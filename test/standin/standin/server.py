@@ -4,7 +4,9 @@ Pipeline for ``kind="api"`` routes:  token -> shop; fault pick; latency;
 pre-faults (5xx/429/reset/hang/nonjson) short-circuit; 401 if the token is
 unknown/revoked; REST leaky bucket (routes with bucket="rest"); handler;
 headers (X-Request-Id, call limit, deprecation, API version); delivery
-(normal, or slow/truncated); stats.
+(normal, or slow/truncated); stats.  ``kind="public"`` routes (bulk files)
+take the same path minus auth and bucket; their shop comes from
+``route.shop_of``; streamed bodies are cut mid-way by reset/truncated.
 """
 import io
 import itertools
@@ -24,8 +26,8 @@ from .routing import ROUTER, HttpError, Response, Request, error
 from .stats import Stats, UNAUTH
 
 # Handler modules register their routes on import; add new ones here.
-from . import rest, control  # noqa: E402
-HANDLER_MODULES = (rest, control)
+from . import rest, control, graphql, bulk  # noqa: E402
+HANDLER_MODULES = (rest, control, graphql, bulk)
 
 INVALID_TOKEN = ("[API] Invalid API key or access token "
                  "(unrecognized login or wrong password)")
@@ -62,6 +64,8 @@ class State:
         self.stats = Stats()
         self.stop_event = threading.Event()
         self.verbose = verbose
+        self.port = None           # set by Server once bound (bulk result URLs)
+        self.scheme = "http"
 
     def lookup(self, token):
         """-> (shop or None, authorized)."""
@@ -105,6 +109,12 @@ class State:
             shop = catalog.Shop(cfg, base)
             shop.id_limit = min(above) if above else None
             shop.bucket = self.make_bucket(shop.bucket_cfg)
+            try:
+                shop.gql_bucket = limits.CostBucket(cfg.get("graphql",
+                                                            limits.CostBucket.DEFAULT))
+            except (AttributeError, TypeError, ValueError) as e:
+                raise ConfigError("bad graphql config of %s: %s" % (cfg["domain"], e))
+            shop.bulk = bulk.BulkState()
             t0 = time.monotonic()
             try:
                 catalog.generate(shop, cfg.get("catalog"), random.Random)
@@ -187,6 +197,7 @@ class Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(n) if n > 0 else b""
         req = Request(method, url.path, url.query, self.headers, body, self.conn_id,
                       state)
+        req.route = None
         req.req_id = str(uuid.uuid4())
         route, groups = ROUTER.match(method, url.path)
         if route is None and not url.path.startswith("/admin/"):
@@ -194,6 +205,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         if route is not None:
             req.match = groups
+            req.route = route
         if route is not None and route.kind == "control":
             resp = self._call(route.fn, req)
             self._send(resp, req)
@@ -215,21 +227,29 @@ class Handler(BaseHTTPRequestHandler):
     def _api(self, route, req, t0):
         state = self.server.state
         shop, authorized = state.lookup(self.headers.get("X-Shopify-Access-Token"))
+        public = route is not None and route.kind == "public"
+        if public and route.shop_of is not None:
+            shop = route.shop_of(req)
         req.shop = shop
         key = shop.domain if shop else UNAUTH
+        kind = route.stats_kind if route is not None else None
+        qs = req.query
+        if route is not None and route.log_query is not None:
+            qs = route.log_query(req)
         fault, spec = state.faults.pick(shop.domain if shop else None, req.path)
         if spec is not None and spec.latency_ms:
             time.sleep(spec.latency_ms / 1000.0)
-        bucket = shop.bucket if shop is not None else None
-        if fault in limits.PRE_FAULTS:
+        rest_route = route is None or route.bucket == "rest"
+        bucket = shop.bucket if shop is not None and rest_route else None
+        midstream = route is not None and route.streams and fault == "reset"
+        if fault in limits.PRE_FAULTS and not midstream:
             status = self._pre_fault(fault, spec, req, bucket)
-            state.stats.record(key, self.conn_id, req.method, req.path, req.query,
-                               status, None, fault=fault)
+            state.stats.record(key, self.conn_id, req.method, req.path, qs,
+                               status, None, fault=fault, kind=kind)
             log("fault %s -> %s %s shop=%s conn=%d" % (fault, req.method, req.path,
                                                       key, self.conn_id))
             return
         used, throttled = None, False
-        public = route is not None and route.kind == "public"
         if not authorized and not public:
             resp = error(401, INVALID_TOKEN)
         elif route is None:
@@ -250,11 +270,20 @@ class Handler(BaseHTTPRequestHandler):
         if authorized and bucket is not None:
             resp.headers.append(("X-Shopify-Shop-Api-Call-Limit",
                                  bucket.header(used if used is not None else bucket.peek())))
-        post = fault if fault in limits.POST_FAULTS else None
-        self._send(resp, req, post, spec)
-        state.stats.record(key, self.conn_id, req.method, req.path, req.query,
-                           resp.status, used, fault=post, throttled=throttled,
-                           notes=req.notes)
+        post = fault if fault in limits.POST_FAULTS or midstream else None
+        if resp.stream is not None:
+            sent = self._send_stream(resp, req, post, spec)
+            status = resp.status if sent is not None else 0
+        else:
+            if midstream:           # nothing to stream (e.g. 404): a plain reset
+                self._reset()
+                status = 0
+            else:
+                self._send(resp, req, post, spec)
+                status = resp.status
+        state.stats.record(key, self.conn_id, req.method, req.path, qs,
+                           status, used, fault=post, throttled=throttled,
+                           notes=req.notes, kind=kind, extra=req.stats_extra)
         if state.verbose or resp.status >= 400 or post or req.notes:
             log("%s %s -> %d shop=%s conn=%d %.1fms%s%s" % (
                 req.method, req.path, resp.status, key, self.conn_id,
@@ -334,6 +363,48 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
             self.close_connection = True
 
+    def _send_stream(self, resp, req, fault=None, spec=None):
+        """Send resp.stream chunk by chunk.  Faults: slow (10 pauses),
+        truncated (half, then FIN), reset (half, then RST).  Returns the bytes
+        sent (None if not even the headers went out)."""
+        st = resp.stream
+        length = st.length
+        limit = length if fault in (None, "slow") else length // 2
+        piece = max(1, -(-length // 10)) if fault == "slow" else None
+        stop = self.server.state.stop_event
+        sent, headers_out = 0, False
+        try:
+            self.send_response(resp.status)
+            self.send_header("Content-Type", resp.content_type)
+            self.send_header("Content-Length", str(length))
+            self.send_header("X-Request-Id", req.req_id)
+            for k, v in resp.headers:
+                self.send_header(k, v)
+            self.end_headers()
+            headers_out = True
+            for chunk in st.chunks():
+                if sent + len(chunk) > limit:
+                    chunk = chunk[:limit - sent]
+                while chunk:
+                    part = chunk if piece is None else chunk[:piece - sent % piece]
+                    chunk = chunk[len(part):]
+                    if piece is not None and sent % piece == 0 and \
+                            stop.wait(spec.slow_seconds / 10):
+                        raise ConnectionAbortedError("stopping")
+                    self.wfile.write(part)
+                    sent += len(part)
+                if sent >= limit:
+                    break
+            if fault == "reset":
+                self._reset()
+            elif fault == "truncated" or sent < length:
+                self.close_connection = True
+        except (BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
+            self.close_connection = True
+        finally:
+            st.finish(sent, sent == length, fault)
+        return sent if headers_out else None
+
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -343,6 +414,7 @@ class Server(ThreadingHTTPServer):
     def __init__(self, port, state):
         self.state = state
         super().__init__(("127.0.0.1", port), Handler)
+        state.port = self.server_address[1]
 
     def handle_error(self, request, client_address):
         exc = sys.exc_info()[1]

@@ -17,6 +17,10 @@ class ShopStats:
         self.max_bucket_used = 0.0
         self.bucket_overflows = 0
         self.notes = collections.Counter()
+        self.graphql_requests = 0
+        self.throttled_graphql = 0
+        self.max_cost_exceeded = 0
+        self.bulk_downloads = 0
         self.log = collections.deque(maxlen=LOG_CAP)
 
     def to_dict(self, with_log=True):
@@ -29,6 +33,10 @@ class ShopStats:
             "max_bucket_used": round(self.max_bucket_used, 3),
             "bucket_overflows": self.bucket_overflows,
             "notes": dict(self.notes),
+            "graphql_requests": self.graphql_requests,
+            "throttled_graphql": self.throttled_graphql,
+            "max_cost_exceeded": self.max_cost_exceeded,
+            "bulk_downloads": self.bulk_downloads,
         }
         if with_log:
             d["requests_log"] = list(self.log)
@@ -52,8 +60,10 @@ class Stats:
             self._get(key)
 
     def record(self, key, conn_id, method, path, query, status, bucket_used=None,
-               fault=None, throttled=False, notes=()):
-        """status 0 = no HTTP response (reset/hang)."""
+               fault=None, throttled=False, notes=(), kind=None, extra=None):
+        """status 0 = no HTTP response (reset/hang).  kind "graphql": extra may
+        carry throttled/max_cost flags and the cost bucket's "available" after
+        the request (logged in the last column instead of the REST bucket)."""
         now = time.monotonic()
         with self.lock:
             s = self._get(key or UNAUTH)
@@ -70,8 +80,17 @@ class Stats:
                 s.max_bucket_used = bucket_used
             for n in notes:
                 s.notes[n] += 1
+            last = bucket_used
+            if kind == "graphql":
+                s.graphql_requests += 1
+                extra = extra or {}
+                s.throttled_graphql += bool(extra.get("throttled"))
+                s.max_cost_exceeded += bool(extra.get("max_cost"))
+                last = extra.get("available")
+            elif kind == "bulk":
+                s.bulk_downloads += 1
             s.log.append([round(now, 6), method, path, query, status,
-                          None if bucket_used is None else round(bucket_used, 3)])
+                          None if last is None else round(last, 3)])
 
     def snapshot(self, with_log=True, shop=None):
         with self.lock:

@@ -1,0 +1,506 @@
+"""Bulk query operations: GraphQL operations, JSONL export, file downloads,
+and the /_control/shops/{d}/bulk knobs.
+
+One ``BulkState`` per shop (settings + operations); operation ids come from a
+global counter.  An operation's status is computed from the clock:
+CREATED for the first third of ``delay_s``, then RUNNING, then (once the file
+is written and ``delay_s`` has passed) COMPLETED, FAILED or EXPIRED as the
+settings ask; a cancel (mutation or ``cancel_after_s``) gives CANCELING for
+0.2 s, then CANCELED.  A thread per operation writes the JSONL export into a
+temporary directory that is removed at exit; it takes the shop lock for a
+batch of products at a time, never for the whole export.  Files are served by
+the public route ``GET /_bulk/<token>.jsonl`` (no auth, no bucket) in chunks,
+with Range support.
+"""
+import array
+import atexit
+import heapq
+import itertools
+import os
+import random
+import secrets
+import shutil
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from urllib.parse import unquote
+
+from .graphql import (GqlError, operation, parse_gid, product_fields, variant_node,
+                      PRODUCT_GID)
+from .routing import ROUTER, HttpError, Response, error, to_json
+from .timefmt import fmt_utc
+
+ERROR_CODES = ("INTERNAL_SERVER_ERROR", "TIMEOUT", "ACCESS_DENIED")
+IN_PROGRESS = ("CREATED", "RUNNING", "CANCELING")
+DEFAULTS = {"delay_s": 0.3, "fail": None, "expire": False, "cancel_after_s": None,
+            "truncate_lines": 0, "download_bytes_per_s": None, "shuffle": True,
+            "seed": None}
+CANCEL_GRACE_S = 0.2
+BATCH = 200                 # products rendered per shop-lock acquisition
+HOLD_P, HOLD_MAX = 0.3, 40  # shuffle: hold back 30% of variant lines 1..40 lines
+CHUNK = 256 * 1024
+JSONL_CT = "application/jsonl"
+BULK_GID = "gid://shopify/BulkOperation/%d"
+
+_IDS = itertools.count(1)
+_FILES = {}                 # token -> (op, "result" | "partial")
+_FILES_LOCK = threading.Lock()
+_TMP = []
+
+
+def _log(msg):
+    sys.stderr.write("standin: %s\n" % msg)
+    sys.stderr.flush()
+
+
+def tmpdir():
+    with _FILES_LOCK:
+        if not _TMP:
+            d = tempfile.mkdtemp(prefix="shopify-standin-bulk-")
+            atexit.register(shutil.rmtree, d, True)
+            _TMP.append(d)
+        return _TMP[0]
+
+
+def _num(d, k, lo=0.0, allow_none=False, integer=False):
+    v = d[k]
+    if v is None and allow_none:
+        return None
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v < lo \
+            or (integer and not isinstance(v, int)):
+        raise ValueError("%s must be %s >= %s%s" % (k, "an integer" if integer else
+                                                    "a number", lo,
+                                                    " or null" if allow_none else ""))
+    return v
+
+
+class BulkOp:
+    def __init__(self, shop, state, settings):
+        self.n = next(_IDS)
+        self.gid = BULK_GID % self.n
+        self.shop, self.state = shop, state
+        self.settings = settings
+        self.t0 = time.monotonic()
+        self.wall0 = time.time()
+        self.lines = 0              # lines written so far
+        self.size = 0
+        self.offsets = array.array("q")   # end offset of each line
+        self.ready_at = None        # monotonic time the file was complete
+        self.gen_error = None
+        self.gen_seconds = None
+        self.cancel_at = None
+        self.abort = threading.Event()
+        self.path = os.path.join(tmpdir(), "op%d.jsonl" % self.n)
+        self.tokens = {}            # view -> token
+        self.downloads = []
+        self.lock = threading.Lock()
+
+    def start(self):
+        threading.Thread(target=self._generate, name="bulk-%d" % self.n,
+                         daemon=True).start()
+
+    # -- status ----------------------------------------------------------------
+    def status(self, now=None):
+        """-> (status, errorCode, completed_monotonic or None)."""
+        now = time.monotonic() if now is None else now
+        s = self.settings
+        cas = s["cancel_after_s"]
+        cancels = [t for t in (self.cancel_at, None if cas is None else self.t0 + cas)
+                   if t is not None]
+        cancel_at = min(cancels) if cancels else None
+        done_at = None
+        if self.ready_at is not None and cas is None:
+            done_at = max(self.t0 + s["delay_s"], self.ready_at)
+        if cancel_at is not None and now >= cancel_at and \
+                (done_at is None or cancel_at < done_at):
+            self.abort.set()
+            if now < cancel_at + CANCEL_GRACE_S:
+                return "CANCELING", None, None
+            return "CANCELED", None, cancel_at + CANCEL_GRACE_S
+        if done_at is not None and now >= done_at:
+            if self.gen_error is not None:
+                return "FAILED", "INTERNAL_SERVER_ERROR", done_at
+            if s["fail"]:
+                return "FAILED", s["fail"], done_at
+            if s["expire"]:
+                return "EXPIRED", None, done_at
+            return "COMPLETED", None, done_at
+        if now < self.t0 + s["delay_s"] / 3.0:
+            return "CREATED", None, None
+        return "RUNNING", None, None
+
+    def in_progress(self, now=None):
+        return self.status(now)[0] in IN_PROGRESS
+
+    def cancel(self):
+        """-> (accepted, status)."""
+        with self.lock:
+            now = time.monotonic()
+            st = self.status(now)[0]
+            if st in ("CREATED", "RUNNING"):
+                self.cancel_at = now
+                self.abort.set()
+                return True, "CANCELING"
+            return st == "CANCELING", st
+
+    def view_size(self, view):
+        n = self.lines
+        if view == "partial":
+            k = n // 2
+        else:
+            k = max(0, n - int(self.settings["truncate_lines"] or 0))
+        return self.offsets[k - 1] if k > 0 else 0
+
+    def _url(self, view):
+        with self.lock:
+            tok = self.tokens.get(view)
+            if tok is None:
+                tok = self.tokens[view] = secrets.token_urlsafe(18)
+                with _FILES_LOCK:
+                    _FILES[tok] = (self, view)
+        return "%s://127.0.0.1:%d/_bulk/%s.jsonl" % (self.state.scheme,
+                                                    self.state.port, tok)
+
+    def node(self):
+        st, code, done = self.status()
+        count = 0 if st == "CREATED" else self.lines
+        size = url = partial = None
+        if st == "COMPLETED":
+            size = self.size
+            url = self._url("result")
+        elif st == "FAILED":
+            count = self.lines // 2 if self.gen_error is None else 0
+            partial = self._url("partial") if count else None
+        return {"id": self.gid, "status": st, "errorCode": code,
+                "objectCount": str(count), "fileSize": None if size is None
+                else str(size), "url": url, "partialDataUrl": partial,
+                "createdAt": fmt_utc(int(self.wall0)),
+                "completedAt": None if done is None
+                else fmt_utc(int(self.wall0 + done - self.t0))}
+
+    def info(self):
+        d = self.node()
+        d.update(n=self.n, objectCount=int(d["objectCount"]),
+                 fileSize=None if d["fileSize"] is None else int(d["fileSize"]),
+                 lines_written=self.lines, bytes_written=self.size,
+                 served_bytes=self.view_size("result"),
+                 generation_seconds=self.gen_seconds, settings=dict(self.settings))
+        with self.lock:
+            d["downloads"] = len(self.downloads)
+            d["download_log"] = list(self.downloads)
+        return d
+
+    # -- the export ------------------------------------------------------------
+    def _generate(self):
+        t = time.monotonic()
+        shop, s = self.shop, self.settings
+        rng = random.Random(s["seed"] if s["seed"] is not None else self.n)
+        shuffle = bool(s["shuffle"])
+        offsets = self.offsets
+        held, seq = [], 0
+        try:
+            with shop.lock:
+                ids = list(shop.order)
+            with open(self.path, "wb", buffering=1 << 20) as f:
+                pos = 0
+
+                def put(line):
+                    nonlocal pos
+                    f.write(line)
+                    pos += len(line)
+                    offsets.append(pos)
+                    while held and held[0][0] <= len(offsets):
+                        line = heapq.heappop(held)[2]
+                        f.write(line)
+                        pos += len(line)
+                        offsets.append(pos)
+
+                for k in range(0, len(ids), BATCH):
+                    if self.abort.is_set():
+                        return
+                    batch = []
+                    with shop.lock:
+                        for pid in ids[k:k + BATCH]:
+                            p = shop.products.get(pid)
+                            if p is not None:
+                                batch.append(_render(p))
+                    for pl, vls in batch:
+                        put(pl)
+                        for vl in vls:
+                            if shuffle and rng.random() < HOLD_P:
+                                heapq.heappush(held, (len(offsets) + rng.randint(
+                                    1, HOLD_MAX), seq, vl))
+                                seq += 1
+                            else:
+                                put(vl)
+                    self.lines = len(offsets)
+                while held:
+                    put(heapq.heappop(held)[2])
+            self.size = pos
+            self.lines = len(offsets)
+        except Exception:
+            self.gen_error = traceback.format_exc()
+            _log("bulk operation %d of %s: export failed:\n%s"
+                 % (self.n, shop.domain, self.gen_error))
+        self.gen_seconds = round(time.monotonic() - t, 3)
+        self.ready_at = time.monotonic()
+        _log("bulk operation %d of %s: %d lines, %d bytes written in %.2fs"
+             % (self.n, shop.domain, self.lines, self.size, self.gen_seconds))
+
+    def record_download(self, entry):
+        with self.lock:
+            self.downloads.append(entry)
+
+
+def _render(p):
+    pl = to_json(product_fields(p)) + b"\n"
+    gid = PRODUCT_GID + str(p.id)
+    vls = []
+    for i, v in enumerate(p.variants):
+        d = variant_node(v, i + 1)
+        d["__parentId"] = gid
+        vls.append(to_json(d) + b"\n")
+    return pl, vls
+
+
+class BulkState:
+    """Per-shop settings and operations."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.settings = dict(DEFAULTS)
+        self.ops = []
+        self.busy_until = 0.0
+        self.busy_id = None
+
+    def configure(self, d):
+        with self.lock:
+            new = dict(DEFAULTS) if d.get("reset") else dict(self.settings)
+            if d.get("reset"):
+                self.busy_until, self.busy_id = 0.0, None
+            for k in d:
+                if k not in DEFAULTS and k not in ("busy_s", "reset"):
+                    raise ValueError("unknown bulk setting %r (known: %s, busy_s, reset)"
+                                     % (k, ", ".join(DEFAULTS)))
+            if "delay_s" in d:
+                new["delay_s"] = float(_num(d, "delay_s"))
+            if "fail" in d:
+                if d["fail"] not in ERROR_CODES + (None,):
+                    raise ValueError("fail must be null or one of %s" % ", ".join(ERROR_CODES))
+                new["fail"] = d["fail"]
+            for k in ("expire", "shuffle"):
+                if k in d:
+                    if not isinstance(d[k], bool):
+                        raise ValueError("%s must be true or false" % k)
+                    new[k] = d[k]
+            if "cancel_after_s" in d:
+                new["cancel_after_s"] = _num(d, "cancel_after_s", allow_none=True)
+            if "truncate_lines" in d:
+                new["truncate_lines"] = _num(d, "truncate_lines", integer=True)
+            if "download_bytes_per_s" in d:
+                new["download_bytes_per_s"] = _num(d, "download_bytes_per_s", 1,
+                                                   allow_none=True)
+            if "seed" in d:
+                new["seed"] = d["seed"]
+            if "busy_s" in d:
+                busy = _num(d, "busy_s")
+                self.busy_until = time.monotonic() + busy
+                self.busy_id = next(_IDS) if busy > 0 else None
+            self.settings = new
+            return self._summary()
+
+    def _summary(self):
+        return {"settings": dict(self.settings),
+                "busy_s_left": round(max(0.0, self.busy_until - time.monotonic()), 3)}
+
+    def start(self, shop, state):
+        """-> (op, None) or (None, gid of the operation in the way)."""
+        with self.lock:
+            now = time.monotonic()
+            if now < self.busy_until:
+                return None, BULK_GID % self.busy_id
+            for op in self.ops:
+                if op.in_progress(now):
+                    return None, op.gid
+            op = BulkOp(shop, state, dict(self.settings))
+            self.ops.append(op)
+        op.start()
+        return op, None
+
+    def find(self, n):
+        with self.lock:
+            return next((op for op in self.ops if op.n == n), None)
+
+    def latest(self):
+        with self.lock:
+            return self.ops[-1] if self.ops else None
+
+    def info(self):
+        with self.lock:
+            ops = list(self.ops)
+            d = self._summary()
+        d["operations"] = [op.info() for op in ops]
+        return d
+
+
+# -- GraphQL operations ---------------------------------------------------------------
+def _prepare_start(ctx):
+    q = ctx.str_var("query", required=True)
+    if not q.strip():
+        raise GqlError("Invalid bulk query: the query is empty", "BAD_REQUEST",
+                       argument="query")
+    return 10
+
+
+@operation("ShopifySyncBulkStart", kind="mutation", cost=_prepare_start)
+def op_bulk_start(ctx):
+    op, blocker = ctx.shop.bulk.start(ctx.shop, ctx.state)
+    if op is None:
+        res = {"bulkOperation": None, "userErrors": [{
+            "field": None, "code": "OPERATION_IN_PROGRESS",
+            "message": "A bulk query operation for this app and shop is already in "
+                       "progress: %s." % blocker}]}
+    else:
+        res = {"bulkOperation": {"id": op.gid, "status": "CREATED"}, "userErrors": []}
+    return {"bulkOperationRunQuery": res}, 10
+
+
+def _prepare_id(ctx):
+    gid = ctx.str_var("id", "ID", required=True)
+    if not gid.startswith("gid://shopify/"):
+        raise GqlError("Invalid global id '%s'" % gid, "argumentLiteralsIncompatible",
+                       argument="id")
+    ctx.args["n"] = parse_gid(gid, "BulkOperation")
+    return 1
+
+
+def _find(ctx):
+    n = ctx.args["n"]
+    return None if n is None else ctx.shop.bulk.find(n)
+
+
+@operation("ShopifySyncBulkStatus", cost=_prepare_id)
+def op_bulk_status(ctx):
+    op = _find(ctx)
+    return {"node": op.node() if op else None}, 1
+
+
+@operation("ShopifySyncCurrentBulk", cost=1)
+def op_current_bulk(ctx):
+    op = ctx.shop.bulk.latest()
+    return {"currentBulkOperation": op.node() if op else None}, 1
+
+
+@operation("ShopifySyncBulkCancel", kind="mutation", cost=_prepare_id)
+def op_bulk_cancel(ctx):
+    op = _find(ctx)
+    if op is None:
+        res = {"bulkOperation": None, "userErrors": [
+            {"field": ["id"], "message": "Bulk operation does not exist"}]}
+    else:
+        ok, st = op.cancel()
+        res = {"bulkOperation": {"id": op.gid, "status": st}, "userErrors": [] if ok
+               else [{"field": None, "message": "A bulk operation cannot be canceled "
+                                                "when it is %s" % st.lower()}]}
+    return {"bulkOperationCancel": res}, 1
+
+
+# -- downloads --------------------------------------------------------------------------
+class FileStream:
+    """Bytes [start, end) of an export file; paced by download_bytes_per_s."""
+
+    def __init__(self, op, view, start, end, status):
+        self.op, self.view, self.start, self.end = op, view, start, end
+        self.length = end - start
+        self.status = status
+
+    def chunks(self):
+        op = self.op
+        stop = op.state.stop_event
+        t0 = time.monotonic()
+        sent = 0
+        with open(op.path, "rb") as f:
+            f.seek(self.start)
+            while sent < self.length:
+                rate = op.shop.bulk.settings["download_bytes_per_s"]
+                size = CHUNK if not rate else max(1, min(CHUNK, int(rate / 20)))
+                data = f.read(min(size, self.length - sent))
+                if not data:
+                    raise OSError("bulk file %s shrank" % op.path)
+                if rate:
+                    wait = t0 + sent / float(rate) - time.monotonic()
+                    if wait > 0 and stop.wait(wait):
+                        return
+                yield data
+                sent += len(data)
+
+    def finish(self, sent, complete, fault):
+        self.op.record_download({
+            "t": round(time.monotonic(), 6), "file": self.view, "status": self.status,
+            "range_start": self.start, "length": self.length, "bytes": sent,
+            "complete": complete, "fault": fault})
+
+
+def _lookup(req):
+    with _FILES_LOCK:
+        return _FILES.get(req.match.get("token"))
+
+
+def _shop_of(req):
+    e = _lookup(req)
+    return e[0].shop if e else None
+
+
+def _range(header, size):
+    """'bytes=a-b' -> (a, b+1); None if absent; raises ValueError if unsatisfiable."""
+    if not header or not header.startswith("bytes=") or "," in header:
+        return None
+    a, _, b = header[6:].strip().partition("-")
+    if a == "":                      # suffix range: last b bytes
+        n = int(b)
+        return (max(0, size - n), size) if n > 0 else None
+    start = int(a)
+    end = min(size, int(b) + 1) if b else size
+    if start >= size or end <= start:
+        raise ValueError
+    return start, end
+
+
+@ROUTER.add("GET", r"/_bulk/(?P<token>[A-Za-z0-9_-]+)\.jsonl", kind="public",
+            bucket=None, shop_of=_shop_of, streams=True, stats_kind="bulk")
+def download(req):
+    e = _lookup(req)
+    if e is None:
+        return error(404, "Not Found")
+    op, view = e
+    size = op.view_size(view)
+    try:
+        rng = _range(req.headers.get("Range"), size)
+    except ValueError:
+        return error(416, "Requested range not satisfiable",
+                     [("Content-Range", "bytes */%d" % size)])
+    headers = [("Accept-Ranges", "bytes")]
+    if rng is None:
+        return Response(200, headers=headers, content_type=JSONL_CT,
+                        stream=FileStream(op, view, 0, size, 200))
+    headers.append(("Content-Range", "bytes %d-%d/%d" % (rng[0], rng[1] - 1, size)))
+    return Response(206, headers=headers, content_type=JSONL_CT,
+                    stream=FileStream(op, view, rng[0], rng[1], 206))
+
+
+# -- control ---------------------------------------------------------------------------
+@ROUTER.control("GET", r"/_control/shops/(?P<domain>[^/]+)/bulk")
+def get_bulk(req):
+    shop = req.state.shop(unquote(req.match["domain"]))
+    return Response(200, shop.bulk.info())
+
+
+@ROUTER.control("POST", r"/_control/shops/(?P<domain>[^/]+)/bulk")
+def set_bulk(req):
+    shop = req.state.shop(unquote(req.match["domain"]))
+    try:
+        return Response(200, shop.bulk.configure(req.json()))
+    except (TypeError, ValueError) as e:
+        raise HttpError(400, str(e))
