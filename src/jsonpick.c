@@ -59,11 +59,11 @@ pop_segment(PickState *st)
 	st->path.data[st->path.len] = '\0';
 }
 
+/* fname belongs to the parser until the end callback, which frees it */
 static void
 pk_field_start(void *state, char *fname, bool isnull)
 {
 	push_segment((PickState *) state, fname);
-	pfree(fname);
 }
 
 static void

@@ -36,6 +36,7 @@
 #define MAX_CLIENTS (SHOPIFY_MAX_SLOTS * 2)
 #define MAX_429_WAITS 100
 #define MAX_BACKOFF_MS 30000.0
+#define MAX_MODEL_WAIT_S 30.0	/* a longer wait is checked by asking again */
 
 static ShopClient *clients[MAX_CLIENTS];
 
@@ -138,7 +139,7 @@ bucket_ready_at(ShopClient *s, TimestampTz now)
 	need = used_now + s->in_flight + 1 - limit;
 	if (need <= 0)
 		return now;
-	return now + (TimestampTz) (need / s->leak_rate * USECS_PER_SEC) + 1000;
+	return now + (TimestampTz) (Min(need / s->leak_rate, MAX_MODEL_WAIT_S) * USECS_PER_SEC) + 1000;
 }
 
 /* Earliest time the GraphQL cost bucket holds the points of this query. */
@@ -150,6 +151,8 @@ cost_ready_at(ShopClient *s, double cost, TimestampTz now)
 
 	if (!s->cost_known)
 		return s->in_flight > 0 ? now + USECS_PER_SEC : now;
+	/* a query dearer than the whole bucket: send it when full, let Shopify judge */
+	cost = Min(cost, s->cost_maximum);
 	avail = s->cost_available + s->cost_restore_rate * secs_between(s->cost_at, now);
 	if (avail > s->cost_maximum)
 		avail = s->cost_maximum;
@@ -157,7 +160,7 @@ cost_ready_at(ShopClient *s, double cost, TimestampTz now)
 	need = cost - avail;
 	if (need <= 0 || s->cost_restore_rate <= 0)
 		return now;
-	return now + (TimestampTz) (need / s->cost_restore_rate * USECS_PER_SEC) + 1000;
+	return now + (TimestampTz) (Min(need / s->cost_restore_rate, MAX_MODEL_WAIT_S) * USECS_PER_SEC) + 1000;
 }
 
 TimestampTz
@@ -465,6 +468,18 @@ record_attempt(ShopifyCall *call, HttpRequest *r, const char *cls, const char *e
 void
 shopify_graphql_throttled(ShopifyCall *call, double wait_s)
 {
+	/* shopify_call_finished counted this answer as an attempt and logged it as a success */
+	if (call->attempt > 0)
+		call->attempt--;
+	if (call->nlog > 0)
+	{
+		ShopifyApiCallInfo *info = &call->log[call->nlog - 1];
+
+		info->error_class = "rate_limited";
+		strlcpy(call->log_error[call->nlog - 1], "THROTTLED", sizeof(call->log_error[0]));
+		info->error = call->log_error[call->nlog - 1];
+		info->retry_after_s = wait_s;
+	}
 	call->throttled++;
 	call->done = false;
 	call->ok = false;
