@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmark of the product sync (not part of the tests): syncs catalogs of
 # about 10,000 and 100,000 variants from the local stand-in with rate
-# limiting off and prints
+# limiting off, through each path (REST pages, GraphQL pages, GraphQL bulk
+# operation), and prints
 #   - variants per second of a full sync (first sync: inserts; second: no change),
 #   - the time of a plain COPY of the same rows into the same table, measured
 #     in the same run, and the ratio between the two,
@@ -26,12 +27,13 @@ TOK_S=$(tok)
 TOK_L=$(tok)
 echo "== stand-in: $SMALL_PRODUCTS and $LARGE_PRODUCTS products, rate limiting off"
 start_standin "{\"shops\": [
- {\"domain\": \"bench-small.myshopify.com\", \"token\": \"$TOK_S\", \"bucket\": null,
+ {\"domain\": \"bench-small.myshopify.com\", \"token\": \"$TOK_S\", \"bucket\": null, \"graphql\": null,
   \"catalog\": {\"products\": $SMALL_PRODUCTS, \"variants_min\": 1, \"variants_max\": 8, \"seed\": 1, \"awkward\": false}},
- {\"domain\": \"bench-large.myshopify.com\", \"token\": \"$TOK_L\", \"bucket\": null,
+ {\"domain\": \"bench-large.myshopify.com\", \"token\": \"$TOK_L\", \"bucket\": null, \"graphql\": null,
   \"catalog\": {\"products\": $LARGE_PRODUCTS, \"variants_min\": 1, \"variants_max\": 8, \"seed\": 2, \"awkward\": false}}]}"
 echo "== cluster"
 start_cluster bench "shopify_sync.api_base_url = '$STANDIN_URL'
+shopify_sync.api = 'rest'
 shared_buffers = 256MB
 max_wal_size = 4GB
 checkpoint_timeout = 30min"
@@ -80,18 +82,45 @@ copy_time() {
     | awk 'NR == 1 {a = $1} END {print $1 - a}'
 }
 
-declare -A R CPU
+# use_path SHOP_ID PATH: rest, graphql (pages) or bulk (a bulk operation)
+use_path() {
+  local sid=$1 path=$2 api=rest thr=-1
+  [ "$path" != rest ] && api=graphql
+  [ "$path" = bulk ] && thr=0
+  "${PSQL[@]}" -q -c "SELECT shopify_set_store_api($sid, '$api')" \
+    -c "ALTER SYSTEM SET shopify_sync.bulk_threshold = $thr" -c "SELECT pg_reload_conf()" >/dev/null
+  sleep 0.3
+}
+
+# a new worker process, so that each path's memory is measured on its own
+fresh_worker() {
+  "${PSQL[@]}" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'shopify_sync worker'" >/dev/null
+  sleep 0.5
+  wait_worker
+  WPID=$("${PSQL[@]}" -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'shopify_sync worker'")
+}
+
+clear_rows() {
+  "${PSQL[@]}" -c "DELETE FROM shopify.products WHERE shop_id = $1" -c "VACUUM shopify.products" -c "CHECKPOINT"
+}
+
+declare -A R CPU C
 for which in small large; do
   sid=$S_ID
   [ "$which" = large ] && sid=$L_ID
-  echo "== $which catalog: first sync, unchanged re-sync, COPY"
-  "${PSQL[@]}" -c "CHECKPOINT"
-  read -r v1 s1 p1 b1 u1 < <(sync_once "$sid")
-  "${PSQL[@]}" -c "CHECKPOINT"
-  read -r v2 s2 p2 b2 u2 < <(sync_once "$sid")
-  c=$(copy_time "$sid")
-  R[$which]="$v1 $s1 $p1 $b1 $v2 $s2 $p2 $b2 $c"
-  CPU[$which]="$u1 $u2"
+  for path in rest graphql bulk; do
+    echo "== $which catalog, $path: first sync (inserts), re-sync (no change)"
+    use_path "$sid" "$path"
+    fresh_worker
+    clear_rows "$sid"
+    read -r v1 s1 p1 b1 u1 < <(sync_once "$sid")
+    "${PSQL[@]}" -c "CHECKPOINT"
+    read -r v2 s2 p2 b2 u2 < <(sync_once "$sid")
+    R[$which.$path]="$v1 $s1 $p1 $b1 $v2 $s2 $p2 $b2"
+    CPU[$which.$path]="$u1 $u2"
+  done
+  echo "== $which catalog: COPY of the same rows"
+  C[$which]=$(copy_time "$sid")
 done
 
 echo "== anatomy of one 250-product page"
@@ -144,20 +173,22 @@ read -r _ A_ROWS A_BYTES A_SQL A_C A_INSERT <<<"$(grep -o 'anatomy.*' <<<"$ANATO
 
 f() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", a / b }'; }
 r() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+max() { if [ "$1" -gt "$2" ]; then echo "$1"; else echo "$2"; fi; }
 echo
 echo "== results (PostgreSQL $(pg_config --version | awk '{print $2}'), $(nproc) cores, rate limiting off, stand-in on 127.0.0.1)"
-printf '%-6s %8s | %-25s | %-25s | %-20s | %s\n' catalog variants "first sync (all inserts)" "re-sync (nothing changed)" "COPY of the same rows" "worker peak RssAnon"
+printf '%-6s %-8s %8s | %-25s | %-25s | %s\n' catalog path variants "first sync (all inserts)" "re-sync (nothing changed)" "worker peak RssAnon"
 for which in small large; do
-  read -r v1 s1 p1 b1 v2 s2 p2 b2 c <<<"${R[$which]}"
-  printf '%-6s %8d | %6.2f s %9s var/s | %6.2f s %9s var/s | %6.2f s %7s rows/s | %6d kB (idle %d kB)\n' \
-    "$which" "$v1" "$s1" "$(f "$v1" "$s1")" "$s2" "$(f "$v2" "$s2")" "$c" "$(f "$v1" "$c")" \
-    "$(( p1 > p2 ? p1 : p2 ))" "$b1"
+  for path in rest graphql bulk; do
+    read -r v1 s1 p1 b1 v2 s2 p2 b2 <<<"${R[$which.$path]}"
+    printf '%-6s %-8s %8d | %6.2f s %9s var/s | %6.2f s %9s var/s | %6d kB\n' \
+      "$which" "$path" "$v1" "$s1" "$(f "$v1" "$s1")" "$s2" "$(f "$v2" "$s2")" "$(max "$p1" "$p2")"
+  done
+  printf '%-6s %-8s %8s | COPY of the same rows: %.2f s (%s rows/s)\n' "$which" COPY "" "${C[$which]}" "$(f "$v1" "${C[$which]}")"
 done
-read -r v1 s1 p1 b1 v2 s2 p2 b2 c <<<"${R[large]}"
-echo "ratio (large catalog): first sync takes $(r "$s1" "$c") x the COPY time; an unchanged re-sync $(r "$s2" "$c") x"
-read -r u1 u2 <<<"${CPU[large]}"
-echo "worker CPU time (large catalog): $(printf '%.2f' "$u1") s of $(printf '%.2f' "$s1") s wall for the first sync, $(printf '%.2f' "$u2") s of $(printf '%.2f' "$s2") s for the re-sync (the rest is waiting for the stand-in and for PostgreSQL's own work)"
-read -r _ _ ps1 _ _ _ ps2 _ _ <<<"${R[small]}"
-read -r _ _ pl1 _ _ _ pl2 _ _ <<<"${R[large]}"
-echo "memory: peak RssAnon with 10x the catalog is $(r "$(( pl1 > pl2 ? pl1 : pl2 ))" "$(( ps1 > ps2 ? ps1 : ps2 ))") x the small one (flat = 1.00)"
+for path in rest graphql bulk; do
+  read -r v1 s1 p1 b1 v2 s2 p2 b2 <<<"${R[large.$path]}"
+  read -r u1 u2 <<<"${CPU[large.$path]}"
+  read -r _ _ q1 _ _ _ q2 _ <<<"${R[small.$path]}"
+  echo "$path (large catalog): first sync $(r "$s1" "${C[large]}") x the COPY time, re-sync $(r "$s2" "${C[large]}") x; worker CPU $(printf '%.2f' "$u1") s of $(printf '%.2f' "$s1") s wall; peak memory $(r "$(max "$p1" "$p2")" "$(max "$q1" "$q2")") x the small catalog's"
+done
 echo "one 250-product page ($A_ROWS variants, $A_BYTES bytes) to typed rows: expanded in SQL from jsonb $A_SQL ms, parsed in C $A_C ms ($(r "$A_SQL" "$A_C") x faster); inserting the rows into an indexed table $A_INSERT ms"
