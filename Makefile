@@ -27,6 +27,7 @@ OBJS = \
 	src/mirror.o \
 	src/sync.o \
 	src/bulk.o \
+	src/orders.o \
 	src/graphql.o \
 	src/jsonpick.o \
 	src/webhook.o \

@@ -24,7 +24,7 @@ SELECT shopify_disconnect(:sid) AS result \gset
 SELECT jsonb_pretty(:'result'::jsonb - 'disconnect_duration');
 SELECT jsonb_typeof(:'result'::jsonb->'disconnect_duration') AS duration_type,
        (:'result'::jsonb->>'disconnect_duration')::float8 BETWEEN 0 AND 5 AS duration_plausible;
--- Exactly the documented keys.
+-- The documented keys (the cleanup results also count the orders deactivated).
 SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(:'result'::jsonb) k;
 SELECT array_agg(k ORDER BY k) FROM jsonb_object_keys(:'result'::jsonb->'cleanup_results') k;
 

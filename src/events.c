@@ -14,6 +14,9 @@
  *       runs, the variant ids also go into its seen set, so that its sweep
  *       does not deactivate them.
  *   products/delete     the product's variants become inactive.
+ *   orders/create, orders/updated, orders/cancelled  the order and its lines
+ *       go through the same write as an order sync page (orders.c, shape
+ *       rest_order); an older delivery than the mirror changes nothing.
  *   app/uninstalled     the store is disconnected, as by shopify_disconnect().
  *   shop/redact         the store and everything mirrored, queued or logged
  *                       for it is deleted.
@@ -153,6 +156,33 @@ apply_product(EventWork *w)
 	w->outcome = "applied";
 }
 
+/* orders/create, orders/updated, orders/cancelled */
+static void
+apply_order(EventWork *w)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		vals[1] = {Int64GetDatum(w->id)};
+	char	   *doc;
+
+	if (shopify_spi_exec("SELECT payload::text FROM shopify.webhook_events WHERE id = $1",
+						 1, types, vals, NULL, false) != 1)
+		elog(ERROR, "webhook event " INT64_FORMAT " vanished", w->id);
+	doc = shopify_spi_text(0, 1);
+	mirror_write_orders(doc, strlen(doc), "rest_order", w->shop_id, &w->counts);
+	if (w->counts.processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("the payload is not an order")));
+	if (w->counts.failed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("the order could not be stored: %s",
+						w->counts.errors ? w->counts.errors : "it belongs to another store")));
+	w->outcome = "applied";
+	w->note = psprintf("applied: order %s", w->counts.created > 0 ? "created" :
+					   w->counts.updated > 0 ? "updated" : "unchanged (or older than the mirror)");
+}
+
 /* products/delete */
 static void
 apply_product_delete(EventWork *w)
@@ -252,8 +282,8 @@ event_tx(void *arg)
 
 		shopify_disconnect_core(w->shop_id, domain, "app/uninstalled webhook", &r);
 		w->outcome = "disconnected";
-		w->note = psprintf("store disconnected: %d jobs cancelled, %d variants deactivated",
-						   r.jobs, r.products);
+		w->note = psprintf("store disconnected: %d jobs cancelled, %d variants and %d orders deactivated",
+						   r.jobs, r.products, r.orders);
 	}
 	else if (!active)
 	{
@@ -264,6 +294,9 @@ event_tx(void *arg)
 		apply_product(w);
 	else if (strcmp(w->topic, "products/delete") == 0)
 		apply_product_delete(w);
+	else if (strcmp(w->topic, "orders/create") == 0 || strcmp(w->topic, "orders/updated") == 0 ||
+			 strcmp(w->topic, "orders/cancelled") == 0)
+		apply_order(w);
 	else if (strcmp(w->topic, "bulk_operations/finish") == 0)
 		apply_bulk_finished(w);
 	else

@@ -56,6 +56,27 @@ static const char *q_bulk_status =
 "query ShopifySyncBulkStatus($id: ID!) { node(id: $id) { ... on BulkOperation {"
 " id status errorCode objectCount fileSize url partialDataUrl createdAt completedAt } } }";
 
+#define ORDER_FIELDS "id name createdAt processedAt updatedAt cancelledAt displayFinancialStatus" \
+	" displayFulfillmentStatus currencyCode totalPriceSet { shopMoney { amount currencyCode } }" \
+	" subtotalPriceSet { shopMoney { amount } } totalTaxSet { shopMoney { amount } }" \
+	" totalDiscountsSet { shopMoney { amount } } totalRefundedSet { shopMoney { amount } }"
+#define LINE_FIELDS "id sku title quantity variant { id } product { id } originalUnitPriceSet { shopMoney { amount } }"
+
+static const char *q_orders_count =
+"query ShopifySyncOrdersCount($query: String) { ordersCount(query: $query, limit: null) { count precision } }";
+
+static const char *q_orders =
+"query ShopifySyncOrders($first: Int!, $after: String, $query: String, $linesFirst: Int!) {"
+" orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {"
+"  pageInfo { hasNextPage endCursor }"
+"  nodes { " ORDER_FIELDS
+"   lineItems(first: $linesFirst) { pageInfo { hasNextPage endCursor } nodes { " LINE_FIELDS " } } } } }";
+
+static const char *q_order_lines =
+"query ShopifySyncOrderLines($id: ID!, $first: Int!, $after: String) {"
+" order(id: $id) { " ORDER_FIELDS
+"  lineItems(first: $first, after: $after) { pageInfo { hasNextPage endCursor } nodes { " LINE_FIELDS " } } } }";
+
 /* The bulk query: every product and variant, the fields the mirror keeps. */
 static const char *bulk_query =
 "{ products { edges { node { " PRODUCT_FIELDS
@@ -150,6 +171,46 @@ gql_variants_body(const char *product_gid, int first, const char *after)
 }
 
 char *
+gql_orders_count_body(const char *filter)
+{
+	StringInfoData v;
+
+	initStringInfo(&v);
+	appendStringInfoString(&v, "{\"query\": ");
+	json_str_or_null(&v, filter);
+	appendStringInfoChar(&v, '}');
+	return body(q_orders_count, v.data);
+}
+
+char *
+gql_orders_body(int first, int lines_first, const char *after, const char *filter)
+{
+	StringInfoData v;
+
+	initStringInfo(&v);
+	appendStringInfo(&v, "{\"first\": %d, \"linesFirst\": %d, \"after\": ", first, lines_first);
+	json_str_or_null(&v, after);
+	appendStringInfoString(&v, ", \"query\": ");
+	json_str_or_null(&v, filter);
+	appendStringInfoChar(&v, '}');
+	return body(q_orders, v.data);
+}
+
+char *
+gql_order_lines_body(const char *order_gid, int first, const char *after)
+{
+	StringInfoData v;
+
+	initStringInfo(&v);
+	appendStringInfoString(&v, "{\"id\": ");
+	escape_json(&v, order_gid);
+	appendStringInfo(&v, ", \"first\": %d, \"after\": ", first);
+	json_str_or_null(&v, after);
+	appendStringInfoChar(&v, '}');
+	return body(q_order_lines, v.data);
+}
+
+char *
 gql_bulk_start_body(void)
 {
 	StringInfoData v;
@@ -220,6 +281,10 @@ gql_read_answer(const char *doc, size_t len, GqlOp op, GqlAnswer *a)
 	};
 	JsonPick	k[NPICKS];
 	int			i;
+	bool		orders = (op == GQL_ORDERS || op == GQL_ORDER_LINES || op == GQL_ORDERS_COUNT);
+	const char *conn = orders ? "data.orders" : "data.products";
+	const char *child = orders ? "lineItems" : "variants";
+	const char *single = orders ? "data.order" : "data.product";
 
 	memset(k, 0, sizeof(k));
 	memset(a, 0, sizeof(*a));
@@ -231,15 +296,15 @@ gql_read_answer(const char *doc, size_t len, GqlOp op, GqlAnswer *a)
 	k[C_MAX].path = "extensions.cost.throttleStatus.maximumAvailable";
 	k[C_AVAIL].path = "extensions.cost.throttleStatus.currentlyAvailable";
 	k[C_RESTORE].path = "extensions.cost.throttleStatus.restoreRate";
-	k[P_NEXT].path = "data.products.pageInfo.hasNextPage";
-	k[P_END].path = "data.products.pageInfo.endCursor";
-	k[P_IDS].path = "data.products.nodes.*.id";
-	k[P_VMORE].path = "data.products.nodes.*.variants.pageInfo.hasNextPage";
-	k[P_VEND].path = "data.products.nodes.*.variants.pageInfo.endCursor";
-	k[V_ID].path = "data.product.id";
-	k[V_MORE].path = "data.product.variants.pageInfo.hasNextPage";
-	k[V_END].path = "data.product.variants.pageInfo.endCursor";
-	k[N_COUNT].path = "data.productsCount.count";
+	k[P_NEXT].path = psprintf("%s.pageInfo.hasNextPage", conn);
+	k[P_END].path = psprintf("%s.pageInfo.endCursor", conn);
+	k[P_IDS].path = psprintf("%s.nodes.*.id", conn);
+	k[P_VMORE].path = psprintf("%s.nodes.*.%s.pageInfo.hasNextPage", conn, child);
+	k[P_VEND].path = psprintf("%s.nodes.*.%s.pageInfo.endCursor", conn, child);
+	k[V_ID].path = psprintf("%s.id", single);
+	k[V_MORE].path = psprintf("%s.%s.pageInfo.hasNextPage", single, child);
+	k[V_END].path = psprintf("%s.%s.pageInfo.endCursor", single, child);
+	k[N_COUNT].path = orders ? "data.ordersCount.count" : "data.productsCount.count";
 	k[B_ID].path = "data.bulkOperationRunQuery.bulkOperation.id";
 	k[B_STATUS].path = "data.bulkOperationRunQuery.bulkOperation.status";
 	k[B_UCODE].path = "data.bulkOperationRunQuery.userErrors.*.code";
@@ -270,6 +335,7 @@ gql_read_answer(const char *doc, size_t len, GqlOp op, GqlAnswer *a)
 	switch (op)
 	{
 		case GQL_PRODUCTS:
+		case GQL_ORDERS:
 			a->has_next = json_pick_first(&k[P_NEXT]) && strcmp(json_pick_first(&k[P_NEXT]), "true") == 0;
 			a->end_cursor = str(&k[P_END]);
 			a->nproducts = k[P_IDS].n;
@@ -287,12 +353,14 @@ gql_read_answer(const char *doc, size_t len, GqlOp op, GqlAnswer *a)
 			a->data_ok = (k[P_NEXT].n > 0);
 			break;
 		case GQL_PRODUCT_VARIANTS:
+		case GQL_ORDER_LINES:
 			a->product_null = (k[V_ID].n == 0);
 			a->has_next = json_pick_first(&k[V_MORE]) && strcmp(json_pick_first(&k[V_MORE]), "true") == 0;
 			a->end_cursor = str(&k[V_END]);
 			a->data_ok = true;
 			break;
 		case GQL_COUNT:
+		case GQL_ORDERS_COUNT:
 			if (json_pick_first(&k[N_COUNT]))
 				a->count = strtoll(json_pick_first(&k[N_COUNT]), NULL, 10);
 			a->data_ok = (a->count >= 0);

@@ -10,7 +10,8 @@
 
 typedef enum GqlOp
 {
-	GQL_SHOP, GQL_COUNT, GQL_PRODUCTS, GQL_PRODUCT_VARIANTS, GQL_BULK_START, GQL_BULK_STATUS
+	GQL_SHOP, GQL_COUNT, GQL_PRODUCTS, GQL_PRODUCT_VARIANTS, GQL_BULK_START, GQL_BULK_STATUS,
+	GQL_ORDERS_COUNT, GQL_ORDERS, GQL_ORDER_LINES
 } GqlOp;
 
 typedef struct GqlAnswer
@@ -59,6 +60,9 @@ extern char *gql_filter_since(bool has_since, TimestampTz since);
 extern char *gql_count_body(const char *filter);
 extern char *gql_products_body(int first, int variants_first, const char *after, const char *filter);
 extern char *gql_variants_body(const char *product_gid, int first, const char *after);
+extern char *gql_orders_count_body(const char *filter);
+extern char *gql_orders_body(int first, int lines_first, const char *after, const char *filter);
+extern char *gql_order_lines_body(const char *order_gid, int first, const char *after);
 extern char *gql_bulk_start_body(void);
 extern char *gql_bulk_status_body(const char *bulk_gid);
 extern double gql_products_cost(int first, int variants_first);

@@ -27,6 +27,7 @@
 #include "util.h"
 
 PG_FUNCTION_INFO_V1(shopify_sync_products);
+PG_FUNCTION_INFO_V1(shopify_sync_orders);
 PG_FUNCTION_INFO_V1(shopify_sync_jobs);
 PG_FUNCTION_INFO_V1(shopify_cancel_sync);
 PG_FUNCTION_INFO_V1(shopify_wait_for_sync);
@@ -41,7 +42,8 @@ spi_row_result(void)
 
 /*
  * Enqueue a sync of one resource, or return the store's active job for it.
- * Shared by the products (and later orders) entry points.
+ * Shared by the products and orders entry points; orders take no
+ * sync_inventory argument (their jobs carry true, unused).
  */
 static Datum
 enqueue_sync(FunctionCallInfo fcinfo, const char *resource)
@@ -57,8 +59,12 @@ enqueue_sync(FunctionCallInfo fcinfo, const char *resource)
 	Datum		result;
 	int			tries;
 	bool		created = false;
+	bool		inventory = true;
+	int			nargs = strcmp(resource, "orders") == 0 ? 2 : 3;
 
-	shopify_require_args(fcinfo, 3, names);
+	shopify_require_args(fcinfo, nargs, names);
+	if (nargs == 3)
+		inventory = PG_GETARG_BOOL(2);
 	shop_id = PG_GETARG_INT64(0);
 	full_sync = PG_GETARG_BOOL(1);
 	shopify_get_caller(&caller);
@@ -66,7 +72,7 @@ enqueue_sync(FunctionCallInfo fcinfo, const char *resource)
 	vals[0] = Int64GetDatum(shop_id);
 	vals[1] = CStringGetTextDatum(resource);
 	vals[2] = BoolGetDatum(full_sync);
-	vals[3] = PG_GETARG_DATUM(2);
+	vals[3] = BoolGetDatum(inventory);
 	vals[4] = CStringGetTextDatum(caller.rolename);
 
 	shopify_elevate(&elev);
@@ -112,11 +118,12 @@ enqueue_sync(FunctionCallInfo fcinfo, const char *resource)
 		sj_init(&j);
 		sj_str(&j, "resource", resource);
 		sj_str(&j, "sync_type", full_sync ? "full_sync" : "incremental_sync");
-		sj_bool(&j, "sync_inventory", PG_GETARG_BOOL(2));
+		if (nargs == 3)
+			sj_bool(&j, "sync_inventory", inventory);
 		sj_str(&j, "requested_by", caller.rolename);
 		sj_finish(&j);
 		log_sync_operation(shop_id, job_id, "info", "enqueued",
-						   "sync enqueued", j.buf.data);
+						   nargs == 3 ? "sync enqueued" : "order sync enqueued", j.buf.data);
 		shopify_wake_worker_at_commit();
 	}
 
@@ -129,6 +136,16 @@ Datum
 shopify_sync_products(PG_FUNCTION_ARGS)
 {
 	return enqueue_sync(fcinfo, "products");
+}
+
+/*
+ * shopify_sync_orders(shop_id, full_sync) → the order sync job, as for
+ * products: one active order sync per store.
+ */
+Datum
+shopify_sync_orders(PG_FUNCTION_ARGS)
+{
+	return enqueue_sync(fcinfo, "orders");
 }
 
 /*

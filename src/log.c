@@ -280,17 +280,35 @@ log_product_sync_progress(int64 shop_id, int64 job_id, const ShopifySyncProgress
 	ShopifyJson j;
 
 	sj_init(&j);
-	if (p->total_products >= 0)
-		sj_int(&j, "total_products", p->total_products);
-	sj_int(&j, "products_fetched", p->products_fetched);
-	sj_int(&j, "variants_processed", p->variants_processed);
-	sj_int(&j, "variants_created", p->variants_created);
-	sj_int(&j, "variants_updated", p->variants_updated);
-	sj_int(&j, "variants_unchanged", p->variants_unchanged);
-	sj_int(&j, "variants_failed", p->variants_failed);
-	sj_int(&j, "pages_fetched", p->pages_fetched);
-	sj_num(&j, "progress_percentage", p->progress_percentage);
-	sj_num(&j, "variants_per_second", p->variants_per_second);
+	if (p->orders)
+	{
+		/* an order sync: the same event, with the keys named after orders */
+		sj_str(&j, "resource", "orders");
+		if (p->total_products >= 0)
+			sj_int(&j, "total_orders", p->total_products);
+		sj_int(&j, "orders_processed", p->variants_processed);
+		sj_int(&j, "orders_created", p->variants_created);
+		sj_int(&j, "orders_updated", p->variants_updated);
+		sj_int(&j, "orders_unchanged", p->variants_unchanged);
+		sj_int(&j, "orders_failed", p->variants_failed);
+		sj_int(&j, "pages_fetched", p->pages_fetched);
+		sj_num(&j, "progress_percentage", p->progress_percentage);
+		sj_num(&j, "orders_per_second", p->variants_per_second);
+	}
+	else
+	{
+		if (p->total_products >= 0)
+			sj_int(&j, "total_products", p->total_products);
+		sj_int(&j, "products_fetched", p->products_fetched);
+		sj_int(&j, "variants_processed", p->variants_processed);
+		sj_int(&j, "variants_created", p->variants_created);
+		sj_int(&j, "variants_updated", p->variants_updated);
+		sj_int(&j, "variants_unchanged", p->variants_unchanged);
+		sj_int(&j, "variants_failed", p->variants_failed);
+		sj_int(&j, "pages_fetched", p->pages_fetched);
+		sj_num(&j, "progress_percentage", p->progress_percentage);
+		sj_num(&j, "variants_per_second", p->variants_per_second);
+	}
 	sj_finish(&j);
 	shopify_log("product_sync_progress", "info", shop_id, job_id, NULL, j.buf.data);
 	pfree(j.buf.data);

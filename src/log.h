@@ -46,6 +46,7 @@ typedef struct ShopifyApiCallInfo
 /* Progress of a running sync, as log_product_sync_progress records it. */
 typedef struct ShopifySyncProgress
 {
+	bool		orders;			/* an order sync: the counters count orders */
 	int			total_products; /* -1 when unknown */
 	int			products_fetched;
 	int			variants_processed;

@@ -22,6 +22,8 @@ extern void mirror_write(const char *doc, size_t len, const char *shape, int64 s
 extern void mirror_write_bulk(const char *doc, size_t len, int64 shop_id, bool sync_inventory,
 							  int64 seen_job_id, int64 job_id, MirrorCounts *out);
 extern int	mirror_sweep(int64 shop_id, int64 job_id);
+extern void mirror_write_orders(const char *doc, size_t len, const char *shape, int64 shop_id,
+								MirrorCounts *out);
 extern void mirror_forget_seen(int64 job_id);
 
 #endif

@@ -138,3 +138,32 @@ rest_next_page_info(const char *link, char **page_info)
 	}
 	return true;
 }
+
+/* Orders: every status (the endpoint's default is only open orders), whole orders. */
+char *
+rest_orders_count_path(bool has_since, TimestampTz since)
+{
+	char		ts[64];
+
+	if (!has_since)
+		return psprintf("/admin/api/%s/orders/count.json?status=any", shopify_api_version);
+	format_utc(since, ts, sizeof(ts));
+	return psprintf("/admin/api/%s/orders/count.json?status=any&updated_at_min=%s",
+					shopify_api_version, ts);
+}
+
+char *
+rest_orders_page_path(const char *page_info, bool has_since, TimestampTz since)
+{
+	char		ts[64];
+
+	if (page_info != NULL)
+		return psprintf("/admin/api/%s/orders.json?limit=%d&page_info=%s",
+						shopify_api_version, shopify_rest_page_size, page_info);
+	if (!has_since)
+		return psprintf("/admin/api/%s/orders.json?limit=%d&status=any",
+						shopify_api_version, shopify_rest_page_size);
+	format_utc(since, ts, sizeof(ts));
+	return psprintf("/admin/api/%s/orders.json?limit=%d&status=any&updated_at_min=%s",
+					shopify_api_version, shopify_rest_page_size, ts);
+}

@@ -12,5 +12,7 @@ extern char *rest_shop_path(void);
 extern char *rest_count_path(bool has_since, TimestampTz since);
 extern char *rest_page_path(const char *page_info, bool has_since, TimestampTz since);
 extern bool rest_next_page_info(const char *link, char **page_info);
+extern char *rest_orders_count_path(bool has_since, TimestampTz since);
+extern char *rest_orders_page_path(const char *page_info, bool has_since, TimestampTz since);
 
 #endif

@@ -132,6 +132,7 @@ typedef struct DisconnectResult
 {
 	int			jobs;
 	int			products;
+	int			orders;
 	int			events;
 	bool		deactivated;
 	double		seconds;

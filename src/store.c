@@ -261,6 +261,13 @@ shopify_store(PG_FUNCTION_ARGS)
 
 /*
  * shopify_store_stats(shop_id) → jsonb counts from the mirror, in one query.
+ *
+ * Revenue is exact numeric in the shop's currency: the sum over orders not
+ * cancelled of total_price − total_refunded (processed in the last 30 days
+ * for revenue_last_30_days); the average order value divides it by the
+ * number of those orders, rounded to cents.  Top variants: units sold
+ * (line quantities of orders not cancelled) per variant, ties by sku_id.
+ * The order aggregates read only orders_shop_processed_idx (index-only).
  */
 Datum
 shopify_store_stats(PG_FUNCTION_ARGS)
@@ -288,7 +295,10 @@ shopify_store_stats(PG_FUNCTION_ARGS)
 					 "  'inactive_variant_count', p.variants - p.active_variants,"
 					 "  'draft_variant_count', p.drafts, 'archived_variant_count', p.archived,"
 					 "  'inventory_units', p.units,"
-					 "  'order_count', 0, 'total_revenue', 0::numeric,"
+					 "  'order_count', o.orders, 'cancelled_order_count', o.orders - o.kept,"
+					 "  'total_revenue', o.revenue, 'revenue_last_30_days', o.revenue30,"
+					 "  'average_order_value', CASE WHEN o.kept > 0 THEN round(o.revenue / o.kept, 2) ELSE 0 END,"
+					 "  'last_order_at', o.last_order_at, 'top_variants', tv.top,"
 					 "  'currency', s.currency,"
 					 "  'last_sync_at', s.last_sync_at, 'last_sync_status', s.last_sync_status,"
 					 "  'last_sync_job_id', s.last_sync_job_id)"
@@ -300,7 +310,26 @@ shopify_store_stats(PG_FUNCTION_ARGS)
 					 "                  count(*) FILTER (WHERE is_active AND status = 'draft') AS drafts,"
 					 "                  count(*) FILTER (WHERE is_active AND status = 'archived') AS archived,"
 					 "                  coalesce(sum(greatest(inventory_quantity, 0)) FILTER (WHERE is_active), 0) AS units"
-					 "             FROM shopify.products WHERE shop_id = s.shop_id) p"
+					 "             FROM shopify.products WHERE shop_id = s.shop_id) p,"
+					 "  LATERAL (SELECT count(*) AS orders,"
+					 "                  count(*) FILTER (WHERE cancelled_at IS NULL) AS kept,"
+					 "                  coalesce(sum(coalesce(total_price, 0) - total_refunded)"
+					 "                           FILTER (WHERE cancelled_at IS NULL), 0) AS revenue,"
+					 "                  coalesce(sum(coalesce(total_price, 0) - total_refunded)"
+					 "                           FILTER (WHERE cancelled_at IS NULL"
+					 "                                     AND processed_at >= now() - interval '30 days'), 0) AS revenue30,"
+					 "                  max(processed_at) AS last_order_at"
+					 "             FROM shopify.orders WHERE shop_id = s.shop_id) o,"
+					 "  LATERAL (SELECT coalesce(jsonb_agg(jsonb_build_object('sku_id', u.sku_id, 'units', u.units,"
+					 "                                     'sku', pr.sku, 'title', pr.title)"
+					 "                                     ORDER BY u.units DESC, u.sku_id), '[]') AS top"
+					 "             FROM (SELECT l.sku_id, sum(l.quantity) AS units"
+					 "                     FROM shopify.order_lines l"
+					 "                     JOIN shopify.orders od ON od.order_id = l.order_id"
+					 "                    WHERE l.shop_id = s.shop_id AND l.sku_id IS NOT NULL"
+					 "                      AND od.cancelled_at IS NULL"
+					 "                    GROUP BY l.sku_id ORDER BY units DESC, l.sku_id LIMIT 5) u"
+					 "             LEFT JOIN shopify.products pr ON pr.sku_id = u.sku_id AND pr.shop_id = s.shop_id) tv"
 					 " WHERE s.shop_id = $1",
 					 1, types, vals, NULL, true);
 	result = spi_jsonb_result(fcxt);
@@ -334,6 +363,9 @@ shopify_disconnect_core(int64 shop_id, const char *shop_domain, const char *by,
 	r->products = shopify_spi_exec("UPDATE shopify.products SET is_active = false, deactivated_at = now()"
 								   " WHERE shop_id = $1 AND is_active",
 								   1, types, vals, NULL, false);
+	r->orders = shopify_spi_exec("UPDATE shopify.orders SET is_active = false"
+								 " WHERE shop_id = $1 AND is_active",
+								 1, types, vals, NULL, false);
 	r->events = shopify_spi_exec("UPDATE shopify.webhook_events SET processed = true,"
 								 "  processed_at = now(), note = 'store disconnected'"
 								 " WHERE shop_id = $1 AND NOT processed",
@@ -353,6 +385,7 @@ shopify_disconnect_core(int64 shop_id, const char *shop_domain, const char *by,
 	sj_init(&d);
 	sj_int(&d, "sync_jobs_cancelled", r->jobs);
 	sj_int(&d, "products_deactivated", r->products);
+	sj_int(&d, "orders_deactivated", r->orders);
 	sj_int(&d, "webhook_events_processed", r->events);
 	sj_bool(&d, "store_deactivated", r->deactivated);
 	sj_num(&d, "duration_ms", r->seconds * 1000.0);
@@ -394,9 +427,9 @@ shopify_disconnect(PG_FUNCTION_ARGS)
 	sj_str(&j, "shop_domain", store.shop_domain);
 	sj_str(&j, "shop_name", store.shop_name);
 	appendStringInfo(&j.buf, ", \"cleanup_results\": {\"sync_jobs_cancelled\": %d, "
-					 "\"products_deactivated\": %d, \"webhook_events_processed\": %d, "
-					 "\"store_deactivated\": %s}",
-					 r.jobs, r.products, r.events, r.deactivated ? "true" : "false");
+					 "\"products_deactivated\": %d, \"orders_deactivated\": %d, "
+					 "\"webhook_events_processed\": %d, \"store_deactivated\": %s}",
+					 r.jobs, r.products, r.orders, r.events, r.deactivated ? "true" : "false");
 	j.empty = false;
 	sj_num(&j, "disconnect_duration", r.seconds);
 	sj_finish(&j);

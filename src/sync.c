@@ -8,6 +8,13 @@
  *   bulk:     a GraphQL full sync of more than shopify_sync.bulk_threshold
  *             products continues in bulk.c after the count
  *
+ * An order sync (resource 'orders') takes the same path with the orders
+ * endpoints (REST orders.json?status=any; GraphQL orders with their first
+ * line items, then further line items of the orders that have more), never
+ * as a bulk operation, and without the sweep: orders are not deleted in
+ * Shopify's listing the way variants are, so a full order sync only adds
+ * and updates.
+ *
  * Each step is one Shopify call (paced and retried by shopify.c).  Each
  * fetched page is written in its own short transaction that also
  * checkpoints the cursor of the next page, so a job interrupted anywhere
@@ -103,9 +110,13 @@ prepare_count(SyncTask *t)
 {
 	t->stage = STAGE_COUNT;
 	if (t->api == API_REST)
-		sync_prepare_call(t, t->cur, "GET", rest_count_path(t->has_since, t->since), NULL, false);
+		sync_prepare_call(t, t->cur, "GET",
+						  t->orders ? rest_orders_count_path(t->has_since, t->since) :
+						  rest_count_path(t->has_since, t->since), NULL, false);
 	else
-		sync_prepare_call(t, t->cur, "POST", gql_path(), gql_count_body(gql_filter(t)), true);
+		sync_prepare_call(t, t->cur, "POST", gql_path(),
+						  t->orders ? gql_orders_count_body(gql_filter(t)) :
+						  gql_count_body(gql_filter(t)), true);
 }
 
 /* The page after cursor into call c. */
@@ -113,10 +124,16 @@ static void
 prepare_page(SyncTask *t, ShopifyCall *c, const char *cursor)
 {
 	if (t->api == API_REST)
-		sync_prepare_call(t, c, "GET", rest_page_path(cursor, t->has_since, t->since), NULL, false);
+		sync_prepare_call(t, c, "GET",
+						  t->orders ? rest_orders_page_path(cursor, t->has_since, t->since) :
+						  rest_page_path(cursor, t->has_since, t->since), NULL, false);
 	else
 	{
+		/* an order and its line items cost as a product and its variants */
 		sync_prepare_call(t, c, "POST", gql_path(),
+						  t->orders ?
+						  gql_orders_body(shopify_graphql_page_size, shopify_graphql_variants_first,
+										  cursor, gql_filter(t)) :
 						  gql_products_body(shopify_graphql_page_size, shopify_graphql_variants_first,
 											cursor, gql_filter(t)), true);
 		c->expected_cost = t->page_cost > 0 ? t->page_cost :
@@ -138,6 +155,7 @@ prepare_variants_call(SyncTask *t)
 
 	t->stage = STAGE_VARIANTS;
 	sync_prepare_call(t, t->cur, "POST", gql_path(),
+					  t->orders ? gql_order_lines_body(p->product_gid, GQL_VARIANTS_PAGE, p->after) :
 					  gql_variants_body(p->product_gid, GQL_VARIANTS_PAGE, p->after), true);
 	t->cur->expected_cost = 3 + 2 * GQL_VARIANTS_PAGE;
 }
@@ -154,8 +172,9 @@ sync_task_create(const ClaimedJob *job, const char *token, int slot)
 	t->job_id = job->job_id;
 	t->shop_id = job->shop_id;
 	strlcpy(t->shop_domain, job->shop_domain, sizeof(t->shop_domain));
-	t->api = strcmp(job->api, "bulk") == 0 ? API_BULK :
-		strcmp(job->api, "graphql") == 0 ? API_GRAPHQL : API_REST;
+	t->orders = job->resource != NULL && strcmp(job->resource, "orders") == 0;
+	t->api = strcmp(job->api, "bulk") == 0 && !t->orders ? API_BULK :
+		strcmp(job->api, "rest") == 0 ? API_REST : API_GRAPHQL;
 	t->full_sync = job->full_sync;
 	t->sync_inventory = job->sync_inventory;
 	t->has_since = job->has_updated_since;
@@ -228,11 +247,11 @@ stage_name(SyncStage s)
 		case STAGE_SHOP:
 			return "reading shop";
 		case STAGE_COUNT:
-			return "counting products";
+			return "counting";
 		case STAGE_PAGES:
 			return "fetching page";
 		case STAGE_VARIANTS:
-			return "fetching variants";
+			return "fetching variants or line items";
 		case STAGE_BULK_START:
 			return "starting bulk operation";
 		case STAGE_BULK_POLL:
@@ -375,6 +394,7 @@ log_page(PageWork *w)
 	double		secs = (GetCurrentTimestamp() - t->run_started) / 1000000.0;
 
 	t->variants_this_run += w->counts.processed;
+	p.orders = t->orders;
 	p.total_products = w->totals.total_products;
 	p.products_fetched = w->totals.products_fetched;
 	p.variants_processed = w->totals.variants_processed;
@@ -391,14 +411,16 @@ log_page(PageWork *w)
 	if (w->counts.failed > 0)
 	{
 		ShopifyJson j;
-		char	   *msg = psprintf("%d variant(s) of page %d could not be stored",
-								   w->counts.failed, w->totals.pages_fetched);
+		char	   *msg = psprintf("%d %s of page %d could not be stored",
+								   w->counts.failed, t->orders ? "order(s)" : "variant(s)",
+								   w->totals.pages_fetched);
 
 		sj_init(&j);
-		sj_int(&j, "variants_failed", w->counts.failed);
+		sj_int(&j, t->orders ? "orders_failed" : "variants_failed", w->counts.failed);
 		sj_str(&j, "examples", w->counts.errors);
 		sj_finish(&j);
-		log_sync_operation(t->shop_id, t->job_id, "warning", "variants_failed", msg, j.buf.data);
+		log_sync_operation(t->shop_id, t->job_id, "warning",
+						   t->orders ? "orders_failed" : "variants_failed", msg, j.buf.data);
 	}
 }
 
@@ -413,23 +435,42 @@ log_completed(PageWork *w)
 	sj_init(&j);
 	sj_str(&j, "sync_type", t->full_sync ? "full_sync" : "incremental_sync");
 	sj_str(&j, "api", t->api == API_REST ? "rest" : t->api == API_GRAPHQL ? "graphql" : "bulk");
-	sj_int(&j, "total_products", tt->total_products);
-	sj_int(&j, "products_fetched", tt->products_fetched);
-	sj_int(&j, "variants_processed", tt->variants_processed);
-	sj_int(&j, "variants_created", tt->variants_created);
-	sj_int(&j, "variants_updated", tt->variants_updated);
-	sj_int(&j, "variants_unchanged", tt->variants_unchanged);
-	sj_int(&j, "variants_failed", tt->variants_failed);
-	sj_int(&j, "variants_deactivated", tt->variants_deactivated);
+	if (t->orders)
+	{
+		sj_str(&j, "resource", "orders");
+		sj_int(&j, "total_orders", tt->total_products);
+		sj_int(&j, "orders_processed", tt->variants_processed);
+		sj_int(&j, "orders_created", tt->variants_created);
+		sj_int(&j, "orders_updated", tt->variants_updated);
+		sj_int(&j, "orders_unchanged", tt->variants_unchanged);
+		sj_int(&j, "orders_failed", tt->variants_failed);
+	}
+	else
+	{
+		sj_int(&j, "total_products", tt->total_products);
+		sj_int(&j, "products_fetched", tt->products_fetched);
+		sj_int(&j, "variants_processed", tt->variants_processed);
+		sj_int(&j, "variants_created", tt->variants_created);
+		sj_int(&j, "variants_updated", tt->variants_updated);
+		sj_int(&j, "variants_unchanged", tt->variants_unchanged);
+		sj_int(&j, "variants_failed", tt->variants_failed);
+		sj_int(&j, "variants_deactivated", tt->variants_deactivated);
+	}
 	sj_int(&j, "pages_fetched", tt->pages_fetched);
 	sj_int(&j, "api_calls", tt->api_calls);
 	sj_num(&j, "duration_s", tt->seconds);
-	sj_num(&j, "variants_per_second", tt->seconds > 0 ? tt->variants_processed / tt->seconds : 0);
+	sj_num(&j, t->orders ? "orders_per_second" : "variants_per_second",
+		   tt->seconds > 0 ? tt->variants_processed / tt->seconds : 0);
 	sj_finish(&j);
-	msg = psprintf("sync completed: %d variants (%d created, %d updated, %d unchanged, %d failed, %d deactivated) in %.1f s",
-				   tt->variants_processed, tt->variants_created, tt->variants_updated,
-				   tt->variants_unchanged, tt->variants_failed, tt->variants_deactivated,
-				   tt->seconds);
+	if (t->orders)
+		msg = psprintf("order sync completed: %d orders (%d created, %d updated, %d unchanged, %d failed) in %.1f s",
+					   tt->variants_processed, tt->variants_created, tt->variants_updated,
+					   tt->variants_unchanged, tt->variants_failed, tt->seconds);
+	else
+		msg = psprintf("sync completed: %d variants (%d created, %d updated, %d unchanged, %d failed, %d deactivated) in %.1f s",
+					   tt->variants_processed, tt->variants_created, tt->variants_updated,
+					   tt->variants_unchanged, tt->variants_failed, tt->variants_deactivated,
+					   tt->seconds);
 	log_sync_operation(t->shop_id, t->job_id, "info", "completed", msg, j.buf.data);
 }
 
@@ -458,7 +499,9 @@ page_tx(void *arg)
 
 	if (w->len > 0)
 	{
-		if (w->bulk)
+		if (t->orders)
+			mirror_write_orders(w->doc, w->len, w->shape, t->shop_id, &w->counts);
+		else if (w->bulk)
 			mirror_write_bulk(w->doc, w->len, t->shop_id, t->sync_inventory,
 							  t->full_sync ? t->job_id : 0, t->job_id, &w->counts);
 		else
@@ -489,7 +532,7 @@ page_tx(void *arg)
 		w->outcome = PAGE_NEXT;
 		return;
 	}
-	w->deactivated = t->full_sync ? mirror_sweep(t->shop_id, t->job_id) : 0;
+	w->deactivated = t->full_sync && !t->orders ? mirror_sweep(t->shop_id, t->job_id) : 0;
 	queue_complete(t->job_id, t->shop_id, w->deactivated, &w->totals);
 	log_completed(w);
 	w->outcome = PAGE_COMPLETED;
@@ -661,7 +704,7 @@ handle_rest_page(SyncTask *t)
 	w.call = t->cur;
 	w.doc = t->cur->resp;
 	w.len = t->cur->resp_len;
-	w.shape = "rest_products";
+	w.shape = t->orders ? "rest_orders" : "rest_products";
 	w.products_override = -1;
 	w.record_cursor = next;
 	w.last = (next == NULL);
@@ -702,7 +745,7 @@ handle_graphql_page(SyncTask *t)
 	char		err[512];
 	const char *cls;
 
-	if (!sync_graphql_usable(t, t->cur, GQL_PRODUCTS, &a))
+	if (!sync_graphql_usable(t, t->cur, t->orders ? GQL_ORDERS : GQL_PRODUCTS, &a))
 		return;
 	if (a.requested > 0)
 		t->page_cost = a.requested;
@@ -715,7 +758,7 @@ handle_graphql_page(SyncTask *t)
 	w.call = t->cur;
 	w.doc = t->cur->resp;
 	w.len = t->cur->resp_len;
-	w.shape = "graphql_products";
+	w.shape = t->orders ? "graphql_orders" : "graphql_products";
 	w.products_override = -1;
 	/* the checkpoint moves past this page only when all its variants are in */
 	w.record_cursor = t->npending > 0 ? t->cursor : t->page_next;
@@ -745,7 +788,7 @@ handle_variants(SyncTask *t)
 	bool		product_done;
 	bool		all_done;
 
-	if (!sync_graphql_usable(t, t->cur, GQL_PRODUCT_VARIANTS, &a))
+	if (!sync_graphql_usable(t, t->cur, t->orders ? GQL_ORDER_LINES : GQL_PRODUCT_VARIANTS, &a))
 		return;
 	product_done = a.product_null || !a.has_next || a.end_cursor == NULL;
 	all_done = product_done && t->npending == 1;
@@ -755,7 +798,7 @@ handle_variants(SyncTask *t)
 	w.call = t->cur;
 	w.doc = t->cur->resp;
 	w.len = a.product_null ? 0 : t->cur->resp_len;
-	w.shape = "graphql_product";
+	w.shape = t->orders ? "graphql_order" : "graphql_product";
 	w.products_override = 0;
 	w.record_cursor = all_done ? t->page_next : t->cursor;
 	w.last = all_done && t->page_next == NULL;
@@ -818,7 +861,7 @@ handle_count(SyncTask *t)
 	{
 		GqlAnswer	a;
 
-		if (!sync_graphql_usable(t, t->cur, GQL_COUNT, &a))
+		if (!sync_graphql_usable(t, t->cur, t->orders ? GQL_ORDERS_COUNT : GQL_COUNT, &a))
 			return;
 		w.count = a.count > PG_INT32_MAX ? PG_INT32_MAX : (int) a.count;
 	}
@@ -831,7 +874,8 @@ handle_count(SyncTask *t)
 	t->total_products = w.count;
 
 	/* a large catalog's full GraphQL sync runs as a bulk operation */
-	if (t->api == API_GRAPHQL && t->full_sync && !t->has_since && shopify_bulk_threshold >= 0 &&
+	if (t->api == API_GRAPHQL && !t->orders && t->full_sync && !t->has_since &&
+		shopify_bulk_threshold >= 0 &&
 		(shopify_bulk_threshold == 0 || w.count > shopify_bulk_threshold))
 	{
 		t->api = API_BULK;

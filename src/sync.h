@@ -42,6 +42,7 @@ typedef struct SyncTask
 	int64		shop_id;
 	char		shop_domain[256];
 	SyncApi		api;
+	bool		orders;			/* resource orders (else products) */
 	bool		full_sync;
 	bool		sync_inventory;
 	bool		has_since;

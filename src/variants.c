@@ -38,6 +38,8 @@
  */
 #include "postgres.h"
 
+#include <ctype.h>
+
 #include "catalog/pg_type.h"
 #include "common/jsonapi.h"
 #include "funcapi.h"
@@ -46,6 +48,7 @@
 #include "pgtime.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
+#include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
@@ -330,7 +333,11 @@ conv_timestamptz(const Scalar *v, Datum *out)
 		return FS_BAD;
 	if (absent(v))
 		return FS_NULL;
-	if (v->type != JSON_TOKEN_STRING || v->len == 0 || v->len > MAXDATELEN)
+	if (v->type != JSON_TOKEN_STRING || v->len < 10 || v->len > MAXDATELEN)
+		return FS_BAD;
+	/* ISO 8601 only: not "now", "yesterday", "epoch" or other words */
+	if (!isdigit((unsigned char) v->s[0]) || !isdigit((unsigned char) v->s[1]) ||
+		!isdigit((unsigned char) v->s[2]) || !isdigit((unsigned char) v->s[3]) || v->s[4] != '-')
 		return FS_BAD;
 	if (ParseDateTime(v->s, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf) != 0)
 		return FS_BAD;
@@ -1162,4 +1169,74 @@ shopify_page_variants(PG_FUNCTION_ARGS)
 	parse_payload(VARDATA_ANY(doc), VARSIZE_ANY_EXHDR(doc), sh,
 				  rsinfo->setResult, rsinfo->setDesc);
 	return (Datum) 0;
+}
+
+/* ----- the same conversions for SQL (orders are expanded in SQL) ----- */
+
+PG_FUNCTION_INFO_V1(shopify_to_numeric);
+PG_FUNCTION_INFO_V1(shopify_to_timestamptz);
+PG_FUNCTION_INFO_V1(shopify_to_id);
+
+static Scalar
+text_scalar(text *t)
+{
+	Scalar		v;
+
+	memset(&v, 0, sizeof(v));
+	v.s = text_to_cstring(t);
+	v.len = strlen(v.s);
+	v.type = JSON_TOKEN_STRING;
+	return v;
+}
+
+Datum
+shopify_to_numeric(PG_FUNCTION_ARGS)
+{
+	Scalar		v = text_scalar(PG_GETARG_TEXT_PP(0));
+	Datum		d;
+
+	if (v.len == 0 || conv_numeric(&v, &d) != FS_OK)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(d);
+}
+
+Datum
+shopify_to_timestamptz(PG_FUNCTION_ARGS)
+{
+	Scalar		v = text_scalar(PG_GETARG_TEXT_PP(0));
+	Datum		d;
+
+	if (conv_timestamptz(&v, &d) != FS_OK)
+		PG_RETURN_NULL();
+	PG_RETURN_DATUM(d);
+}
+
+Datum
+shopify_to_id(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *j = PG_GETARG_JSONB_P(0);
+	JsonbValue	jv;
+	Scalar		v;
+	int64		id;
+
+	memset(&v, 0, sizeof(v));
+	if (!JsonbExtractScalar(&j->root, &jv))
+		PG_RETURN_NULL();
+	if (jv.type == jbvString)
+	{
+		v.s = pnstrdup(jv.val.string.val, jv.val.string.len);
+		v.len = jv.val.string.len;
+		v.type = JSON_TOKEN_STRING;
+	}
+	else if (jv.type == jbvNumeric)
+	{
+		v.s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(jv.val.numeric)));
+		v.len = strlen(v.s);
+		v.type = JSON_TOKEN_NUMBER;
+	}
+	else
+		PG_RETURN_NULL();
+	if (conv_int64(&v, &id) != FS_OK || id <= 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(id);
 }
