@@ -158,6 +158,21 @@ sub graphql_bucket { $_[0]->control(GET => '/_control/shops/' . _d($_[1]) . '/gr
 sub set_bulk    { $_[0]->control(POST => '/_control/shops/' . _d($_[1]) . '/bulk', $_[2]) }
 sub bulk_info   { $_[0]->control(GET  => '/_control/shops/' . _d($_[1]) . '/bulk') }
 
+# Orders (shop config key "orders", see test/standin/README.md).
+#   $s->orders_expected($domain)        -> { orders => [...], lines => [...] }
+#   $s->orders_stats($domain[, $now])   -> figures per the README definitions;
+#                                          $now (epoch) pins "last 30 days"
+#   $s->orders_mutate($domain, { create => 2, update => 3, cancel => 1, refund => 1, seed => 7 })
+#   $s->order($domain, $id)             -> the REST JSON of one order (webhook bodies)
+sub orders_expected { $_[0]->control(GET => '/_control/shops/' . _d($_[1]) . '/orders_expected') }
+sub orders_stats {
+	my ($self, $domain, $now) = @_;
+	return $self->control(GET => '/_control/shops/' . _d($domain) . '/orders_stats'
+		  . (defined $now ? '?now=' . _d($now) : ''));
+}
+sub orders_mutate { $_[0]->control(POST => '/_control/shops/' . _d($_[1]) . '/orders_mutate', $_[2]) }
+sub order { $_[0]->control(GET => '/_control/shops/' . _d($_[1]) . '/orders/' . (0 + $_[2]))->{order} }
+
 our $API_VERSION = '2026-07';
 
 # GraphQL request as the client sends it.  In list context returns
@@ -208,7 +223,8 @@ END {
 
 # Config hash for one shop with sensible defaults; every call gets a unique
 # id_base (ids > 2^32) and seed.  Pass bucket => undef to disable rate limits,
-# graphql => { maximum => 2000, restore => 100 } (or undef) for the GraphQL cost bucket.
+# graphql => { maximum => 2000, restore => 100 } (or undef) for the GraphQL cost bucket,
+# orders => { count => 500, seed => 1 } for generated orders.
 sub make_shop {
 	my %a = @_;
 	my $k = $SHOP_SEQ++;
@@ -237,6 +253,7 @@ sub make_shop {
 	);
 	$shop{utc_offset_minutes} = $a{utc_offset_minutes} if defined $a{utc_offset_minutes};
 	$shop{graphql} = $a{graphql} if exists $a{graphql};   # cost bucket; undef = off
+	$shop{orders} = $a{orders} if $a{orders};     # { count => N, seed => s, ... }
 	return \%shop;
 }
 

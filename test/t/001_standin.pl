@@ -1,5 +1,5 @@
-# Tests of the Shopify Admin API stand-in itself (REST, GraphQL, bulk operations;
-# no PostgreSQL needed).
+# Tests of the Shopify Admin API stand-in itself (REST, GraphQL, bulk operations,
+# orders; no PostgreSQL needed).
 #   prove -I test/perl test/t/001_standin.pl
 use strict;
 use warnings;
@@ -32,7 +32,11 @@ my $eps   = ShopifyStandin::make_shop(domain => 'epsilon.myshopify.com', product
 	big_products => [300], seed => 5, bucket => undef,
 	graphql => { maximum => 100000, restore => 100000 });
 
-my $s = ShopifyStandin->start(config => { shops => [$alpha, $beta, $gamma, $eps] },
+my $zeta  = ShopifyStandin::make_shop(domain => 'zeta.myshopify.com', products => 40, seed => 9,
+	bucket => undef, graphql => { maximum => 100000, restore => 100000 },
+	orders => { count => 600, seed => 3, days => 120 });
+
+my $s = ShopifyStandin->start(config => { shops => [$alpha, $beta, $gamma, $eps, $zeta] },
 	dir => $dir, max_lifetime => 300);
 ok($s->port > 0, 'stand-in started on port ' . $s->port);
 is_deeply($s->control(GET => '/_control/health'), { ok => JSON::PP::true }, 'health');
@@ -746,6 +750,329 @@ sub bulk_op_info {
 	is($n->{status}, 'CANCELED', 'cancel_after_s: CANCELED');
 	$s->set_bulk($EPS, { reset => JSON::PP::true });
 	is(scalar @{ $s->bulk_info($EPS)->{operations} }, 6, 'bulk_info lists the 6 operations');
+}
+
+# --- orders ------------------------------------------------------------------------------
+my $ZETA = 'zeta.myshopify.com';
+my $OF = 'id name createdAt processedAt updatedAt cancelledAt displayFinancialStatus displayFulfillmentStatus '
+  . 'currencyCode totalPriceSet { shopMoney { amount currencyCode } } subtotalPriceSet { shopMoney { amount } } '
+  . 'totalTaxSet { shopMoney { amount } } totalDiscountsSet { shopMoney { amount } } '
+  . 'totalRefundedSet { shopMoney { amount } }';
+my $LF = 'pageInfo { hasNextPage endCursor } nodes { id sku title quantity variant { id } product { id } '
+  . 'originalUnitPriceSet { shopMoney { amount } } }';
+my $Q_ORDERS_COUNT = 'query ShopifySyncOrdersCount($query: String) { ordersCount(query: $query, limit: null) '
+  . '{ count precision } }';
+my $Q_ORDERS = 'query ShopifySyncOrders($first: Int!, $after: String, $query: String, $linesFirst: Int!) '
+  . '{ orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) { pageInfo { hasNextPage endCursor } '
+  . "nodes { $OF lineItems(first: \$linesFirst) { $LF } } } }";
+my $Q_ORDER_LINES = 'query ShopifySyncOrderLines($id: ID!, $first: Int!, $after: String) { order(id: $id) '
+  . "{ $OF lineItems(first: \$first, after: \$after) { $LF } } }";
+
+# "12.34" / "12.5" / "10" -> cents (integer arithmetic only)
+sub cents {
+	my ($v) = @_;
+	return undef unless defined $v;
+	$v =~ /^(\d+)(?:\.(\d{1,2}))?$/ or return -1;
+	return $1 * 100 + (defined $2 ? (length $2 == 1 ? $2 * 10 : $2) : 0);
+}
+sub money_str { my $c = shift; sprintf('%d.%02d', int($c / 100), $c % 100) }
+
+# All pages of orders.json from $url; returns ([orders], pages, Link format ok).
+sub walk_orders {
+	my ($shop, $url) = @_;
+	my (@all, $n);
+	my $fmt_ok = 1;
+	while ($url) {
+		my $r = get($shop, $url);
+		die "GET $url: $r->{status} $r->{content}" unless $r->{status} == 200;
+		$n++;
+		my $l = links($r);
+		$fmt_ok = 0 if $l->{bad} || ($n > 1 && !$l->{previous});
+		$fmt_ok = 0 if $l->{next} && $l->{next} !~ m{^https://\Q$shop->{domain}\E/admin/api/$V/orders\.json\?limit=\d+&page_info=};
+		push @all, @{ body($r)->{orders} };
+		$url = $l->{next};
+		die 'runaway order pagination' if $n > 1000;
+	}
+	return (\@all, $n, $fmt_ok);
+}
+
+# orders_stats recomputed from orders_expected, per the README definitions.
+sub stats_from_rows {
+	my ($exp, $now) = @_;
+	my ($rev, $rev30, $kept, %units, %cancelled) = (0, 0, 0);
+	for my $o (@{ $exp->{orders} }) {
+		if (defined $o->{cancelled_at}) { $cancelled{ $o->{order_id} } = 1; next }
+		$kept++;
+		my $net = cents($o->{total_price}) - cents($o->{total_refunded});
+		$rev += $net;
+		$rev30 += $net if iso_epoch($o->{processed_at}) >= $now - 30 * 86400;
+	}
+	for my $l (@{ $exp->{lines} }) {
+		$units{ $l->{sku_id} } += $l->{quantity} if defined $l->{sku_id} && !$cancelled{ $l->{order_id} };
+	}
+	my @top = (sort { $units{$b} <=> $units{$a} || $a <=> $b } keys %units)[0 .. 4];
+	return { order_count => scalar @{ $exp->{orders} }, total_revenue => money_str($rev),
+		revenue_last_30_days => money_str($rev30),
+		average_order_value => money_str($kept ? int((2 * $rev + $kept) / (2 * $kept)) : 0),
+		top_variants => [map { { sku_id => 0 + $_, units => $units{$_} } } grep { defined } @top] };
+}
+
+sub gql_orders_walk {
+	my ($shop, $first, $lfirst, $query) = @_;
+	my ($after, @nodes, $pages, $cost_ok);
+	$cost_ok = 1;
+	while (1) {
+		my ($d, $res) = gql($shop, $Q_ORDERS, { first => $first, after => $after, query => $query,
+			linesFirst => $lfirst });
+		die "orders page: $res->{status} $res->{content}" unless $res->{status} == 200 && $d->{data};
+		$pages++;
+		my $c = $d->{extensions}{cost};
+		my $actual = 2;
+		$actual += 3 + 2 * @{ $_->{lineItems}{nodes} } for @{ $d->{data}{orders}{nodes} };
+		$cost_ok = 0 unless $c->{requestedQueryCost} == 2 + $first * (3 + 2 * $lfirst)
+		  && $c->{actualQueryCost} == $actual;
+		push @nodes, @{ $d->{data}{orders}{nodes} };
+		my $pi = $d->{data}{orders}{pageInfo};
+		last unless $pi->{hasNextPage};
+		$after = $pi->{endCursor};
+		die 'runaway graphql order pagination' if $pages > 1000;
+	}
+	return (\@nodes, $pages, $cost_ok);
+}
+
+{
+	my $exp = $s->orders_expected($ZETA);
+	my @eo = @{ $exp->{orders} };
+	my @el = @{ $exp->{lines} };
+	is(scalar @eo, 600, 'zeta: 600 expected orders');
+	my %var = map { ($_->{sku_id} => $_->{product_id}) } @{ $s->expected($ZETA, 'graphql') };
+	my $nnull = grep { !defined $_->{sku_id} } @el;
+	is((grep { defined $_->{sku_id} && ($var{ $_->{sku_id} } // -1) != ($_->{product_id} // -2) } @el), 0,
+		'order lines reference existing catalog variants with their products');
+	ok($nnull > 0 && $nnull < 0.06 * @el, "$nnull of " . scalar(@el) . ' lines have no variant');
+	my %line_count; $line_count{ $_->{order_id} }++ for @el;
+	is((grep { $_->{line_item_count} != ($line_count{ $_->{order_id} } // 0) || $_->{line_item_count} < 1 } @eo), 0,
+		'line_item_count matches the lines');
+	is_deeply([map { $_->{name} } @eo], [map { '#' . (1000 + $_) } 1 .. 600], 'names #1001.. in id order');
+	ok(!@{ $s->orders_expected('beta.myshopify.com')->{orders} }, 'a shop without orders config has none');
+
+	# -- REST: status=any vs the default (open), pagination
+	my $n_any = body(get($zeta, "/admin/api/$V/orders/count.json?status=any"))->{count};
+	my $n_def = body(get($zeta, "/admin/api/$V/orders/count.json"))->{count};
+	is($n_any, 600, 'count.json?status=any: all orders');
+	my ($all, $pages, $fmt_ok) = walk_orders($zeta, "/admin/api/$V/orders.json?limit=250&status=any");
+	is($pages, 3, 'status=any, limit=250: 3 pages');
+	ok($fmt_ok, '... Link headers well formed');
+	is_deeply([map { $_->{id} } @$all], [map { $_->{order_id} } @eo], '... every order once, in id order');
+	my @open = grep { !defined $_->{closed_at} && !defined $_->{cancelled_at} } @$all;
+	my ($def, $dpages) = walk_orders($zeta, "/admin/api/$V/orders.json?limit=37");
+	is_deeply([map { $_->{id} } @$def], [map { $_->{id} } @open], "default status=open: neither closed nor cancelled ($dpages pages)");
+	ok($n_def == @open && $n_def < $n_any && $n_def > 0, "count.json default counts open orders only ($n_def of $n_any)");
+	my $n_canc = grep { defined $_->{cancelled_at} } @$all;
+	my $n_clos = grep { defined $_->{closed_at} } @$all;
+	is(body(get($zeta, "/admin/api/$V/orders/count.json?status=cancelled"))->{count}, $n_canc, "status=cancelled ($n_canc)");
+	is(body(get($zeta, "/admin/api/$V/orders/count.json?status=closed"))->{count}, $n_clos, "status=closed ($n_clos)");
+	ok((!grep { defined $_->{cancelled_at} && !defined $_->{closed_at} } @$all), 'cancelled orders are closed');
+	my $r = get($zeta, "/admin/api/$V/orders.json?limit=5&status=any");
+	my ($ptok) = links($r)->{next} =~ /page_info=([^&>]+)/;
+	$r = get($zeta, "/admin/api/$V/orders.json?page_info=$ptok&status=any");
+	is($r->{status}, 400, 'orders.json: page_info + status -> 400');
+	like(body($r)->{errors}, qr/^status cannot be passed when page_info is present$/, '... message');
+	is(get($zeta, "/admin/api/$V/products.json?page_info=$ptok")->{status}, 400,
+		'an orders page_info is refused by products.json');
+	is(get($zeta, "/admin/api/$V/orders.json?status=bogus")->{status}, 400, 'status=bogus -> 400');
+	$r = get($zeta, "/admin/api/$V/orders.json?limit=3&status=any&fields=id,name,total_price");
+	is_deeply([sort keys %{ body($r)->{orders}[0] }], [qw(id name total_price)], 'fields trims the order keys');
+	$r = get($zeta, "/admin/api/$V/orders.json?status=any&since_id=$eo[-3]{order_id}");
+	is_deeply([map { $_->{id} } @{ body($r)->{orders} }], [map { $_->{order_id} } @eo[-2, -1]], 'since_id');
+	$r = get($zeta, "/admin/api/$V/orders.json?status=any&ids=$eo[5]{order_id},$eo[1]{order_id}");
+	is_deeply([map { $_->{id} } @{ body($r)->{orders} }], [map { $_->{order_id} } @eo[1, 5]], 'ids, in id order');
+	my $cmin = $eo[-10]{created_at};
+	is(body(get($zeta, "/admin/api/$V/orders/count.json?status=any&created_at_min=" . enc($cmin)))->{count}, 10,
+		'created_at_min (inclusive)');
+	$r = get($zeta, "/admin/api/$V/orders/$eo[7]{order_id}.json");
+	is_deeply(body($r)->{order}, $all->[7], 'orders/{id}.json is the listed order');
+	is_deeply($s->order($ZETA, $eo[7]{order_id}), $all->[7], 'control orders/{id}: the REST JSON');
+	is(get($zeta, "/admin/api/$V/orders/1.json")->{status}, 404, 'unknown order -> 404');
+	unlike(get($zeta, "/admin/api/$V/orders.json?status=any&limit=250")->{content},
+		qr/"(?:price|amount|total_price|subtotal_price|total_tax|total_discounts)":-?[0-9]/, 'no numeric amounts in REST');
+
+	# -- arithmetic, statuses, refunds, and REST == expected rows
+	my (%bad, $n_fail, $n_part, $n_full, $n_two, $n_failonly);
+	$n_fail = $n_part = $n_full = $n_two = $n_failonly = 0;
+	my %elines; push @{ $elines{ $_->{order_id} } }, $_ for @el;
+	for my $k (0 .. $#$all) {
+		my ($o, $e) = ($all->[$k], $eo[$k]);
+		my @amt = @$o{qw(total_price subtotal_price total_tax total_discounts)};
+		$bad{format}++ if grep { !/^\d+\.\d\d$/ } @amt, map { $_->{price} } @{ $o->{line_items} };
+		my ($tot, $sub, $tax, $disc) = map { cents($_) } @amt;
+		my $sum = 0;
+		$sum += cents($_->{price}) * $_->{quantity} for @{ $o->{line_items} };
+		$bad{subtotal}++ unless $sub == $sum;
+		$bad{total}++ unless $tot == $sub - $disc + $tax;
+		$bad{qty}++ if grep { $_->{quantity} < 1 || $_->{quantity} > 4 } @{ $o->{line_items} };
+		my ($ref, $nref) = (0, 0);
+		for my $rf (@{ $o->{refunds} }) {
+			my $ok = 0;
+			for my $t (@{ $rf->{transactions} }) {
+				$bad{txn}++ unless $t->{kind} eq 'refund' && $t->{currency} eq 'USD' && $t->{amount} =~ /^\d+\.\d\d$/;
+				if ($t->{status} eq 'success') { $ref += cents($t->{amount}); $ok = 1 }
+				elsif ($t->{status} eq 'failure') { $n_fail++ }
+				else { $bad{txn}++ }
+			}
+			$nref += $ok;
+			$n_failonly++ unless $ok;
+		}
+		my $fs = $o->{financial_status};
+		if (defined $o->{cancelled_at}) {
+			$bad{cancelled}++ unless ($fs eq 'voided' && $ref == 0) || ($fs eq 'refunded' && $ref == $tot);
+		} elsif ($fs eq 'refunded') {
+			$n_full++;
+			$bad{refunded}++ unless $ref == $tot && $nref >= 1 && $nref <= 2;
+		} elsif ($fs eq 'partially_refunded') {
+			$n_part++;
+			$n_two++ if $nref == 2;
+			$bad{partial}++ unless $ref > 0 && $ref < $tot && $nref >= 1 && $nref <= 2;
+		} else {
+			$bad{status}++ unless $fs =~ /^(paid|pending|authorized)$/ && $ref == 0;
+		}
+		$bad{fulfillment}++ unless !defined $o->{fulfillment_status} || $o->{fulfillment_status} =~ /^(fulfilled|partial)$/;
+		my @ts = map { iso_epoch($o->{$_}) } qw(created_at processed_at updated_at);
+		$bad{times}++ unless $ts[0] <= $ts[1] && $ts[1] <= $ts[2] && $ts[2] <= time() + 1 && $ts[0] >= time() - 121 * 86400
+		  && (!defined $o->{cancelled_at} || iso_epoch($o->{cancelled_at}) <= $ts[2]);
+		my %want = (order_id => $o->{id}, name => $o->{name}, line_item_count => scalar @{ $o->{line_items} },
+			total_refunded => money_str($ref), currency => $o->{currency},
+			map { ($_ => $o->{$_}) } qw(created_at processed_at updated_at cancelled_at financial_status
+				fulfillment_status total_price subtotal_price total_tax total_discounts));
+		$bad{expected_order}++ unless Test::More::eq_hash(\%want, $e);
+		my @wl = map { { order_id => $o->{id}, line_id => $_->{id}, sku_id => $_->{variant_id},
+			product_id => $_->{product_id}, quantity => $_->{quantity}, price => $_->{price} } } @{ $o->{line_items} };
+		$bad{expected_lines}++ unless Test::More::eq_array(\@wl, $elines{ $o->{id} } // []);
+	}
+	is_deeply(\%bad, {}, 'every order: 2-decimal strings, subtotal = sum(price*qty), total = subtotal - discounts + tax, '
+		. 'statuses consistent with refunds/cancellation, timestamps ordered, expected rows = REST');
+	ok($n_part && $n_full && $n_two && $n_fail, "refunds: $n_part partial ($n_two with two refunds), $n_full full, "
+		. "$n_fail failed transactions ($n_failonly failure-only refunds)");
+	my %fin; $fin{ $_->{financial_status} }++ for @$all;
+	ok(keys %fin >= 5, 'financial statuses: ' . join(', ', map { "$_=$fin{$_}" } sort keys %fin));
+
+	# -- statistics
+	my $now = int(time());
+	my $st = $s->orders_stats($ZETA, $now);
+	my $mine = stats_from_rows($exp, $now);
+	is_deeply({ map { ($_ => $st->{$_}) } keys %$mine }, $mine,
+		"orders_stats matches the definitions (revenue $st->{total_revenue}, last 30 days $st->{revenue_last_30_days})");
+	is($st->{currency}, 'USD', '... currency');
+
+	# -- GraphQL
+	my ($d, $res) = gql($zeta, $Q_ORDERS_COUNT, { query => undef });
+	is_deeply($d->{data}, { ordersCount => { count => 600, precision => 'EXACT' } }, 'ordersCount: all statuses');
+	is($d->{extensions}{cost}{requestedQueryCost}, 1, '... cost 1');
+	my ($nodes, $gpages, $cost_ok) = gql_orders_walk($zeta, 50, 2);
+	is($gpages, 12, 'ShopifySyncOrders first=50: 12 pages');
+	ok($cost_ok, '... requested 2 + first*(3 + 2*linesFirst), actual 2 + sum(3 + 2*lines)');
+	my @keys = map { [iso_epoch($_->{updatedAt}), ($_->{id} =~ /(\d+)$/)[0]] } @$nodes;
+	ok((!grep { $keys[$_ - 1][0] > $keys[$_][0]
+		|| ($keys[$_ - 1][0] == $keys[$_][0] && $keys[$_ - 1][1] >= $keys[$_][1]) } 1 .. $#keys),
+		'... sorted by (updatedAt, id)');
+	my %eo = map { ($_->{order_id} => $_) } @eo;
+	my %FGQL = ('' => 'UNFULFILLED', fulfilled => 'FULFILLED', partial => 'PARTIALLY_FULFILLED');
+	my (%glines, $lcalls, $lcost_ok);
+	$lcost_ok = 1;
+	my %gbad;
+	for my $n (@$nodes) {
+		my ($oid) = $n->{id} =~ m{^gid://shopify/Order/(\d+)$};
+		my $e = $eo{$oid} or do { $gbad{unknown}++; next };
+		$gbad{fields}++ unless $n->{name} eq $e->{name}
+		  && $n->{displayFinancialStatus} eq uc($e->{financial_status})
+		  && $n->{displayFulfillmentStatus} eq $FGQL{ $e->{fulfillment_status} // '' }
+		  && $n->{currencyCode} eq 'USD' && $n->{totalPriceSet}{shopMoney}{currencyCode} eq 'USD'
+		  && $n->{updatedAt} =~ /Z$/ && iso_epoch($n->{updatedAt}) == iso_epoch($e->{updated_at})
+		  && iso_epoch($n->{createdAt}) == iso_epoch($e->{created_at})
+		  && iso_epoch($n->{processedAt}) == iso_epoch($e->{processed_at})
+		  && (defined $n->{cancelledAt} ? iso_epoch($n->{cancelledAt}) == iso_epoch($e->{cancelled_at} // '')
+			: !defined $e->{cancelled_at});
+		$gbad{amounts}++ unless cents($n->{totalPriceSet}{shopMoney}{amount}) == cents($e->{total_price})
+		  && cents($n->{subtotalPriceSet}{shopMoney}{amount}) == cents($e->{subtotal_price})
+		  && cents($n->{totalTaxSet}{shopMoney}{amount}) == cents($e->{total_tax})
+		  && cents($n->{totalDiscountsSet}{shopMoney}{amount}) == cents($e->{total_discounts})
+		  && cents($n->{totalRefundedSet}{shopMoney}{amount}) == cents($e->{total_refunded});
+		$glines{$oid} = [@{ $n->{lineItems}{nodes} }];
+		my $pi = $n->{lineItems}{pageInfo};
+		$gbad{more}++ unless !!$pi->{hasNextPage} == ($e->{line_item_count} > 2);
+		my $after = $pi->{endCursor};
+		while ($pi->{hasNextPage}) {
+			my ($dl) = gql($zeta, $Q_ORDER_LINES, { id => $n->{id}, first => 2, after => $after });
+			$lcalls++;
+			my $ord = $dl->{data}{order} or die 'order lines: ' . $JSON->encode($dl);
+			$lcost_ok = 0 unless $dl->{extensions}{cost}{requestedQueryCost} == 7
+			  && $dl->{extensions}{cost}{actualQueryCost} == 7 && $ord->{name} eq $e->{name};
+			push @{ $glines{$oid} }, @{ $ord->{lineItems}{nodes} };
+			$pi = $ord->{lineItems}{pageInfo};
+			$after = $pi->{endCursor};
+		}
+	}
+	is_deeply(\%gbad, {}, 'GraphQL order fields match expected rows (upper-case statuses, UTC, decimal amounts)');
+	is_deeply([sort { $a <=> $b } keys %glines], [sort { $a <=> $b } keys %eo], 'every order once');
+	ok($lcalls && $lcost_ok, "$lcalls ShopifySyncOrderLines calls for orders with more than 2 lines, cost 3 + 2*first");
+	my $lbad = 0;
+	for my $oid (keys %eo) {
+		my ($g, $w) = ($glines{$oid} // [], $elines{$oid} // []);
+		if (@$g != @$w) { $lbad++; next }
+		for my $k (0 .. $#$w) {
+			my ($x, $y) = ($g->[$k], $w->[$k]);
+			$lbad++ unless $x->{id} eq "gid://shopify/LineItem/$y->{line_id}" && $x->{quantity} == $y->{quantity}
+			  && cents($x->{originalUnitPriceSet}{shopMoney}{amount}) == cents($y->{price})
+			  && (defined $y->{sku_id} ? ($x->{variant}{id} // '') eq "gid://shopify/ProductVariant/$y->{sku_id}"
+				: !defined $x->{variant})
+			  && (defined $y->{product_id} ? ($x->{product}{id} // '') eq "gid://shopify/Product/$y->{product_id}"
+				: !defined $x->{product});
+		}
+	}
+	is($lbad, 0, 'GraphQL line items = expected lines, in order (variant null without a variant) (' . scalar(@el) . ' lines)');
+	($d) = gql($zeta, $Q_ORDER_LINES, { id => 'gid://shopify/Order/1', first => 5, after => undef });
+	is_deeply($d->{data}, { order => undef }, 'unknown order -> "order": null');
+	($d) = gql($zeta, $Q_ORDERS, { first => 250, after => undef, query => undef, linesFirst => 250 });
+	is($d->{errors}[0]{extensions}{code}, 'MAX_COST_EXCEEDED', 'orders first=250/linesFirst=250 -> MAX_COST_EXCEEDED');
+
+	# -- mutations and incremental listing
+	my $max_id = $eo[-1]{order_id};
+	my $m = $s->orders_mutate($ZETA, { create => 3, update => 4, cancel => 2, refund => 3, seed => 5 });
+	is_deeply([map { scalar @{ $m->{$_} } } qw(created updated cancelled refunded)], [3, 4, 2, 3],
+		'orders_mutate: 3 created, 4 updated, 2 cancelled, 3 refunded');
+	ok((!grep { $_ <= $max_id } @{ $m->{created} }), '... new orders have higher ids');
+	my $since = strftime('%Y-%m-%dT%H:%M:%S', gmtime($m->{ts})) . '+00:00';
+	my ($inc) = walk_orders($zeta, "/admin/api/$V/orders.json?limit=5&status=any&updated_at_min=" . enc($since));
+	is_deeply([map { $_->{id} } @$inc], $m->{touched}, 'REST updated_at_min + status=any: exactly the touched orders');
+	my @inc_open = grep { !defined $_->{closed_at} } @$inc;
+	is(body(get($zeta, "/admin/api/$V/orders/count.json?updated_at_min=" . enc($since)))->{count}, scalar @inc_open,
+		'... without status=any only the open ones (' . scalar(@inc_open) . ' of ' . scalar(@$inc) . ')');
+	my $before = strftime('%Y-%m-%dT%H:%M:%S', gmtime($m->{ts} - 1)) . 'Z';
+	is(body(get($zeta, "/admin/api/$V/orders/count.json?status=any&updated_at_max=" . enc($before)))->{count}, 600 - 9,
+		'updated_at_max (inclusive) one second before: all but the 9 touched old orders');
+	my $q = "updated_at:>='" . strftime('%Y-%m-%dT%H:%M:%SZ', gmtime($m->{ts})) . "'";
+	($nodes) = gql_orders_walk($zeta, 4, 1, $q);
+	is_deeply([sort { $a <=> $b } map { /(\d+)$/ } map { $_->{id} } @$nodes], $m->{touched},
+		'GraphQL updated_at:>= returns exactly the touched orders');
+	is(gql($zeta, $Q_ORDERS_COUNT, { query => $q })->{data}{ordersCount}{count}, 12, '... ordersCount agrees');
+	my ($p1) = gql($zeta, $Q_ORDERS, { first => 2, after => undef, query => $q, linesFirst => 1 });
+	($d) = gql($zeta, $Q_ORDERS, { first => 2, after => $p1->{data}{orders}{pageInfo}{endCursor}, query => undef,
+		linesFirst => 1 });
+	ok($d->{errors} && !$d->{data}, 'an orders cursor reused with another query is refused');
+	my $exp2 = $s->orders_expected($ZETA);
+	my %e2 = map { ($_->{order_id} => $_) } @{ $exp2->{orders} };
+	is(scalar keys %e2, 603, 'orders_expected: 603 orders');
+	ok((!grep { !defined $e2{$_}{cancelled_at} || $e2{$_}{financial_status} !~ /^(voided|refunded)$/ }
+		@{ $m->{cancelled} }), 'cancelled orders: cancelled_at set, voided or refunded');
+	ok((!grep { cents($e2{$_}{total_refunded}) <= cents($eo{$_}{total_refunded})
+		|| $e2{$_}{financial_status} !~ /refunded$/ } @{ $m->{refunded} }), 'refunded orders: more refunded, status *refunded');
+	is_deeply([map { $e2{$_}{name} } @{ $m->{created} }], ['#1601', '#1602', '#1603'], 'new orders continue the names');
+	my $m2 = $s->orders_mutate($ZETA, { ops => [{ op => 'touch', order_id => 0 + $eo[0]{order_id} }] });
+	ok($m2->{ts} > $m->{ts}, 'updated_at strictly increases between order mutations');
+	my $now2 = int(time());
+	is_deeply({ map { ($_ => $s->orders_stats($ZETA, $now2)->{$_}) } qw(order_count total_revenue
+		revenue_last_30_days average_order_value top_variants) },
+		stats_from_rows($s->orders_expected($ZETA), $now2), 'orders_stats after mutations');
 }
 
 my $pid = $s->pid;

@@ -2,5 +2,6 @@
 
 Modules: timefmt (timestamps), pools + catalog (model/generator), mutations,
 limits (bucket, faults), stats, routing (Request/Response/route table),
-rest (REST rendering + handlers), control (/_control/ API), server (HTTP).
+rest (REST rendering + handlers), control (/_control/ API), server (HTTP),
+graphql, bulk, orders + orders_gen + orders_rest + orders_graphql (orders).
 """

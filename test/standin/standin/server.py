@@ -27,7 +27,8 @@ from .stats import Stats, UNAUTH
 
 # Handler modules register their routes on import; add new ones here.
 from . import rest, control, graphql, bulk  # noqa: E402
-HANDLER_MODULES = (rest, control, graphql, bulk)
+from . import orders_gen, orders_rest, orders_graphql  # noqa: E402
+HANDLER_MODULES = (rest, control, graphql, bulk, orders_rest, orders_graphql)
 
 INVALID_TOKEN = ("[API] Invalid API key or access token "
                  "(unrecognized login or wrong password)")
@@ -118,9 +119,13 @@ class State:
             t0 = time.monotonic()
             try:
                 catalog.generate(shop, cfg.get("catalog"), random.Random)
+                dt = time.monotonic() - t0
+                try:
+                    orders_gen.generate(shop, cfg.get("orders"))
+                except (AttributeError, TypeError, ValueError) as e:
+                    raise ConfigError("bad orders config of %s: %s" % (cfg["domain"], e))
             except catalog.IdSpaceError as e:
                 raise ConfigError(str(e))
-            dt = time.monotonic() - t0
             with self.lock:
                 self.shops[shop.domain] = shop
                 self.tokens[shop.token] = shop
@@ -131,6 +136,9 @@ class State:
         log("shop %s: %d products, %d variants, ids [%d, %d) generated in %.2fs"
             % (shop.domain, len(shop.order), shop.variant_count, shop.id_base,
                shop.next_id, dt))
+        if cfg.get("orders"):
+            log("shop %s: %d orders generated in %.2fs"
+                % (shop.domain, len(shop.orders), shop.orders.gen_seconds))
         return shop
 
     @staticmethod
