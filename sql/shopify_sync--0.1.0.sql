@@ -173,6 +173,8 @@ CREATE INDEX order_lines_shop_sku_idx ON shopify.order_lines (shop_id, sku_id) I
 COMMENT ON TABLE shopify.orders IS
     'Mirror of the store''s orders: one row per order, amounts in the shop currency; no customer data';
 COMMENT ON COLUMN shopify.orders.name IS 'Order name as shown in Shopify, e.g. #1001';
+COMMENT ON COLUMN shopify.orders.financial_status IS 'paid, pending, authorized, partially_paid, partially_refunded, refunded, voided (REST words, also for GraphQL syncs)';
+COMMENT ON COLUMN shopify.orders.fulfillment_status IS 'NULL (unfulfilled), partial, fulfilled or restocked (REST words, also for GraphQL syncs)';
 COMMENT ON COLUMN shopify.orders.total_refunded IS 'Sum of the order''s successful refunds';
 COMMENT ON COLUMN shopify.orders.is_active IS 'False once the store was disconnected';
 COMMENT ON TABLE shopify.order_lines IS
@@ -475,7 +477,13 @@ f AS (
          shopify._to_timestamptz(o.o->>CASE WHEN gql THEN 'updatedAt' ELSE 'updated_at' END) AS updated_at,
          o.o->>CASE WHEN gql THEN 'cancelledAt' ELSE 'cancelled_at' END AS cancelled_raw,
          lower(o.o->>CASE WHEN gql THEN 'displayFinancialStatus' ELSE 'financial_status' END) AS financial_status,
-         lower(o.o->>CASE WHEN gql THEN 'displayFulfillmentStatus' ELSE 'fulfillment_status' END) AS fulfillment_status,
+         -- GraphQL's display status in REST's words: one mirror whichever API wrote it
+         CASE WHEN NOT gql THEN lower(o.o->>'fulfillment_status')
+              ELSE CASE upper(o.o->>'displayFulfillmentStatus')
+                     WHEN 'UNFULFILLED' THEN NULL
+                     WHEN 'PARTIALLY_FULFILLED' THEN 'partial'
+                     ELSE lower(o.o->>'displayFulfillmentStatus') END
+         END AS fulfillment_status,
          o.o->>CASE WHEN gql THEN 'currencyCode' ELSE 'currency' END AS currency,
          CASE WHEN gql THEN o.o#>>'{totalPriceSet,shopMoney,amount}' ELSE o.o->>'total_price' END AS total_raw,
          CASE WHEN gql THEN o.o#>>'{subtotalPriceSet,shopMoney,amount}' ELSE o.o->>'subtotal_price' END AS subtotal_raw,

@@ -418,7 +418,8 @@ events_process(int limit, TimestampTz *next_due, bool *more)
 
 		if (!shopify_run_in_tx(activity, event_tx, w, err, sizeof(err), NULL))
 		{
-			FailWork	f = {w, err};
+			/* its own copy: the next transaction clears err first */
+			FailWork	f = {w, pstrdup(err)};
 
 			(void) shopify_run_in_tx("shopify_sync: recording a failed webhook event",
 									 event_failed_tx, &f, err, sizeof(err), NULL);

@@ -86,7 +86,7 @@ static const char *orders_sql =
 "       (SELECT count(*) FILTER (WHERE NOT inserted) FROM up)::int,"
 "       ((SELECT count(*) FROM src WHERE kind = 'order' AND NOT ok) + (SELECT count(*) FROM alien))::int,"
 "       (SELECT string_agg(e, '; ') FROM"
-"          (SELECT kind || ' ' || coalesce(line_id, order_id)::text || ': ' || error AS e"
+"          (SELECT kind || ' ' || coalesce(line_id, order_id, 0)::text || ': ' || error AS e"
 "             FROM src WHERE NOT ok LIMIT 3) x),"
 "       (SELECT array_agg(order_id) FROM own)";
 
@@ -135,6 +135,11 @@ mirror_write_orders(const char *doc, size_t len, const char *shape, int64 shop_i
 	out->failed = DatumGetInt32(shopify_spi_value(0, 5, &isnull));
 	out->errors = shopify_spi_text(0, 6);
 	out->unchanged = Max(0, out->processed - out->created - out->updated - out->failed);
+	if (strcmp(shape, "graphql_order") == 0)
+	{
+		/* further line items of an order its page already counted */
+		out->products = out->processed = out->created = out->updated = out->unchanged = 0;
+	}
 	own = shopify_spi_value(0, 7, &isnull);
 	if (!isnull)
 	{

@@ -185,8 +185,10 @@ ok(wait_processed($good, 10), 'the event behind the failing one was processed');
 is($node->safe_psql('app', "SELECT processed FROM shopify.webhook_events WHERE id = $bad"), 'f',
 	'the failing event waits for its retry');
 ok(wait_processed($bad, 30), 'the failing event ends processed');
-is($node->safe_psql('app', "SELECT attempts || ' ' || (error IS NOT NULL) || ' ' || note FROM shopify.webhook_events WHERE id = $bad"),
+is($node->safe_psql('app', "SELECT attempts || ' ' || (error <> '') || ' ' || note FROM shopify.webhook_events WHERE id = $bad"),
 	'2 true failed after 2 attempts', 'failed after shopify_sync.webhook_max_attempts with its error');
+like($node->safe_psql('app', "SELECT error FROM shopify.webhook_events WHERE id = $bad"),
+	qr/not a product/, 'the error says what was wrong');
 cmp_ok($node->safe_psql('app', "SELECT count(*) FROM shopify.sync_log WHERE details->>'event_id' = '$bad' AND details->>'outcome' IN ('retry', 'failed')"),
 	'>=', 2, 'each failure logged');
 
