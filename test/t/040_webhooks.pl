@@ -223,11 +223,11 @@ $node->safe_psql('app', "ALTER SYSTEM SET shopify_sync.webhook_rate_limit = 5");
 $node->safe_psql('app', "ALTER SYSTEM SET shopify_sync.webhook_rate_burst = 10");
 $node->reload;
 sleep 1;
-my $flood = join('', map { delivery_sql($x, 'orders/create', qq({"id": $_})) } 1 .. 100);
+my $flood = join('', map { delivery_sql($x, 'customers/create', qq({"id": $_})) } 1 .. 100);
 ($ret, $out, $err) = $node->psql('app', $flood, on_error_stop => 0);
 my $refused = () = $err =~ /too many webhook deliveries/g;
 cmp_ok($refused, '>=', 80, "$refused of 100 flooding deliveries refused (SQLSTATE 53400)");
-my $stored = $node->safe_psql('app', "SELECT count(*) FROM shopify.webhook_events WHERE shop_id = $sx AND topic = 'orders/create'");
+my $stored = $node->safe_psql('app', "SELECT count(*) FROM shopify.webhook_events WHERE shop_id = $sx AND topic = 'customers/create'");
 cmp_ok($stored, '<=', 20, "only $stored stored");
 my $other_ok = 0;
 for (1 .. 5)
@@ -241,12 +241,12 @@ ok(wait_until(sub {
 	'the flood is logged (once per second, not per delivery)');
 cmp_ok($node->safe_psql('app', "SELECT count(*) FROM shopify.sync_log WHERE shop_id = $sx AND details->>'reason' = 'rate limited'"),
 	'<', 10, 'without flooding the log');
-is($node->safe_psql('app', "SELECT note FROM shopify.webhook_events WHERE shop_id = $sx AND topic = 'orders/create' ORDER BY id LIMIT 1"),
+is($node->safe_psql('app', "SELECT note FROM shopify.webhook_events WHERE shop_id = $sx AND topic = 'customers/create' ORDER BY id LIMIT 1"),
 	'', 'unknown topics are stored') if 0;
 ok(wait_until(sub {
 	$node->safe_psql('app', "SELECT count(*) FROM shopify.webhook_events WHERE shop_id = $sx AND NOT processed") eq '0' }, 20),
 	'unknown topics are marked processed');
-like($node->safe_psql('app', "SELECT note FROM shopify.webhook_events WHERE shop_id = $sx AND topic = 'orders/create' LIMIT 1"),
+like($node->safe_psql('app', "SELECT note FROM shopify.webhook_events WHERE shop_id = $sx AND topic = 'customers/create' LIMIT 1"),
 	qr/not handled/, 'with a note');
 $node->safe_psql('app', "ALTER SYSTEM RESET shopify_sync.webhook_rate_limit");
 $node->safe_psql('app', "ALTER SYSTEM RESET shopify_sync.webhook_rate_burst");
