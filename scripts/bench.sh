@@ -7,7 +7,10 @@
 #   - the time of a plain COPY of the same rows into the same table, measured
 #     in the same run, and the ratio between the two,
 #   - the worker's peak private memory (RssAnon) during each sync,
-#   - where a page's time goes (JSON parse, extraction, insert).
+#   - where a page's time goes (JSON parse, extraction, insert),
+#   - orders per second of a full order sync of 100,000 orders (REST, GraphQL),
+#   - the time of shopify_store_stats over them, against the same query with
+#     index use turned off (a sequential scan baseline).
 # Run as root: scripts/bench.sh   (or: make bench)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,15 +25,17 @@ trap cleanup_workdir EXIT
 
 SMALL_PRODUCTS=${SMALL_PRODUCTS:-2200}
 LARGE_PRODUCTS=${LARGE_PRODUCTS:-22000}
+ORDERS=${ORDERS:-100000}
 tok() { echo "shpat_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
 TOK_S=$(tok)
 TOK_L=$(tok)
-echo "== stand-in: $SMALL_PRODUCTS and $LARGE_PRODUCTS products, rate limiting off"
+echo "== stand-in: $SMALL_PRODUCTS and $LARGE_PRODUCTS products, $ORDERS orders, rate limiting off"
 start_standin "{\"shops\": [
  {\"domain\": \"bench-small.myshopify.com\", \"token\": \"$TOK_S\", \"bucket\": null, \"graphql\": null,
   \"catalog\": {\"products\": $SMALL_PRODUCTS, \"variants_min\": 1, \"variants_max\": 8, \"seed\": 1, \"awkward\": false}},
  {\"domain\": \"bench-large.myshopify.com\", \"token\": \"$TOK_L\", \"bucket\": null, \"graphql\": null,
-  \"catalog\": {\"products\": $LARGE_PRODUCTS, \"variants_min\": 1, \"variants_max\": 8, \"seed\": 2, \"awkward\": false}}]}"
+  \"catalog\": {\"products\": $LARGE_PRODUCTS, \"variants_min\": 1, \"variants_max\": 8, \"seed\": 2, \"awkward\": false},
+  \"orders\": {\"count\": $ORDERS, \"seed\": 7, \"days\": 365}}]}"
 echo "== cluster"
 start_cluster bench "shopify_sync.api_base_url = '$STANDIN_URL'
 shopify_sync.api = 'rest'
@@ -47,14 +52,15 @@ rss_anon() { awk '/^RssAnon:/ {print $2}' "/proc/$WPID/status"; }
 # CPU seconds used by the worker so far (user + system)
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$WPID/stat"; }
 
-# sync_once SHOP_ID: a full sync while sampling the worker's RssAnon every
-# 20 ms; prints "variants seconds peak_kB base_kB worker_cpu_s".
+# sync_once SHOP_ID [products|orders]: a full sync while sampling the
+# worker's RssAnon every 20 ms; prints "rows seconds peak_kB base_kB
+# worker_cpu_s" (rows: variants, or orders).
 sync_once() {
-  local sid=$1 base peak job st v s c0
+  local sid=$1 what=${2:-products} base peak job st v s c0
   c0=$(cpu_s)
   base=$(rss_anon)
   peak=$base
-  job=$("${PSQL[@]}" -At -c "SELECT id FROM shopify_sync_products($sid)")
+  job=$("${PSQL[@]}" -At -c "SELECT id FROM shopify_sync_$what($sid)")
   while :; do
     v=$(rss_anon)
     [ "$v" -gt "$peak" ] && peak=$v
@@ -122,6 +128,36 @@ for which in small large; do
   echo "== $which catalog: COPY of the same rows"
   C[$which]=$(copy_time "$sid")
 done
+
+echo "== orders: $ORDERS orders of the large shop, full order sync per path"
+declare -A O
+for path in rest graphql; do
+  use_path "$L_ID" "$path"
+  fresh_worker
+  "${PSQL[@]}" -c "DELETE FROM shopify.orders WHERE shop_id = $L_ID" -c "VACUUM shopify.orders, shopify.order_lines" -c "CHECKPOINT"
+  read -r ov os op ob ou < <(sync_once "$L_ID" orders)
+  O[$path]="$ov $os $op $ou"
+done
+"${PSQL[@]}" -c "VACUUM ANALYZE shopify.orders, shopify.order_lines, shopify.products"
+O_LINES=$("${PSQL[@]}" -At -c "SELECT count(*) FROM shopify.order_lines WHERE shop_id = $L_ID")
+echo "== shopify_store_stats over them (mean of 20 calls), indexes on and off"
+stats_ms() {
+  "${PSQL[@]}" -At 2>&1 <<SQL | grep -o 'stats_ms.*' | awk '{print $2}'
+$1
+DO \$\$
+DECLARE t0 timestamptz; n int := 20;
+BEGIN
+  PERFORM shopify_store_stats($L_ID);
+  t0 := clock_timestamp();
+  FOR i IN 1..n LOOP PERFORM shopify_store_stats($L_ID); END LOOP;
+  RAISE NOTICE 'stats_ms %', round((extract(epoch FROM clock_timestamp() - t0) * 1000 / n)::numeric, 1);
+END \$\$;
+SQL
+}
+ST_IDX=$(stats_ms "")
+ST_SEQ=$(stats_ms "SET enable_indexscan = off; SET enable_indexonlyscan = off; SET enable_bitmapscan = off;")
+ST_PLAN=$("${PSQL[@]}" -At -c "EXPLAIN SELECT count(*), sum(total_price - total_refunded) FILTER (WHERE cancelled_at IS NULL) FROM shopify.orders WHERE shop_id = $L_ID" | head -3 | tr '\n' ' ')
+echo "plan of the order aggregate: $ST_PLAN"
 
 echo "== anatomy of one 250-product page"
 curl -s -H "X-Shopify-Access-Token: $TOK_L" \
@@ -191,4 +227,9 @@ for path in rest graphql bulk; do
   read -r _ _ q1 _ _ _ q2 _ <<<"${R[small.$path]}"
   echo "$path (large catalog): first sync $(r "$s1" "${C[large]}") x the COPY time, re-sync $(r "$s2" "${C[large]}") x; worker CPU $(printf '%.2f' "$u1") s of $(printf '%.2f' "$s1") s wall; peak memory $(r "$(max "$p1" "$p2")" "$(max "$q1" "$q2")") x the small catalog's"
 done
+for path in rest graphql; do
+  read -r ov os op ou <<<"${O[$path]}"
+  echo "orders, $path: $ov orders ($O_LINES line items) in $(printf '%.2f' "$os") s = $(f "$ov" "$os") orders/s; worker peak RssAnon $op kB; worker CPU $(printf '%.2f' "$ou") s"
+done
+echo "shopify_store_stats over $ORDERS orders and $O_LINES line items: $ST_IDX ms (same query without indexes: $ST_SEQ ms, $(r "$ST_SEQ" "$ST_IDX") x)"
 echo "one 250-product page ($A_ROWS variants, $A_BYTES bytes) to typed rows: expanded in SQL from jsonb $A_SQL ms, parsed in C $A_C ms ($(r "$A_SQL" "$A_C") x faster); inserting the rows into an indexed table $A_INSERT ms"

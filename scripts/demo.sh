@@ -3,12 +3,14 @@
 #   installs what is missing, builds and installs shopify_sync, starts a
 #   throw-away PostgreSQL 15 cluster (as the postgres user) with the
 #   extension preloaded and a local Shopify stand-in serving a realistic
-#   catalog, then connects the store, syncs it with visible progress, shows
-#   statistics and a few products, syncs changes, and disconnects.
+#   catalog and order history, then connects the store, syncs it with
+#   visible progress, shows statistics and a few products, syncs changes,
+#   syncs the orders and shows revenue and best sellers, and disconnects.
 #
 # With SHOPIFY_SHOP=<name>.myshopify.com and SHOPIFY_ACCESS_TOKEN=shpat_...
 # in the environment it talks to that real store instead (read-only calls:
-# shop.json, products/count.json, products.json).
+# shop.json, products/count.json, products.json, and orders.json when the
+# token has the read_orders scope).
 #
 # Everything is removed at the end (KEEP_WORKDIR=1 keeps the cluster directory).
 set -euo pipefail
@@ -39,12 +41,13 @@ else
   MODE=standin
   SHOP=demo-outfitters.myshopify.com
   TOKEN="shpat_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-  echo "== starting the Shopify stand-in (2,500 products, rate limit 40 requests / 2 per second)"
+  echo "== starting the Shopify stand-in (2,500 products, 3,000 orders, rate limit 40 requests / 2 per second)"
   start_standin "{\"shops\": [{\"domain\": \"$SHOP\", \"token\": \"$TOKEN\", \"name\": \"Demo Outfitters\",
     \"currency\": \"EUR\", \"plan_name\": \"basic\",
     \"catalog\": {\"products\": 2500, \"variants_min\": 1, \"variants_max\": 8,
                 \"big_products\": [100], \"seed\": 42, \"awkward\": false,
                 \"drafts\": 0.05, \"archived\": 0.03},
+    \"orders\": {\"count\": 3000, \"seed\": 42, \"days\": 120},
     \"bucket\": {\"size\": 40, \"leak\": 2.0}}]}"
   BASE_URL=$STANDIN_URL
   # a realistic network round trip
@@ -97,9 +100,18 @@ if [ "$MODE" = standin ]; then
   step "SELECT status, sync_type, variants_unchanged, variants_deactivated FROM shopify_wait_for_sync(3);"
 fi
 
+echo
+echo "demo=# SELECT id, resource, status FROM shopify_sync_orders(1);"
+OJOB=$("${PSQL[@]}" -At -c "SELECT id FROM shopify_sync_orders(1)")
+step "SELECT status, total_products AS orders_listed, variants_processed AS orders_processed, api_calls, round(extract(epoch FROM finished_at - started_at)::numeric, 2) AS seconds, error FROM shopify_wait_for_sync($OJOB);"
+step "SELECT s->'order_count' AS orders, s->'total_revenue' AS revenue, s->'revenue_last_30_days' AS last_30_days, s->'average_order_value' AS avg_order, s->>'currency' AS currency FROM shopify_store_stats(1) s;"
+step "SELECT t->>'sku' AS sku, left(t->>'title', 30) AS title, (t->>'units')::int AS units_sold FROM shopify_store_stats(1) s, jsonb_array_elements(s->'top_variants') t;"
+step "SELECT date_trunc('month', o.processed_at)::date AS month, count(*) AS orders, sum(o.total_price - o.total_refunded) AS net_revenue FROM shopify.orders o WHERE o.shop_id = 1 AND o.cancelled_at IS NULL GROUP BY 1 ORDER BY 1 DESC LIMIT 4;"
+
 step "SELECT event, count(*) FROM shopify.sync_log GROUP BY event ORDER BY 2 DESC;"
 step "SELECT jsonb_pretty(shopify_disconnect(1));"
 step "SELECT count(*) FILTER (WHERE is_active) AS active_rows, count(*) AS kept_rows FROM shopify.products;"
+step "SELECT count(*) FILTER (WHERE is_active) AS active_orders, count(*) AS kept_orders FROM shopify.orders;"
 
 echo
 echo "== the server log has the same events, one line each, e.g.:"
