@@ -4,7 +4,7 @@
 # shopify_sync.control.in and the C code gets it as EXTVERSION.
 
 EXTENSION  = shopify_sync
-EXTVERSION = 0.1.0
+EXTVERSION = 0.2.0
 
 MODULE_big = shopify_sync
 OBJS = \
@@ -31,7 +31,8 @@ OBJS = \
 	src/graphql.o \
 	src/jsonpick.o \
 	src/webhook.o \
-	src/events.o
+	src/events.o \
+	src/status.o
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 EXTRA_CLEAN = $(EXTENSION).control

@@ -126,62 +126,6 @@ COMMENT ON COLUMN shopify.products.last_synced_at IS 'When a sync or webhook las
 COMMENT ON COLUMN shopify.products.deactivated_at IS 'When the row became inactive';
 
 -------------------------------------------------------------------------------
--- orders and order_lines: the order mirror
--------------------------------------------------------------------------------
-
-CREATE TABLE shopify.orders (
-    order_id            bigint PRIMARY KEY,
-    shop_id             bigint NOT NULL REFERENCES shopify.stores (shop_id) ON DELETE CASCADE,
-    name                text,
-    created_at          timestamptz,
-    processed_at        timestamptz,
-    updated_at          timestamptz,
-    cancelled_at        timestamptz,
-    financial_status    text,
-    fulfillment_status  text,
-    currency            text,
-    total_price         numeric,
-    subtotal_price      numeric,
-    total_tax           numeric,
-    total_discounts     numeric,
-    total_refunded      numeric NOT NULL DEFAULT 0,
-    line_item_count     integer,
-    is_active           boolean NOT NULL DEFAULT true,
-    first_synced_at     timestamptz NOT NULL DEFAULT now(),
-    last_synced_at      timestamptz NOT NULL DEFAULT now(),
-    CONSTRAINT orders_order_id_check CHECK (order_id > 0),
-    CONSTRAINT orders_line_item_count_check CHECK (line_item_count >= 0)
-);
--- statistics: revenue by shop over processed_at, without touching the heap
-CREATE INDEX orders_shop_processed_idx ON shopify.orders (shop_id, processed_at)
-    INCLUDE (total_price, total_refunded, cancelled_at);
-
-CREATE TABLE shopify.order_lines (
-    line_id             bigint PRIMARY KEY,
-    order_id            bigint NOT NULL REFERENCES shopify.orders (order_id) ON DELETE CASCADE,
-    shop_id             bigint NOT NULL,
-    sku_id              bigint,
-    product_id          bigint,
-    quantity            integer,
-    price               numeric,
-    CONSTRAINT order_lines_line_id_check CHECK (line_id > 0)
-);
-CREATE INDEX order_lines_order_idx ON shopify.order_lines (order_id);
--- statistics: units per variant
-CREATE INDEX order_lines_shop_sku_idx ON shopify.order_lines (shop_id, sku_id) INCLUDE (quantity, order_id);
-
-COMMENT ON TABLE shopify.orders IS
-    'Mirror of the store''s orders: one row per order, amounts in the shop currency; no customer data';
-COMMENT ON COLUMN shopify.orders.name IS 'Order name as shown in Shopify, e.g. #1001';
-COMMENT ON COLUMN shopify.orders.financial_status IS 'paid, pending, authorized, partially_paid, partially_refunded, refunded, voided (REST words, also for GraphQL syncs)';
-COMMENT ON COLUMN shopify.orders.fulfillment_status IS 'NULL (unfulfilled), partial, fulfilled or restocked (REST words, also for GraphQL syncs)';
-COMMENT ON COLUMN shopify.orders.total_refunded IS 'Sum of the order''s successful refunds';
-COMMENT ON COLUMN shopify.orders.is_active IS 'False once the store was disconnected';
-COMMENT ON TABLE shopify.order_lines IS
-    'Line items of the mirrored orders; sku_id is the Shopify variant id (joins shopify.products), NULL for custom items';
-COMMENT ON COLUMN shopify.order_lines.sku_id IS 'Shopify variant id of the line, or NULL (custom item, deleted variant)';
-
--------------------------------------------------------------------------------
 -- sync_jobs: the work queue of the background worker
 -------------------------------------------------------------------------------
 
@@ -253,7 +197,7 @@ CREATE INDEX sync_jobs_finished_idx ON shopify.sync_jobs (finished_at) WHERE fin
 
 COMMENT ON TABLE shopify.sync_jobs IS
     'Sync jobs: enqueued by shopify_sync_products(), run by the background worker';
-COMMENT ON COLUMN shopify.sync_jobs.resource IS 'What the job mirrors: products or orders (for orders, the products_*/variants_* counters count orders)';
+COMMENT ON COLUMN shopify.sync_jobs.resource IS 'What the job mirrors: products';
 COMMENT ON COLUMN shopify.sync_jobs.sync_type IS 'full_sync (whole catalog, deletes reflected) or incremental_sync (products updated since the last completed sync)';
 COMMENT ON COLUMN shopify.sync_jobs.status IS 'pending, running, completed, failed or cancelled';
 COMMENT ON COLUMN shopify.sync_jobs.api IS 'Admin API the job uses (rest, graphql, or bulk for a GraphQL bulk operation)';
@@ -370,13 +314,11 @@ GRANT SELECT (shop_id, shop_domain, shop_name, owner, is_active, token_key_id,
               disconnected_at, last_sync_at, last_sync_status, last_sync_job_id,
               last_error, created_at, updated_at)
     ON shopify.stores TO PUBLIC;
-GRANT SELECT ON shopify.products, shopify.orders, shopify.order_lines, shopify.sync_jobs,
-                shopify.webhook_events, shopify.sync_log TO PUBLIC;
+GRANT SELECT ON shopify.products, shopify.sync_jobs, shopify.webhook_events,
+                shopify.sync_log TO PUBLIC;
 
 ALTER TABLE shopify.stores ENABLE ROW LEVEL SECURITY;
 ALTER TABLE shopify.products ENABLE ROW LEVEL SECURITY;
-ALTER TABLE shopify.orders ENABLE ROW LEVEL SECURITY;
-ALTER TABLE shopify.order_lines ENABLE ROW LEVEL SECURITY;
 ALTER TABLE shopify.sync_jobs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE shopify.sync_seen ENABLE ROW LEVEL SECURITY;
 ALTER TABLE shopify.bulk_products ENABLE ROW LEVEL SECURITY;
@@ -386,10 +328,6 @@ ALTER TABLE shopify.sync_log ENABLE ROW LEVEL SECURITY;
 CREATE POLICY stores_owner ON shopify.stores
     USING (owner = current_user) WITH CHECK (owner = current_user);
 CREATE POLICY products_owner ON shopify.products
-    USING (shop_id IN (SELECT s.shop_id FROM shopify.stores s WHERE s.owner = current_user));
-CREATE POLICY orders_owner ON shopify.orders
-    USING (shop_id IN (SELECT s.shop_id FROM shopify.stores s WHERE s.owner = current_user));
-CREATE POLICY order_lines_owner ON shopify.order_lines
     USING (shop_id IN (SELECT s.shop_id FROM shopify.stores s WHERE s.owner = current_user));
 CREATE POLICY sync_jobs_owner ON shopify.sync_jobs
     USING (shop_id IN (SELECT s.shop_id FROM shopify.stores s WHERE s.owner = current_user));
@@ -401,8 +339,6 @@ CREATE POLICY sync_log_owner ON shopify.sync_log
 COMMENT ON POLICY stores_owner ON shopify.stores IS 'A role sees only the stores it connected';
 COMMENT ON POLICY products_owner ON shopify.products IS 'A role sees only the mirror of its own stores';
 COMMENT ON POLICY sync_jobs_owner ON shopify.sync_jobs IS 'A role sees only the jobs of its own stores';
-COMMENT ON POLICY orders_owner ON shopify.orders IS 'A role sees only the orders of its own stores';
-COMMENT ON POLICY order_lines_owner ON shopify.order_lines IS 'A role sees only the order lines of its own stores';
 COMMENT ON POLICY webhook_events_owner ON shopify.webhook_events IS 'A role sees only the events of its own stores';
 COMMENT ON POLICY sync_log_owner ON shopify.sync_log IS 'A role sees only the log rows of its own stores';
 
@@ -424,136 +360,6 @@ LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION shopify._variants(text, text) IS
     'Internal: a Shopify payload (shape rest_products, rest_product, graphql_products, graphql_product or bulk_jsonl) as typed rows; invalid variants come out with ok = false and the reason';
 REVOKE ALL ON FUNCTION shopify._variants(text, text) FROM PUBLIC;
-
-CREATE FUNCTION shopify._to_numeric(v text) RETURNS numeric
-AS 'MODULE_PATHNAME', 'shopify_to_numeric'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION shopify._to_numeric(text) IS 'Internal: a decimal string as numeric, or NULL when it is not one (never an error)';
-CREATE FUNCTION shopify._to_timestamptz(v text) RETURNS timestamptz
-AS 'MODULE_PATHNAME', 'shopify_to_timestamptz'
-LANGUAGE C STABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION shopify._to_timestamptz(text) IS 'Internal: an ISO 8601 timestamp, or NULL when it is not one (never an error)';
-CREATE FUNCTION shopify._to_id(v jsonb) RETURNS bigint
-AS 'MODULE_PATHNAME', 'shopify_to_id'
-LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION shopify._to_id(jsonb) IS 'Internal: a Shopify id (number, digit string or gid://shopify/Type/N) as bigint, or NULL';
-REVOKE ALL ON FUNCTION shopify._to_numeric(text), shopify._to_timestamptz(text), shopify._to_id(jsonb) FROM PUBLIC;
-
--- Orders payloads to rows: kind 'order' (one per order) and 'line' (one per
--- line item).  REST pages {"orders": [...]}, REST single orders (webhooks,
--- {"order": ...} or the order itself), GraphQL pages {"data": {"orders":
--- {"nodes"|"edges"}}} and single orders {"data": {"order": ...}}.  A value
--- of the wrong shape makes its order (or line) ok = false, never an error.
-CREATE FUNCTION shopify._orders(doc jsonb, shape text,
-    OUT kind text, OUT ok boolean, OUT error text, OUT order_id bigint, OUT name text,
-    OUT created_at timestamptz, OUT processed_at timestamptz, OUT updated_at timestamptz,
-    OUT cancelled_at timestamptz, OUT financial_status text, OUT fulfillment_status text,
-    OUT currency text, OUT total_price numeric, OUT subtotal_price numeric,
-    OUT total_tax numeric, OUT total_discounts numeric, OUT total_refunded numeric,
-    OUT line_id bigint, OUT sku_id bigint, OUT product_id bigint, OUT quantity integer,
-    OUT price numeric, OUT lines_complete boolean)
-RETURNS SETOF record
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-WITH o AS (
-  SELECT x.o, shape LIKE 'graphql%' AS gql
-    FROM (SELECT CASE shape
-            WHEN 'rest_orders' THEN doc->'orders'
-            WHEN 'rest_order' THEN jsonb_build_array(coalesce(doc->'order', doc))
-            WHEN 'graphql_orders' THEN coalesce(doc->'data'->'orders'->'nodes',
-                   (SELECT jsonb_agg(e->'node') FROM jsonb_array_elements(doc->'data'->'orders'->'edges') e))
-            WHEN 'graphql_order' THEN CASE WHEN jsonb_typeof(doc->'data'->'order') = 'object'
-                                           THEN jsonb_build_array(doc->'data'->'order') END
-          END AS arr) a,
-         LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(a.arr) = 'array' THEN a.arr ELSE '[]' END) x(o)
-),
-f AS (
-  SELECT o.o, o.gql,
-         shopify._to_id(o.o->'id') AS order_id,
-         CASE WHEN jsonb_typeof(o.o->'name') = 'string' THEN o.o->>'name' END AS name,
-         shopify._to_timestamptz(o.o->>CASE WHEN gql THEN 'createdAt' ELSE 'created_at' END) AS created_at,
-         shopify._to_timestamptz(o.o->>CASE WHEN gql THEN 'processedAt' ELSE 'processed_at' END) AS processed_at,
-         shopify._to_timestamptz(o.o->>CASE WHEN gql THEN 'updatedAt' ELSE 'updated_at' END) AS updated_at,
-         o.o->>CASE WHEN gql THEN 'cancelledAt' ELSE 'cancelled_at' END AS cancelled_raw,
-         lower(o.o->>CASE WHEN gql THEN 'displayFinancialStatus' ELSE 'financial_status' END) AS financial_status,
-         -- GraphQL's display status in REST's words: one mirror whichever API wrote it
-         CASE WHEN NOT gql THEN lower(o.o->>'fulfillment_status')
-              ELSE CASE upper(o.o->>'displayFulfillmentStatus')
-                     WHEN 'UNFULFILLED' THEN NULL
-                     WHEN 'PARTIALLY_FULFILLED' THEN 'partial'
-                     ELSE lower(o.o->>'displayFulfillmentStatus') END
-         END AS fulfillment_status,
-         o.o->>CASE WHEN gql THEN 'currencyCode' ELSE 'currency' END AS currency,
-         CASE WHEN gql THEN o.o#>>'{totalPriceSet,shopMoney,amount}' ELSE o.o->>'total_price' END AS total_raw,
-         CASE WHEN gql THEN o.o#>>'{subtotalPriceSet,shopMoney,amount}' ELSE o.o->>'subtotal_price' END AS subtotal_raw,
-         CASE WHEN gql THEN o.o#>>'{totalTaxSet,shopMoney,amount}' ELSE o.o->>'total_tax' END AS tax_raw,
-         CASE WHEN gql THEN o.o#>>'{totalDiscountsSet,shopMoney,amount}' ELSE o.o->>'total_discounts' END AS discounts_raw,
-         CASE WHEN gql THEN shopify._to_numeric(o.o#>>'{totalRefundedSet,shopMoney,amount}')
-              -- NULL (invalid) when one successful refund amount is not a number
-              ELSE (SELECT CASE WHEN coalesce(bool_and(shopify._to_numeric(t->>'amount') IS NOT NULL), true)
-                                THEN coalesce(sum(shopify._to_numeric(t->>'amount')), 0) END
-                      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(o.o->'refunds') = 'array' THEN o.o->'refunds' ELSE '[]' END) r,
-                           jsonb_array_elements(CASE WHEN jsonb_typeof(r->'transactions') = 'array' THEN r->'transactions' ELSE '[]' END) t
-                     WHERE t->>'kind' = 'refund' AND t->>'status' = 'success')
-         END AS total_refunded,
-         CASE WHEN gql THEN o.o#>'{lineItems,nodes}' ELSE o.o->'line_items' END AS lines,
-         -- the payload carries all of the order's lines (REST always; GraphQL
-         -- when the order's first page of lines is its last)
-         CASE WHEN NOT gql THEN true
-              WHEN shape = 'graphql_orders' THEN coalesce(o.o#>'{lineItems,pageInfo,hasNextPage}' = 'false', false)
-              ELSE false END AS lines_complete
-    FROM o
-),
-g AS (
-  SELECT f.*,
-         shopify._to_timestamptz(cancelled_raw) AS cancelled_at,
-         shopify._to_numeric(total_raw) AS total_price,
-         shopify._to_numeric(subtotal_raw) AS subtotal_price,
-         shopify._to_numeric(tax_raw) AS total_tax,
-         shopify._to_numeric(discounts_raw) AS total_discounts
-    FROM f
-)
-SELECT 'order'::text,
-       coalesce(g.order_id > 0, false) AND g.updated_at IS NOT NULL
-         AND (g.cancelled_raw IS NULL OR g.cancelled_at IS NOT NULL)
-         AND (g.total_raw IS NULL OR g.total_price IS NOT NULL)
-         AND (g.subtotal_raw IS NULL OR g.subtotal_price IS NOT NULL)
-         AND (g.tax_raw IS NULL OR g.total_tax IS NOT NULL)
-         AND (g.discounts_raw IS NULL OR g.total_discounts IS NOT NULL)
-         AND g.total_refunded IS NOT NULL,
-       CASE WHEN g.order_id IS NULL OR g.order_id <= 0 THEN 'order id missing or not a positive 64-bit integer'
-            WHEN g.updated_at IS NULL THEN 'order updated_at missing or not a timestamp'
-            WHEN g.cancelled_raw IS NOT NULL AND g.cancelled_at IS NULL THEN 'cancelled_at is not a timestamp'
-            WHEN (g.total_raw IS NOT NULL AND g.total_price IS NULL) OR (g.subtotal_raw IS NOT NULL AND g.subtotal_price IS NULL)
-              OR (g.tax_raw IS NOT NULL AND g.total_tax IS NULL) OR (g.discounts_raw IS NOT NULL AND g.total_discounts IS NULL)
-              OR g.total_refunded IS NULL THEN 'an amount is not a decimal number' END,
-       g.order_id, left(g.name, 255), g.created_at, g.processed_at, g.updated_at, g.cancelled_at,
-       left(g.financial_status, 64), left(g.fulfillment_status, 64), left(g.currency, 8),
-       g.total_price, g.subtotal_price, g.total_tax, g.total_discounts, g.total_refunded,
-       NULL::bigint, NULL::bigint, NULL::bigint, NULL::integer, NULL::numeric, g.lines_complete
-  FROM g
-UNION ALL
-SELECT 'line'::text,
-       coalesce(g.order_id > 0 AND l.line_id > 0, false) AND l.quantity IS NOT NULL AND (l.price_raw IS NULL OR l.price IS NOT NULL),
-       CASE WHEN l.line_id IS NULL OR l.line_id <= 0 THEN 'line id missing or not a positive 64-bit integer'
-            WHEN l.quantity IS NULL THEN 'quantity is not an integer'
-            WHEN l.price_raw IS NOT NULL AND l.price IS NULL THEN 'line price is not a decimal number' END,
-       g.order_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       l.line_id, l.sku_id, l.product_id, l.quantity, l.price, NULL::boolean
-  FROM g,
-       LATERAL (SELECT shopify._to_id(li->'id') AS line_id,
-                       shopify._to_id(CASE WHEN g.gql THEN li#>'{variant,id}' ELSE li->'variant_id' END) AS sku_id,
-                       shopify._to_id(CASE WHEN g.gql THEN li#>'{product,id}' ELSE li->'product_id' END) AS product_id,
-                       CASE WHEN jsonb_typeof(li->'quantity') = 'number' AND li->>'quantity' ~ '^-?\d{1,9}$'
-                            THEN (li->>'quantity')::int END AS quantity,
-                       CASE WHEN g.gql THEN li#>>'{originalUnitPriceSet,shopMoney,amount}' ELSE li->>'price' END AS price_raw,
-                       shopify._to_numeric(CASE WHEN g.gql THEN li#>>'{originalUnitPriceSet,shopMoney,amount}' ELSE li->>'price' END) AS price
-                  FROM jsonb_array_elements(CASE WHEN jsonb_typeof(g.lines) = 'array' THEN g.lines ELSE '[]' END) li) l
-$fn$;
-COMMENT ON FUNCTION shopify._orders(jsonb, text) IS
-    'Internal: an orders payload (shape rest_orders, rest_order, graphql_orders or graphql_order) as order and line rows; invalid ones come out with ok = false and the reason; lines_complete: the payload carries all of the order''s lines';
-REVOKE ALL ON FUNCTION shopify._orders(jsonb, text) FROM PUBLIC;
 
 -------------------------------------------------------------------------------
 -- Functions
@@ -612,14 +418,6 @@ LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION shopify_sync_products(bigint, boolean, boolean) IS
     'Enqueue a product sync (or return the store''s pending/running one) and wake the worker at commit';
-
-CREATE FUNCTION shopify_sync_orders(shop_id bigint, full_sync boolean DEFAULT true)
-RETURNS shopify.sync_jobs
-AS 'MODULE_PATHNAME', 'shopify_sync_orders'
-LANGUAGE C VOLATILE PARALLEL UNSAFE
-SET search_path = pg_catalog, pg_temp;
-COMMENT ON FUNCTION shopify_sync_orders(bigint, boolean) IS
-    'Enqueue an order sync (or return the store''s pending/running one) and wake the worker at commit';
 
 CREATE FUNCTION shopify_sync_jobs(shop_id bigint, job_limit integer DEFAULT 10)
 RETURNS SETOF shopify.sync_jobs
@@ -688,7 +486,6 @@ GRANT EXECUTE ON FUNCTION
     shopify_store_stats(bigint),
     shopify_disconnect(bigint),
     shopify_sync_products(bigint, boolean, boolean),
-    shopify_sync_orders(bigint, boolean),
     shopify_sync_jobs(bigint, integer),
     shopify_cancel_sync(bigint),
     shopify_wait_for_sync(bigint, interval),

@@ -164,6 +164,12 @@ apply_order(EventWork *w)
 	Datum		vals[1] = {Int64GetDatum(w->id)};
 	char	   *doc;
 
+	if (!shopify_have_orders())
+	{
+		w->outcome = "ignored";
+		w->note = pstrdup("ignored: the order mirror is not installed (ALTER EXTENSION shopify_sync UPDATE)");
+		return;
+	}
 	if (shopify_spi_exec("SELECT payload::text FROM shopify.webhook_events WHERE id = $1",
 						 1, types, vals, NULL, false) != 1)
 		elog(ERROR, "webhook event " INT64_FORMAT " vanished", w->id);

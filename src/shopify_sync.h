@@ -65,7 +65,10 @@ typedef struct ShopifySlotStatus
 	int64		shop_id;
 	int			bucket_used;	/* last X-Shopify-Shop-Api-Call-Limit */
 	int			bucket_size;
+	double		cost_available; /* GraphQL points left, -1 when unknown */
+	double		cost_maximum;
 	TimestampTz next_request_at;
+	TimestampTz started_at;		/* when this run of the job began here */
 	char		state[32];
 } ShopifySlotStatus;
 

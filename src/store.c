@@ -259,6 +259,78 @@ shopify_store(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(result);
 }
 
+/* the statistics query; with_orders false: a 0.1.0 schema, no order mirror */
+static const char *
+stats_query(bool with_orders)
+{
+	static const char *full = "SELECT jsonb_build_object("
+		"  'shop_id', s.shop_id, 'shop_domain', s.shop_domain,"
+		"  'product_count', p.products, 'active_product_count', p.active_products,"
+		"  'variant_count', p.variants, 'active_variant_count', p.active_variants,"
+		"  'inactive_variant_count', p.variants - p.active_variants,"
+		"  'draft_variant_count', p.drafts, 'archived_variant_count', p.archived,"
+		"  'inventory_units', p.units,"
+		"  'order_count', o.orders, 'cancelled_order_count', o.orders - o.kept,"
+		"  'total_revenue', o.revenue, 'revenue_last_30_days', o.revenue30,"
+		"  'average_order_value', CASE WHEN o.kept > 0 THEN round(o.revenue / o.kept, 2) ELSE 0 END,"
+		"  'last_order_at', o.last_order_at, 'top_variants', tv.top,"
+		"  'currency', s.currency,"
+		"  'last_sync_at', s.last_sync_at, 'last_sync_status', s.last_sync_status,"
+		"  'last_sync_job_id', s.last_sync_job_id)"
+		"  FROM shopify.stores s,"
+		"  LATERAL (SELECT count(DISTINCT product_id) AS products,"
+		"                  count(DISTINCT product_id) FILTER (WHERE is_active) AS active_products,"
+		"                  count(*) AS variants,"
+		"                  count(*) FILTER (WHERE is_active) AS active_variants,"
+		"                  count(*) FILTER (WHERE is_active AND status = 'draft') AS drafts,"
+		"                  count(*) FILTER (WHERE is_active AND status = 'archived') AS archived,"
+		"                  coalesce(sum(greatest(inventory_quantity, 0)) FILTER (WHERE is_active), 0) AS units"
+		"             FROM shopify.products WHERE shop_id = s.shop_id) p,"
+		"  LATERAL (SELECT count(*) AS orders,"
+		"                  count(*) FILTER (WHERE cancelled_at IS NULL) AS kept,"
+		"                  coalesce(sum(coalesce(total_price, 0) - total_refunded)"
+		"                           FILTER (WHERE cancelled_at IS NULL), 0) AS revenue,"
+		"                  coalesce(sum(coalesce(total_price, 0) - total_refunded)"
+		"                           FILTER (WHERE cancelled_at IS NULL"
+		"                                     AND processed_at >= now() - interval '30 days'), 0) AS revenue30,"
+		"                  max(processed_at) AS last_order_at"
+		"             FROM shopify.orders WHERE shop_id = s.shop_id) o,"
+		"  LATERAL (SELECT coalesce(jsonb_agg(jsonb_build_object('sku_id', u.sku_id, 'units', u.units,"
+		"                                     'sku', pr.sku, 'title', pr.title)"
+		"                                     ORDER BY u.units DESC, u.sku_id), '[]') AS top"
+		"             FROM (SELECT l.sku_id, sum(l.quantity) AS units"
+		"                     FROM shopify.order_lines l"
+		"                     JOIN shopify.orders od ON od.order_id = l.order_id"
+		"                    WHERE l.shop_id = s.shop_id AND l.sku_id IS NOT NULL"
+		"                      AND od.cancelled_at IS NULL"
+		"                    GROUP BY l.sku_id ORDER BY units DESC, l.sku_id LIMIT 5) u"
+		"             LEFT JOIN shopify.products pr ON pr.sku_id = u.sku_id AND pr.shop_id = s.shop_id) tv"
+		" WHERE s.shop_id = $1";
+	static const char *products_only =
+		"SELECT jsonb_build_object("
+		"  'shop_id', s.shop_id, 'shop_domain', s.shop_domain,"
+		"  'product_count', p.products, 'active_product_count', p.active_products,"
+		"  'variant_count', p.variants, 'active_variant_count', p.active_variants,"
+		"  'inactive_variant_count', p.variants - p.active_variants,"
+		"  'draft_variant_count', p.drafts, 'archived_variant_count', p.archived,"
+		"  'inventory_units', p.units, 'order_count', 0, 'total_revenue', 0,"
+		"  'currency', s.currency,"
+		"  'last_sync_at', s.last_sync_at, 'last_sync_status', s.last_sync_status,"
+		"  'last_sync_job_id', s.last_sync_job_id)"
+		"  FROM shopify.stores s,"
+		"  LATERAL (SELECT count(DISTINCT product_id) AS products,"
+		"                  count(DISTINCT product_id) FILTER (WHERE is_active) AS active_products,"
+		"                  count(*) AS variants,"
+		"                  count(*) FILTER (WHERE is_active) AS active_variants,"
+		"                  count(*) FILTER (WHERE is_active AND status = 'draft') AS drafts,"
+		"                  count(*) FILTER (WHERE is_active AND status = 'archived') AS archived,"
+		"                  coalesce(sum(greatest(inventory_quantity, 0)) FILTER (WHERE is_active), 0) AS units"
+		"             FROM shopify.products WHERE shop_id = s.shop_id) p"
+		" WHERE s.shop_id = $1";
+
+	return with_orders ? full : products_only;
+}
+
 /*
  * shopify_store_stats(shop_id) → jsonb counts from the mirror, in one query.
  *
@@ -288,50 +360,7 @@ shopify_store_stats(PG_FUNCTION_ARGS)
 	shopify_elevate(&elev);
 	shopify_spi_connect();
 	shopify_store_access(PG_GETARG_INT64(0), 0, &caller, &store);
-	shopify_spi_exec("SELECT jsonb_build_object("
-					 "  'shop_id', s.shop_id, 'shop_domain', s.shop_domain,"
-					 "  'product_count', p.products, 'active_product_count', p.active_products,"
-					 "  'variant_count', p.variants, 'active_variant_count', p.active_variants,"
-					 "  'inactive_variant_count', p.variants - p.active_variants,"
-					 "  'draft_variant_count', p.drafts, 'archived_variant_count', p.archived,"
-					 "  'inventory_units', p.units,"
-					 "  'order_count', o.orders, 'cancelled_order_count', o.orders - o.kept,"
-					 "  'total_revenue', o.revenue, 'revenue_last_30_days', o.revenue30,"
-					 "  'average_order_value', CASE WHEN o.kept > 0 THEN round(o.revenue / o.kept, 2) ELSE 0 END,"
-					 "  'last_order_at', o.last_order_at, 'top_variants', tv.top,"
-					 "  'currency', s.currency,"
-					 "  'last_sync_at', s.last_sync_at, 'last_sync_status', s.last_sync_status,"
-					 "  'last_sync_job_id', s.last_sync_job_id)"
-					 "  FROM shopify.stores s,"
-					 "  LATERAL (SELECT count(DISTINCT product_id) AS products,"
-					 "                  count(DISTINCT product_id) FILTER (WHERE is_active) AS active_products,"
-					 "                  count(*) AS variants,"
-					 "                  count(*) FILTER (WHERE is_active) AS active_variants,"
-					 "                  count(*) FILTER (WHERE is_active AND status = 'draft') AS drafts,"
-					 "                  count(*) FILTER (WHERE is_active AND status = 'archived') AS archived,"
-					 "                  coalesce(sum(greatest(inventory_quantity, 0)) FILTER (WHERE is_active), 0) AS units"
-					 "             FROM shopify.products WHERE shop_id = s.shop_id) p,"
-					 "  LATERAL (SELECT count(*) AS orders,"
-					 "                  count(*) FILTER (WHERE cancelled_at IS NULL) AS kept,"
-					 "                  coalesce(sum(coalesce(total_price, 0) - total_refunded)"
-					 "                           FILTER (WHERE cancelled_at IS NULL), 0) AS revenue,"
-					 "                  coalesce(sum(coalesce(total_price, 0) - total_refunded)"
-					 "                           FILTER (WHERE cancelled_at IS NULL"
-					 "                                     AND processed_at >= now() - interval '30 days'), 0) AS revenue30,"
-					 "                  max(processed_at) AS last_order_at"
-					 "             FROM shopify.orders WHERE shop_id = s.shop_id) o,"
-					 "  LATERAL (SELECT coalesce(jsonb_agg(jsonb_build_object('sku_id', u.sku_id, 'units', u.units,"
-					 "                                     'sku', pr.sku, 'title', pr.title)"
-					 "                                     ORDER BY u.units DESC, u.sku_id), '[]') AS top"
-					 "             FROM (SELECT l.sku_id, sum(l.quantity) AS units"
-					 "                     FROM shopify.order_lines l"
-					 "                     JOIN shopify.orders od ON od.order_id = l.order_id"
-					 "                    WHERE l.shop_id = s.shop_id AND l.sku_id IS NOT NULL"
-					 "                      AND od.cancelled_at IS NULL"
-					 "                    GROUP BY l.sku_id ORDER BY units DESC, l.sku_id LIMIT 5) u"
-					 "             LEFT JOIN shopify.products pr ON pr.sku_id = u.sku_id AND pr.shop_id = s.shop_id) tv"
-					 " WHERE s.shop_id = $1",
-					 1, types, vals, NULL, true);
+	shopify_spi_exec(stats_query(shopify_have_orders()), 1, types, vals, NULL, true);
 	result = spi_jsonb_result(fcxt);
 	shopify_spi_finish();
 	shopify_restore(&elev);
@@ -363,9 +392,10 @@ shopify_disconnect_core(int64 shop_id, const char *shop_domain, const char *by,
 	r->products = shopify_spi_exec("UPDATE shopify.products SET is_active = false, deactivated_at = now()"
 								   " WHERE shop_id = $1 AND is_active",
 								   1, types, vals, NULL, false);
-	r->orders = shopify_spi_exec("UPDATE shopify.orders SET is_active = false"
-								 " WHERE shop_id = $1 AND is_active",
-								 1, types, vals, NULL, false);
+	r->orders = !shopify_have_orders() ? 0 :
+		shopify_spi_exec("UPDATE shopify.orders SET is_active = false"
+						 " WHERE shop_id = $1 AND is_active",
+						 1, types, vals, NULL, false);
 	r->events = shopify_spi_exec("UPDATE shopify.webhook_events SET processed = true,"
 								 "  processed_at = now(), note = 'store disconnected'"
 								 " WHERE shop_id = $1 AND NOT processed",

@@ -60,7 +60,10 @@ sync_slot_state(SyncTask *t, const char *state)
 	s->shop_id = t->shop_id;
 	s->bucket_used = t->shop && t->shop->bucket_known ? (int) t->shop->bucket_used : -1;
 	s->bucket_size = t->shop ? t->shop->bucket_size : 0;
+	s->cost_available = t->shop && t->shop->cost_known ? t->shop->cost_available : -1;
+	s->cost_maximum = t->shop && t->shop->cost_known ? t->shop->cost_maximum : 0;
 	s->next_request_at = t->shop ? t->shop->next_request_at : 0;
+	s->started_at = t->run_started;
 	strlcpy(s->state, state, sizeof(s->state));
 	SpinLockRelease(&shopify_shared->mutex);
 }

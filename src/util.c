@@ -21,6 +21,7 @@
 #include "tcop/tcopprot.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/syscache.h"
 #include "utils/backend_status.h"
 
@@ -246,4 +247,16 @@ shopify_require_args(FunctionCallInfo fcinfo, int nargs, const char *const *name
 			ereport(ERROR,
 					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 					 errmsg("%s must not be null", names[i])));
+}
+
+/*
+ * Whether the installed schema has the order mirror (0.2.0 and later): the
+ * library may run against a 0.1.0 schema until ALTER EXTENSION ... UPDATE.
+ */
+bool
+shopify_have_orders(void)
+{
+	Oid			nsp = get_namespace_oid("shopify", true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("orders", nsp));
 }

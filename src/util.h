@@ -58,5 +58,6 @@ extern int64 shopify_job_access(int64 job_id, int flags, const ShopifyCaller *ca
 								ShopifyStore *store);
 
 extern void shopify_require_args(FunctionCallInfo fcinfo, int nargs, const char *const *names);
+extern bool shopify_have_orders(void);
 
 #endif
