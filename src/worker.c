@@ -130,7 +130,8 @@ decrypt_or_fail(ClaimedJob *j, MemoryContext out_cxt)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(cxt);
 		CurrentResourceOwner = owner;
-		msg = psprintf("config: %s%s%s", e->message, e->detail ? " " : "", e->detail ? e->detail : "");
+		msg = psprintf("config: %s%s%s%s%s", e->message, e->detail ? ": " : "", e->detail ? e->detail : "",
+					   e->hint ? " " : "", e->hint ? e->hint : "");
 		queue_fail(j->job_id, j->shop_id, "config", msg);
 		FreeErrorData(e);
 		token = NULL;
