@@ -46,6 +46,9 @@ PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src -DEXTVERSION=\"$(EXTVERSION)\"
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK  = -lcurl -lcrypto
+# scripts/sanitize.sh builds with AddressSanitizer/UBSan through these
+PG_CFLAGS  += $(SANITIZE_CFLAGS)
+SHLIB_LINK += $(SANITIZE_LDFLAGS)
 
 all: $(EXTENSION).control
 

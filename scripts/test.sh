@@ -26,8 +26,21 @@ PGXS_DIR=$(dirname "$($PG_CONFIG --pgxs)")/..
 PG_REGRESS="$PGXS_DIR/test/regress/pg_regress"
 PERL_TESTLIB="$PGXS_DIR/test/perl"
 
+# SHOPIFY_SYNC_SANITIZE=1 (scripts/sanitize.sh): build with AddressSanitizer and
+# UBSan, and run every server with the ASan runtime preloaded.
+MAKE_SAN=()
+SAN_ENV=()
+if [ "${SHOPIFY_SYNC_SANITIZE:-0}" = 1 ]; then
+  MAKE_SAN=(SANITIZE_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g"
+            SANITIZE_LDFLAGS="-fsanitize=address,undefined")
+  mkdir -p "$SANITIZE_LOG_DIR" && chown postgres: "$SANITIZE_LOG_DIR"
+  SAN_ENV=(LD_PRELOAD="$(gcc -print-file-name=libasan.so)"
+           ASAN_OPTIONS="detect_leaks=0:log_path=$SANITIZE_LOG_DIR/asan:abort_on_error=0:allow_user_segv_handler=1:handle_segv=1:print_summary=1"
+           UBSAN_OPTIONS="print_stacktrace=1:log_path=$SANITIZE_LOG_DIR/ubsan")
+fi
+
 echo "== build"
-if ! { make -C "$ROOT" -s clean >/dev/null && make -C "$ROOT" -s all && make -C "$ROOT" -s install >/dev/null; }; then
+if ! { make -C "$ROOT" -s clean >/dev/null && make -C "$ROOT" -s all "${MAKE_SAN[@]}" && make -C "$ROOT" -s install "${MAKE_SAN[@]}" >/dev/null; }; then
   echo "build failed"
   echo "0 passed, 1 failed"
   exit 1
@@ -45,7 +58,7 @@ passed=0
 failed=0
 failures=()
 
-run_as_pg() { runuser -u postgres -- env -i PATH="$BINDIR:/usr/local/bin:/usr/bin:/bin" HOME="$WORK" LANG=C.UTF-8 "$@"; }
+run_as_pg() { runuser -u postgres -- env -i PATH="$BINDIR:/usr/local/bin:/usr/bin:/bin" HOME="$WORK" LANG=C.UTF-8 "${SAN_ENV[@]}" "$@"; }
 
 # ---------------------------------------------------------------- pg_regress
 if [ "$WHAT" = all ] || [ "$WHAT" = regress ]; then

@@ -29,8 +29,14 @@ SELECT id AS oldjob FROM shopify_sync_products(:sid) \gset
 UPDATE shopify.sync_jobs SET status = 'completed', started_at = now() - interval '100 days',
        finished_at = now() - interval '100 days', created_at = now() - interval '100 days'
  WHERE id = :oldjob;
+INSERT INTO shopify.webhook_events (shop_id, topic, webhook_id, payload, processed, processed_at, received_at)
+VALUES (:sid, 'products/update', 'old-processed', '{}', true, now() - interval '100 days', now() - interval '100 days'),
+       (:sid, 'products/update', 'old-pending', '{}', false, NULL, now() - interval '100 days'),
+       (:sid, 'products/update', 'new-processed', '{}', true, now(), now());
 SELECT count(*) AS old_rows FROM shopify.sync_log WHERE logged_at < now() - interval '30 days';
 SELECT shopify_cleanup(1000);
+-- processed events older than job_retention go; unprocessed ones never do
+SELECT webhook_id FROM shopify.webhook_events WHERE webhook_id IN ('old-processed', 'old-pending', 'new-processed') ORDER BY 1;
 SELECT count(*) AS old_rows FROM shopify.sync_log WHERE logged_at < now() - interval '30 days';
 SELECT count(*) AS old_jobs FROM shopify.sync_jobs WHERE id = :oldjob;
 SELECT count(*) > 0 AS recent_rows_kept FROM shopify.sync_log WHERE shop_id = :sid;

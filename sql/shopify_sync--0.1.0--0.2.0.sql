@@ -214,6 +214,10 @@ COMMENT ON FUNCTION shopify_sync_orders(bigint, boolean) IS
     'Enqueue an order sync (or return the store''s pending/running one) and wake the worker at commit';
 GRANT EXECUTE ON FUNCTION shopify_sync_orders(bigint, boolean) TO PUBLIC;
 
+-- retention now also removes processed webhook events
+COMMENT ON FUNCTION shopify_cleanup(integer) IS
+    'Delete log rows older than shopify_sync.log_retention, and finished jobs and processed webhook events older than shopify_sync.job_retention, in batches; superusers only (the worker runs it hourly)';
+
 -------------------------------------------------------------------------------
 -- Operator views
 -------------------------------------------------------------------------------

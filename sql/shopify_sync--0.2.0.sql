@@ -677,7 +677,7 @@ AS 'MODULE_PATHNAME', 'shopify_cleanup'
 LANGUAGE C VOLATILE PARALLEL UNSAFE
 SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION shopify_cleanup(integer) IS
-    'Delete log rows older than shopify_sync.log_retention and finished jobs older than shopify_sync.job_retention, in batches; superusers only (the worker runs it hourly)';
+    'Delete log rows older than shopify_sync.log_retention, and finished jobs and processed webhook events older than shopify_sync.job_retention, in batches; superusers only (the worker runs it hourly)';
 
 REVOKE ALL ON FUNCTION shopify_cleanup(integer) FROM PUBLIC;
 

@@ -13,6 +13,7 @@
 #include "access/transam.h"
 #include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -33,10 +34,18 @@ PG_FUNCTION_INFO_V1(shopify_cancel_sync);
 PG_FUNCTION_INFO_V1(shopify_wait_for_sync);
 PG_FUNCTION_INFO_V1(shopify_cleanup);
 
-/* Return row 0 of the last SPI result as a composite datum of the function. */
+/*
+ * Return row 0 of the last SPI result as a composite datum of the function.
+ * The job can be gone by now (deleted with its store by a shop/redact
+ * webhook, or by the retention cleanup, after the access check).
+ */
 static Datum
-spi_row_result(void)
+spi_row_result(int64 job_id)
 {
+	if (SPI_tuptable == NULL || SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("sync job %lld was deleted concurrently", (long long) job_id)));
 	return PointerGetDatum(SPI_returntuple(SPI_tuptable->vals[0], SPI_tuptable->tupdesc));
 }
 
@@ -103,7 +112,7 @@ enqueue_sync(FunctionCallInfo fcinfo, const char *resource)
 					 errmsg("could not enqueue a sync of store %lld", (long long) shop_id),
 					 errhint("Try again.")));
 	}
-	result = spi_row_result();
+	result = spi_row_result(0);
 
 	if (created)
 	{
@@ -218,8 +227,11 @@ shopify_cancel_sync(PG_FUNCTION_ARGS)
 	shopify_spi_connect();
 	shop_id = shopify_job_access(job_id, 0, &caller, &store);
 
-	shopify_spi_exec("SELECT status FROM shopify.sync_jobs WHERE id = $1 FOR UPDATE",
-					 1, types, vals, NULL, false);
+	if (shopify_spi_exec("SELECT status FROM shopify.sync_jobs WHERE id = $1 FOR UPDATE",
+						 1, types, vals, NULL, false) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("sync job %lld was deleted concurrently", (long long) job_id)));
 	status = shopify_spi_text(0, 1);
 	if (strcmp(status, "pending") == 0)
 	{
@@ -243,7 +255,7 @@ shopify_cancel_sync(PG_FUNCTION_ARGS)
 	}
 
 	shopify_spi_exec("SELECT * FROM shopify.sync_jobs WHERE id = $1", 1, types, vals, NULL, false);
-	result = spi_row_result();
+	result = spi_row_result(job_id);
 	shopify_spi_finish();
 	shopify_restore(&elev);
 	return result;
@@ -283,8 +295,15 @@ shopify_wait_for_sync(PG_FUNCTION_ARGS)
 				 errmsg("shopify_wait_for_sync cannot wait inside a REPEATABLE READ or SERIALIZABLE transaction"),
 				 errdetail("The transaction's snapshot would never show the job finishing."),
 				 errhint("Call it in a READ COMMITTED transaction.")));
-	deadline = GetCurrentTimestamp() +
-		(TimestampTz) timeout->day * USECS_PER_DAY + timeout->time;
+	{
+		/* '2147483647 days' overflows int64 microseconds: wait "forever" */
+		int64		span;
+
+		if (pg_mul_s64_overflow((int64) timeout->day, USECS_PER_DAY, &span) ||
+			pg_add_s64_overflow(span, timeout->time, &span) ||
+			pg_add_s64_overflow(GetCurrentTimestamp(), span, &deadline))
+			deadline = DT_NOEND;
+	}
 
 	shopify_get_caller(&caller);
 	vals[0] = Int64GetDatum(job_id);
@@ -329,7 +348,7 @@ shopify_wait_for_sync(PG_FUNCTION_ARGS)
 	}
 
 	shopify_spi_exec("SELECT * FROM shopify.sync_jobs WHERE id = $1", 1, types, vals, NULL, false);
-	result = spi_row_result();
+	result = spi_row_result(job_id);
 	shopify_spi_finish();
 	shopify_restore(&elev);
 	return result;
@@ -341,13 +360,13 @@ shopify_wait_for_sync(PG_FUNCTION_ARGS)
  * locks).  Runs inside the caller's transaction and SPI connection.
  */
 void
-shopify_run_cleanup(int batch, int64 *logs, int64 *jobs)
+shopify_run_cleanup(int batch, int64 *logs, int64 *jobs, int64 *events)
 {
 	Oid			types[2] = {INT4OID, INT4OID};
 	Datum		vals[2];
 	int			n;
 
-	*logs = *jobs = 0;
+	*logs = *jobs = *events = 0;
 	vals[1] = Int32GetDatum(batch);
 	if (shopify_log_retention_min > 0)
 	{
@@ -376,11 +395,23 @@ shopify_run_cleanup(int batch, int64 *logs, int64 *jobs)
 			*jobs += n;
 			CHECK_FOR_INTERRUPTS();
 		} while (n == batch);
+		/* processed webhook events age like finished jobs */
+		do
+		{
+			n = shopify_spi_exec("DELETE FROM shopify.webhook_events WHERE id IN ("
+								 " SELECT id FROM shopify.webhook_events"
+								 "  WHERE processed AND processed_at < now() - make_interval(mins => $1)"
+								 "  ORDER BY id LIMIT $2)",
+								 2, types, vals, NULL, false);
+			*events += n;
+			CHECK_FOR_INTERRUPTS();
+		} while (n == batch);
 	}
 }
 
 /*
- * shopify_cleanup(batch_size) → {"log_rows_deleted": n, "jobs_deleted": n}.
+ * shopify_cleanup(batch_size) → {"log_rows_deleted": n, "jobs_deleted": n,
+ * "webhook_events_deleted": n}.
  * Superusers only (EXECUTE is revoked from PUBLIC); the worker runs the
  * same cleanup every hour.
  */
@@ -390,7 +421,8 @@ shopify_cleanup(PG_FUNCTION_ARGS)
 	int32		batch = PG_ARGISNULL(0) ? 10000 : PG_GETARG_INT32(0);
 	ShopifyElevation elev = {0};
 	int64		logs = 0,
-				jobs = 0;
+				jobs = 0,
+				events = 0;
 	char	   *json;
 
 	if (batch < 1)
@@ -400,11 +432,12 @@ shopify_cleanup(PG_FUNCTION_ARGS)
 
 	shopify_elevate(&elev);
 	shopify_spi_connect();
-	shopify_run_cleanup(batch, &logs, &jobs);
+	shopify_run_cleanup(batch, &logs, &jobs, &events);
 	shopify_spi_finish();
 	shopify_restore(&elev);
 
-	json = psprintf("{\"log_rows_deleted\": " INT64_FORMAT ", \"jobs_deleted\": " INT64_FORMAT "}",
-					logs, jobs);
+	json = psprintf("{\"log_rows_deleted\": " INT64_FORMAT ", \"jobs_deleted\": " INT64_FORMAT
+					", \"webhook_events_deleted\": " INT64_FORMAT "}",
+					logs, jobs, events);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(json)));
 }

@@ -145,7 +145,7 @@ extern void shopify_disconnect_core(int64 shop_id, const char *shop_domain, cons
 									DisconnectResult *r);
 
 /* ----- jobs.c ----- */
-extern void shopify_run_cleanup(int batch, int64 *logs, int64 *jobs);
+extern void shopify_run_cleanup(int batch, int64 *logs, int64 *jobs, int64 *events);
 
 /* ----- redact.c ----- */
 extern void shopify_install_log_redaction(void);

@@ -296,15 +296,16 @@ static void
 cleanup_tx(void *arg)
 {
 	int64		logs,
-				jobs;
+				jobs,
+				events;
 
 	if (!OidIsValid(get_extension_oid("shopify_sync", true)))
 		return;
-	shopify_run_cleanup(10000, &logs, &jobs);
-	if (logs > 0 || jobs > 0)
+	shopify_run_cleanup(10000, &logs, &jobs, &events);
+	if (logs > 0 || jobs > 0 || events > 0)
 		ereport(LOG,
-				(errmsg("shopify_sync worker: retention removed " INT64_FORMAT " log rows and " INT64_FORMAT " finished jobs",
-						logs, jobs)));
+				(errmsg("shopify_sync worker: retention removed " INT64_FORMAT " log rows, " INT64_FORMAT " finished jobs and " INT64_FORMAT " processed webhook events",
+						logs, jobs, events)));
 }
 
 static void
