@@ -98,35 +98,74 @@ if [ "$WHAT" = all ] || [ "$WHAT" = regress ]; then
 fi
 
 # ---------------------------------------------------------------- TAP
+# Suites run in TAP_JOBS parallel lanes (default 2: most of a suite's time is
+# spent waiting on rate limits, restarts and timeouts, not on the CPU); the
+# longest start first.  Each suite's output is printed when it ends.
+TAP_JOBS=${TAP_JOBS:-2}
+LONG_FIRST="051_bulk 071_kill 072_soak 040_webhooks 070_load 060_orders 032_rate_limit 010_worker 033_crash 080_fuzz"
+
+run_tap() {  # run_tap FILE: runs one suite, leaves output.tap, rc and seconds in its directory
+  local t=$1 name tdir start
+  name=$(basename "$t")
+  tdir="$WORK/tap/${name%.pl}"
+  start=$(date +%s)
+  ( cd "$WORK/src" && run_as_pg \
+      PERL5LIB="$PERL_TESTLIB:$WORK/src/test/perl" \
+      PG_REGRESS="$PG_REGRESS" TESTDIR="$tdir" PG_TEST_NOCLEAN= \
+      SHOPIFY_FIXTURES="$WORK/src/test/fixtures" \
+      timeout -k 10 900 perl "$t" ) > "$tdir/output.tap" 2>&1
+  echo $? > "$tdir/rc"
+  echo $(( $(date +%s) - start )) > "$tdir/seconds"
+}
+
+report_tap() {  # report_tap FILE: prints a finished suite and adds up its counts
+  local t=$1 name tdir log rc ok nok
+  name=$(basename "$t")
+  tdir="$WORK/tap/${name%.pl}"
+  log="$tdir/output.tap"
+  rc=$(cat "$tdir/rc")
+  echo "== TAP: $name"
+  ok=$(grep -cE '^ *ok [0-9]+' "$log")
+  nok=$(grep -cE '^ *not ok [0-9]+' "$log")
+  grep -E '^ *(ok|not ok) [0-9]+|^# |^Bail out|^1\.\.' "$log" | grep -vE '^# (Running|Checking|Taking|starting|setting|Postmaster|Restarting)' | head -n 400
+  passed=$((passed + ok))
+  failed=$((failed + nok))
+  if [ "$nok" -gt 0 ]; then failures+=("tap: $name ($nok failed)"); fi
+  if [ "$rc" -ne 0 ] && [ "$nok" -eq 0 ]; then
+    failed=$((failed + 1)); failures+=("tap: $name exited with $rc")
+    echo "---- $name exited with status $rc; last lines:"
+    tail -n 40 "$log"
+  fi
+  echo "   ($ok ok, $nok not ok, $(cat "$tdir/seconds") s)"
+}
+
 if [ "$WHAT" = all ] || [ "$WHAT" = tap ]; then
+  suites=()
   for t in "$WORK"/src/test/t/*.pl; do
     [ -e "$t" ] || continue
     name=$(basename "$t")
     if [ -n "$PATTERN" ] && [[ "$name" != *"$PATTERN"* ]]; then continue; fi
-    echo "== TAP: $name"
-    tdir="$WORK/tap/${name%.pl}"
-    mkdir -p "$tdir" && chown -R postgres: "$WORK/tap"
-    log="$tdir/output.tap"
-    start=$(date +%s)
-    ( cd "$WORK/src" && run_as_pg \
-        PERL5LIB="$PERL_TESTLIB:$WORK/src/test/perl" \
-        PG_REGRESS="$PG_REGRESS" TESTDIR="$tdir" PG_TEST_NOCLEAN= \
-        SHOPIFY_FIXTURES="$WORK/src/test/fixtures" \
-        timeout -k 10 900 perl "$t" ) > "$log" 2>&1
-    rc=$?
-    ok=$(grep -cE '^ *ok [0-9]+' "$log")
-    nok=$(grep -cE '^ *not ok [0-9]+' "$log")
-    grep -E '^ *(ok|not ok) [0-9]+|^# |^Bail out|^1\.\.' "$log" | grep -vE '^# (Running|Checking|Taking|starting|setting|Postmaster|Restarting)' | head -n 400
-    passed=$((passed + ok))
-    failed=$((failed + nok))
-    if [ "$nok" -gt 0 ]; then failures+=("tap: $name ($nok failed)"); fi
-    if [ $rc -ne 0 ] && [ "$nok" -eq 0 ]; then
-      failed=$((failed + 1)); failures+=("tap: $name exited with $rc")
-      echo "---- $name exited with status $rc; last lines:"
-      tail -n 40 "$log"
-    fi
-    echo "   ($ok ok, $nok not ok, $(( $(date +%s) - start )) s)"
+    mkdir -p "$WORK/tap/${name%.pl}"
+    suites+=("$t")
   done
+  chown -R postgres: "$WORK/tap" 2>/dev/null
+  # the long ones first, then the rest in name order
+  ordered=()
+  for l in $LONG_FIRST; do
+    for t in "${suites[@]}"; do [[ "$(basename "$t")" == "$l"* ]] && ordered+=("$t"); done
+  done
+  for t in "${suites[@]}"; do
+    case " ${ordered[*]} " in *" $t "*) ;; *) ordered+=("$t") ;; esac
+  done
+  tap_start=$(date +%s)
+  for t in "${ordered[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$TAP_JOBS" ]; do wait -n 2>/dev/null || true; done
+    run_tap "$t" &
+  done
+  wait
+  # print in name order
+  for t in "${suites[@]}"; do report_tap "$t"; done
+  echo "   (TAP suites: $(( $(date +%s) - tap_start )) s wall time in $TAP_JOBS lanes)"
 fi
 
 if [ ${#failures[@]} -gt 0 ]; then
