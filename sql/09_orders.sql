@@ -136,6 +136,46 @@ SELECT s->'order_count' AS order_count, s->'cancelled_order_count' AS cancelled,
        s->'average_order_value' AS aov, s->>'currency' AS currency,
        jsonb_pretty(s->'top_variants') AS top_variants
   FROM shopify_store_stats(:sid) s;
+-- The statistics read per-store totals kept by triggers: after every kind of
+-- change they equal a full recomputation from the orders and lines.
+CREATE FUNCTION pg_temp.summary_matches(sid bigint) RETURNS text LANGUAGE sql AS $$
+  SELECT CASE WHEN t IS NOT DISTINCT FROM f AND v IS NOT DISTINCT FROM w THEN 'matches'
+              ELSE format('totals %s vs %s; sales %s vs %s', t, f, v, w) END
+    FROM (SELECT (order_count, cancelled_count, revenue)::text AS t FROM shopify.order_totals WHERE shop_id = sid) a,
+         (SELECT (count(*), count(*) FILTER (WHERE cancelled_at IS NOT NULL),
+                  coalesce(sum(coalesce(total_price, 0) - total_refunded) FILTER (WHERE cancelled_at IS NULL), 0))::text AS f
+            FROM shopify.orders WHERE shop_id = sid) b,
+         (SELECT string_agg(sku_id || ':' || units, ',' ORDER BY sku_id) AS v
+            FROM shopify.variant_sales WHERE shop_id = sid AND units <> 0) c,
+         (SELECT string_agg(sku_id || ':' || u, ',' ORDER BY sku_id) AS w
+            FROM (SELECT l.sku_id, sum(l.quantity) AS u FROM shopify.order_lines l
+                    JOIN shopify.orders o USING (order_id)
+                   WHERE l.shop_id = sid AND l.sku_id IS NOT NULL AND o.cancelled_at IS NULL
+                   GROUP BY 1 HAVING sum(l.quantity) <> 0) x) d
+$$;
+SELECT 'inserted' AS step, pg_temp.summary_matches(:sid)
+UNION ALL SELECT 'lines of the cancelled order flagged', string_agg(DISTINCT order_cancelled::text, ',')
+  FROM shopify.order_lines WHERE order_id = 9003;
+UPDATE shopify.orders SET cancelled_at = now() WHERE order_id = 9001;
+SELECT 'cancelled' AS step, pg_temp.summary_matches(:sid);
+UPDATE shopify.orders SET cancelled_at = NULL WHERE order_id IN (9001, 9003);
+SELECT 'un-cancelled' AS step, pg_temp.summary_matches(:sid);
+UPDATE shopify.orders SET total_refunded = total_refunded + 1.11, total_price = 77.77 WHERE order_id = 9002;
+SELECT 'refund and price' AS step, pg_temp.summary_matches(:sid);
+UPDATE shopify.order_lines SET quantity = quantity + 5 WHERE line_id = 1;
+UPDATE shopify.order_lines SET sku_id = 4001 WHERE line_id = 2;
+SELECT 'lines changed' AS step, pg_temp.summary_matches(:sid);
+DELETE FROM shopify.order_lines WHERE line_id = 3;
+SELECT 'line deleted' AS step, pg_temp.summary_matches(:sid);
+DELETE FROM shopify.orders WHERE order_id = 9003;
+SELECT 'order deleted with its lines' AS step, pg_temp.summary_matches(:sid);
+INSERT INTO shopify.orders (order_id, shop_id, updated_at, cancelled_at, total_price)
+VALUES (9003, :sid, now(), now(), 999.99)
+ON CONFLICT (order_id) DO UPDATE SET cancelled_at = EXCLUDED.cancelled_at;
+INSERT INTO shopify.order_lines (line_id, order_id, shop_id, sku_id, quantity, price)
+VALUES (5, 9003, :sid, 4002, 50, 20.00);
+SELECT 'cancelled order re-inserted' AS step, pg_temp.summary_matches(:sid);
+
 -- An empty store: zeros, not NULLs.
 SELECT shopify_connect_store('orders-empty.myshopify.com', :'tok') AS eid \gset
 SELECT s->'order_count' AS order_count, s->'total_revenue' AS total_revenue,

@@ -164,11 +164,12 @@ CREATE TABLE shopify.order_lines (
     product_id          bigint,
     quantity            integer,
     price               numeric,
+    order_cancelled     boolean NOT NULL DEFAULT false,
     CONSTRAINT order_lines_line_id_check CHECK (line_id > 0)
 );
 CREATE INDEX order_lines_order_idx ON shopify.order_lines (order_id);
--- statistics: units per variant
-CREATE INDEX order_lines_shop_sku_idx ON shopify.order_lines (shop_id, sku_id) INCLUDE (quantity, order_id);
+-- sales per variant, joined to the catalog
+CREATE INDEX order_lines_shop_sku_idx ON shopify.order_lines (shop_id, sku_id);
 
 COMMENT ON TABLE shopify.orders IS
     'Mirror of the store''s orders: one row per order, amounts in the shop currency; no customer data';
@@ -180,6 +181,121 @@ COMMENT ON COLUMN shopify.orders.is_active IS 'False once the store was disconne
 COMMENT ON TABLE shopify.order_lines IS
     'Line items of the mirrored orders; sku_id is the Shopify variant id (joins shopify.products), NULL for custom items';
 COMMENT ON COLUMN shopify.order_lines.sku_id IS 'Shopify variant id of the line, or NULL (custom item, deleted variant)';
+COMMENT ON COLUMN shopify.order_lines.order_cancelled IS 'Whether the line''s order is cancelled (kept by triggers; such lines do not count as sold)';
+
+-- Statistics kept current by the triggers below, so that shopify_store_stats
+-- reads a few rows instead of aggregating every order of the store.
+CREATE TABLE shopify.order_totals (
+    shop_id             bigint PRIMARY KEY REFERENCES shopify.stores (shop_id) ON DELETE CASCADE,
+    order_count         bigint NOT NULL DEFAULT 0,
+    cancelled_count     bigint NOT NULL DEFAULT 0,
+    revenue             numeric NOT NULL DEFAULT 0
+);
+CREATE TABLE shopify.variant_sales (
+    shop_id             bigint NOT NULL REFERENCES shopify.stores (shop_id) ON DELETE CASCADE,
+    sku_id              bigint NOT NULL,
+    units               bigint NOT NULL DEFAULT 0,
+    PRIMARY KEY (shop_id, sku_id)
+);
+CREATE INDEX variant_sales_top_idx ON shopify.variant_sales (shop_id, units DESC, sku_id);
+COMMENT ON TABLE shopify.order_totals IS
+    'Per store: orders, cancelled orders and revenue (Σ total_price − total_refunded of orders not cancelled); kept by triggers on shopify.orders';
+COMMENT ON TABLE shopify.variant_sales IS
+    'Per store and variant: units sold in orders not cancelled; kept by triggers on shopify.order_lines';
+
+-- orders → order_totals (statement level, from the transition tables)
+CREATE FUNCTION shopify._orders_totals() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO shopify.order_totals AS t (shop_id, order_count, cancelled_count, revenue)
+    SELECT shop_id, count(*), count(*) FILTER (WHERE cancelled_at IS NOT NULL),
+           coalesce(sum(coalesce(total_price, 0) - total_refunded) FILTER (WHERE cancelled_at IS NULL), 0)
+      FROM new_rows GROUP BY shop_id
+    ON CONFLICT (shop_id) DO UPDATE SET order_count = t.order_count + EXCLUDED.order_count,
+        cancelled_count = t.cancelled_count + EXCLUDED.cancelled_count, revenue = t.revenue + EXCLUDED.revenue;
+  ELSIF TG_OP = 'UPDATE' THEN
+    WITH d AS (
+      SELECT shop_id, 1 AS n, (cancelled_at IS NOT NULL)::int AS c,
+             CASE WHEN cancelled_at IS NULL THEN coalesce(total_price, 0) - total_refunded ELSE 0 END AS r
+        FROM new_rows
+      UNION ALL
+      SELECT shop_id, -1, -(cancelled_at IS NOT NULL)::int,
+             CASE WHEN cancelled_at IS NULL THEN total_refunded - coalesce(total_price, 0) ELSE 0 END
+        FROM old_rows)
+    INSERT INTO shopify.order_totals AS t (shop_id, order_count, cancelled_count, revenue)
+    SELECT shop_id, sum(n), sum(c), sum(r) FROM d GROUP BY shop_id
+    HAVING sum(n) <> 0 OR sum(c) <> 0 OR sum(r) <> 0
+    ON CONFLICT (shop_id) DO UPDATE SET order_count = t.order_count + EXCLUDED.order_count,
+        cancelled_count = t.cancelled_count + EXCLUDED.cancelled_count, revenue = t.revenue + EXCLUDED.revenue;
+    -- an order cancelled or un-cancelled: its lines follow (and variant_sales with them)
+    UPDATE shopify.order_lines l SET order_cancelled = (n.cancelled_at IS NOT NULL)
+      FROM new_rows n JOIN old_rows o ON o.order_id = n.order_id
+     WHERE l.order_id = n.order_id
+       AND (n.cancelled_at IS NULL) <> (o.cancelled_at IS NULL)
+       AND l.order_cancelled <> (n.cancelled_at IS NOT NULL);
+  ELSE
+    -- deletions only subtract (a store being deleted takes its totals with it)
+    UPDATE shopify.order_totals t SET order_count = t.order_count - d.n,
+           cancelled_count = t.cancelled_count - d.c, revenue = t.revenue - d.r
+      FROM (SELECT shop_id, count(*) AS n, count(*) FILTER (WHERE cancelled_at IS NOT NULL) AS c,
+                   coalesce(sum(coalesce(total_price, 0) - total_refunded) FILTER (WHERE cancelled_at IS NULL), 0) AS r
+              FROM old_rows GROUP BY shop_id) d
+     WHERE t.shop_id = d.shop_id;
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+COMMENT ON FUNCTION shopify._orders_totals() IS 'Internal trigger: keeps shopify.order_totals current';
+REVOKE ALL ON FUNCTION shopify._orders_totals() FROM PUBLIC;
+
+-- order_lines → variant_sales; a line counts while order_cancelled is false
+CREATE FUNCTION shopify._lines_sales() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO shopify.variant_sales AS v (shop_id, sku_id, units)
+    SELECT shop_id, sku_id, sum(coalesce(quantity, 0)) FROM new_rows
+     WHERE sku_id IS NOT NULL AND NOT order_cancelled GROUP BY shop_id, sku_id
+    ON CONFLICT (shop_id, sku_id) DO UPDATE SET units = v.units + EXCLUDED.units;
+    -- lines written without their order's cancellation (any writer): set it
+    UPDATE shopify.order_lines l SET order_cancelled = true
+      FROM new_rows n JOIN shopify.orders o ON o.order_id = n.order_id
+     WHERE l.line_id = n.line_id AND o.cancelled_at IS NOT NULL AND NOT n.order_cancelled;
+  ELSIF TG_OP = 'UPDATE' THEN
+    WITH d AS (
+      SELECT shop_id, sku_id, coalesce(quantity, 0) AS q FROM new_rows
+       WHERE sku_id IS NOT NULL AND NOT order_cancelled
+      UNION ALL
+      SELECT shop_id, sku_id, -coalesce(quantity, 0) FROM old_rows
+       WHERE sku_id IS NOT NULL AND NOT order_cancelled)
+    INSERT INTO shopify.variant_sales AS v (shop_id, sku_id, units)
+    SELECT shop_id, sku_id, sum(q) FROM d GROUP BY shop_id, sku_id HAVING sum(q) <> 0
+    ON CONFLICT (shop_id, sku_id) DO UPDATE SET units = v.units + EXCLUDED.units;
+  ELSE
+    UPDATE shopify.variant_sales v SET units = v.units - d.q
+      FROM (SELECT shop_id, sku_id, sum(coalesce(quantity, 0)) AS q FROM old_rows
+             WHERE sku_id IS NOT NULL AND NOT order_cancelled GROUP BY shop_id, sku_id) d
+     WHERE v.shop_id = d.shop_id AND v.sku_id = d.sku_id;
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+COMMENT ON FUNCTION shopify._lines_sales() IS 'Internal trigger: keeps shopify.variant_sales and order_lines.order_cancelled current';
+REVOKE ALL ON FUNCTION shopify._lines_sales() FROM PUBLIC;
+
+CREATE TRIGGER orders_totals_insert AFTER INSERT ON shopify.orders
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION shopify._orders_totals();
+CREATE TRIGGER orders_totals_update AFTER UPDATE ON shopify.orders
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION shopify._orders_totals();
+CREATE TRIGGER orders_totals_delete AFTER DELETE ON shopify.orders
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION shopify._orders_totals();
+CREATE TRIGGER order_lines_sales_insert AFTER INSERT ON shopify.order_lines
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION shopify._lines_sales();
+CREATE TRIGGER order_lines_sales_update AFTER UPDATE ON shopify.order_lines
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION shopify._lines_sales();
+CREATE TRIGGER order_lines_sales_delete AFTER DELETE ON shopify.order_lines
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION shopify._lines_sales();
 
 -------------------------------------------------------------------------------
 -- sync_jobs: the work queue of the background worker
@@ -403,6 +519,16 @@ COMMENT ON POLICY products_owner ON shopify.products IS 'A role sees only the mi
 COMMENT ON POLICY sync_jobs_owner ON shopify.sync_jobs IS 'A role sees only the jobs of its own stores';
 COMMENT ON POLICY orders_owner ON shopify.orders IS 'A role sees only the orders of its own stores';
 COMMENT ON POLICY order_lines_owner ON shopify.order_lines IS 'A role sees only the order lines of its own stores';
+
+GRANT SELECT ON shopify.order_totals, shopify.variant_sales TO PUBLIC;
+ALTER TABLE shopify.order_totals ENABLE ROW LEVEL SECURITY;
+ALTER TABLE shopify.variant_sales ENABLE ROW LEVEL SECURITY;
+CREATE POLICY order_totals_owner ON shopify.order_totals
+    USING (shop_id IN (SELECT s.shop_id FROM shopify.stores s WHERE s.owner = current_user));
+CREATE POLICY variant_sales_owner ON shopify.variant_sales
+    USING (shop_id IN (SELECT s.shop_id FROM shopify.stores s WHERE s.owner = current_user));
+COMMENT ON POLICY order_totals_owner ON shopify.order_totals IS 'A role sees only the totals of its own stores';
+COMMENT ON POLICY variant_sales_owner ON shopify.variant_sales IS 'A role sees only the sales of its own stores';
 COMMENT ON POLICY webhook_events_owner ON shopify.webhook_events IS 'A role sees only the events of its own stores';
 COMMENT ON POLICY sync_log_owner ON shopify.sync_log IS 'A role sees only the log rows of its own stores';
 

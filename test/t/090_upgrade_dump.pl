@@ -130,6 +130,9 @@ $copy->start;
 $copy->safe_psql('postgres', 'CREATE DATABASE app');
 $copy->command_ok([ 'pg_restore', '-d', $copy->connstr('app'), $dump ], 'pg_restore into a new cluster');
 is(fingerprint($copy, 'app', @data), $dumped, 'stores, mirrors, jobs, events and the log arrived unchanged');
+my $stats_sql = "SELECT shopify_store_stats($sa) - 'last_sync_at' - 'last_sync_status' - 'last_sync_job_id'";
+is($copy->safe_psql('app', $stats_sql), $node->safe_psql('app', $stats_sql),
+	'the statistics (order totals, revenue, top variants) were rebuilt identically by the restore');
 is($copy->safe_psql('app', "SELECT shopify_store($sa)->>'token_key_matches'"), 'true',
 	'the token was encrypted with this cluster\'s key');
 is($copy->safe_psql('app', 'SELECT count(*) FROM shopify.stores WHERE access_token_encrypted IS NOT NULL'), '1',
