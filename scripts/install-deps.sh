@@ -9,6 +9,7 @@ PKGS=(
   libcurl4-openssl-dev libssl-dev
   libipc-run-perl libjson-pp-perl
   python3 make gcc ca-certificates openssl curl
+  sqlsmith
   ${SHOPIFY_SYNC_EXTRA_PKGS:-}
 )
 

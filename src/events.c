@@ -82,15 +82,26 @@ apply_product(EventWork *w)
 	Datum		ids;
 
 	vals[0] = Int64GetDatum(w->id);
-	/* the product, its id, whether it is older than the mirror, the listed variant ids */
-	if (shopify_spi_exec("WITH e AS (SELECT coalesce(payload->'product', payload) AS p, shop_id"
+	/*
+	 * The product, its id, whether it is older than the mirror, the listed
+	 * variant ids.  The product's rows are found through
+	 * products_shop_product_idx: the id is compared as a bigint (NULL when
+	 * the payload's id is not an integer in range, which matches no row),
+	 * not as numeric, which would cast every row of the store and scan them
+	 * all for each event.
+	 */
+	if (shopify_spi_exec("WITH e0 AS (SELECT coalesce(payload->'product', payload) AS p, shop_id"
 						 "             FROM shopify.webhook_events WHERE id = $1),"
+						 " e AS (SELECT p, shop_id,"
+						 "         CASE WHEN n = trunc(n) AND n BETWEEN -9223372036854775808 AND 9223372036854775807"
+						 "              THEN n::bigint END AS pid"
+						 "         FROM (SELECT p, shop_id, CASE WHEN jsonb_typeof(p->'id') = 'number'"
+						 "                                      THEN (p->>'id')::numeric END AS n FROM e0) x),"
 						 " m AS (SELECT max(pr.product_updated_at) AS updated,"
 						 "              bool_and(NOT pr.is_active) AS all_gone,"
 						 "              max(pr.deactivated_at) AS gone_at"
 						 "         FROM e JOIN shopify.products pr ON pr.shop_id = e.shop_id"
-						 "          AND pr.product_id = CASE WHEN jsonb_typeof(e.p->'id') = 'number'"
-						 "                                   THEN (e.p->>'id')::numeric END)"
+						 "          AND pr.product_id = e.pid)"
 						 "SELECT e.p::text,"
 						 "       CASE WHEN jsonb_typeof(e.p->'id') = 'number' THEN (e.p->>'id')::numeric::bigint END,"
 						 "       CASE WHEN jsonb_typeof(e.p->'updated_at') = 'string'"

@@ -262,6 +262,73 @@ str(JsonPick *p)
 	return s ? pstrdup(s) : NULL;
 }
 
+/* Are the node indexes of p in document order (one list of nodes)? */
+static bool
+nodes_in_order(JsonPick *p)
+{
+	for (int i = 1; i < p->n; i++)
+		if (p->index[i] < p->index[i - 1])
+			return false;
+	return true;
+}
+
+/* The last value of p that belongs to node (from *pos on), or NULL. */
+static const char *
+node_value(JsonPick *p, int *pos, int node)
+{
+	while (*pos < p->n && p->index[*pos] < node)
+		(*pos)++;
+	while (*pos + 1 < p->n && p->index[*pos + 1] == node)
+		(*pos)++;
+	return (*pos < p->n && p->index[*pos] == node) ? p->values[*pos] : NULL;
+}
+
+/*
+ * The nodes of a page: each node's id with its own child connection's
+ * pageInfo.  The paths are matched by node index, not by position in their
+ * lists, so a node without a scalar id does not hand its pageInfo to the
+ * next node.  With a duplicate key the last value counts, as in the rows.
+ * Returns false when the lists are not one list of nodes.
+ */
+static bool
+page_nodes(JsonPick *ids, JsonPick *more, JsonPick *ends, GqlAnswer *a)
+{
+	int			m = 0,
+				e = 0;
+
+	if (!nodes_in_order(ids) || !nodes_in_order(more) || !nodes_in_order(ends))
+		return false;
+	a->nproducts = 0;
+	a->product_ids = palloc0(sizeof(char *) * Max(ids->n, 1));
+	a->more_variants = palloc0(sizeof(bool) * Max(ids->n, 1));
+	a->variants_cursor = palloc0(sizeof(char *) * Max(ids->n, 1));
+	for (int i = 0; i < ids->n; i++)
+	{
+		int			node = ids->index[i];
+		const char *v;
+
+		if (node < 0 || (i + 1 < ids->n && ids->index[i + 1] == node))
+			continue;
+		a->product_ids[a->nproducts] = ids->values[i];
+		v = node_value(more, &m, node);
+		a->more_variants[a->nproducts] = (v != NULL && strcmp(v, "true") == 0);
+		a->variants_cursor[a->nproducts] = (char *) node_value(ends, &e, node);
+		a->nproducts++;
+	}
+	return true;
+}
+
+/* Is the first character of the document (after white space) '{'? */
+static bool
+is_object(const char *doc, size_t len)
+{
+	size_t		i = 0;
+
+	while (i < len && (doc[i] == ' ' || doc[i] == '\t' || doc[i] == '\n' || doc[i] == '\r'))
+		i++;
+	return i < len && doc[i] == '{';
+}
+
 /*
  * Read what the worker needs from an answer to op.  a->json_ok is false (and
  * a->parse_error set) when the body is not JSON.
@@ -280,7 +347,6 @@ gql_read_answer(const char *doc, size_t len, GqlOp op, GqlAnswer *a)
 		NPICKS
 	};
 	JsonPick	k[NPICKS];
-	int			i;
 	bool		orders = (op == GQL_ORDERS || op == GQL_ORDER_LINES || op == GQL_ORDERS_COUNT);
 	const char *conn = orders ? "data.orders" : "data.products";
 	const char *child = orders ? "lineItems" : "variants";
@@ -315,6 +381,11 @@ gql_read_answer(const char *doc, size_t len, GqlOp op, GqlAnswer *a)
 	k[S_COUNT].path = "data.node.objectCount";
 	k[S_URL].path = "data.node.url";
 
+	if (!is_object(doc, len))
+	{
+		a->parse_error = pstrdup("the answer is not a JSON object");
+		return;
+	}
 	a->json_ok = json_pick(doc, len, k, NPICKS, &a->parse_error);
 	if (!a->json_ok)
 		return;
@@ -338,17 +409,11 @@ gql_read_answer(const char *doc, size_t len, GqlOp op, GqlAnswer *a)
 		case GQL_ORDERS:
 			a->has_next = json_pick_first(&k[P_NEXT]) && strcmp(json_pick_first(&k[P_NEXT]), "true") == 0;
 			a->end_cursor = str(&k[P_END]);
-			a->nproducts = k[P_IDS].n;
-			a->product_ids = palloc0(sizeof(char *) * Max(a->nproducts, 1));
-			a->more_variants = palloc0(sizeof(bool) * Max(a->nproducts, 1));
-			a->variants_cursor = palloc0(sizeof(char *) * Max(a->nproducts, 1));
-			for (i = 0; i < a->nproducts; i++)
+			if (!page_nodes(&k[P_IDS], &k[P_VMORE], &k[P_VEND], a))
 			{
-				a->product_ids[i] = k[P_IDS].values[i];
-				if (i < k[P_VMORE].n && k[P_VMORE].values[i])
-					a->more_variants[i] = strcmp(k[P_VMORE].values[i], "true") == 0;
-				if (i < k[P_VEND].n)
-					a->variants_cursor[i] = k[P_VEND].values[i];
+				a->json_ok = false;
+				a->parse_error = psprintf("%s.nodes is not one list of nodes (duplicate keys?)", conn);
+				return;
 			}
 			a->data_ok = (k[P_NEXT].n > 0);
 			break;
@@ -383,5 +448,16 @@ gql_read_answer(const char *doc, size_t len, GqlOp op, GqlAnswer *a)
 		case GQL_SHOP:
 			a->data_ok = true;
 			break;
+	}
+
+	/*
+	 * A page that says more follows but not where: taking it for the last
+	 * page would end the listing early (and a full sync would then mark the
+	 * rest deleted).  The answer is unusable.
+	 */
+	if (a->has_next && a->end_cursor == NULL)
+	{
+		a->json_ok = false;
+		a->parse_error = pstrdup("pageInfo.hasNextPage is true but pageInfo.endCursor is missing or not a string");
 	}
 }

@@ -151,7 +151,9 @@ copy_header_value(char *dst, size_t dstlen, const char *v, size_t vlen)
 		vlen--;
 	if (vlen >= dstlen)
 		vlen = dstlen - 1;
-	memcpy(dst, v, vlen);
+	/* these headers are ASCII: anything else would end up in text columns */
+	for (size_t i = 0; i < vlen; i++)
+		dst[i] = ((unsigned char) v[i] < 0x20 || (unsigned char) v[i] >= 0x7f) ? '?' : v[i];
 	dst[vlen] = '\0';
 }
 

@@ -7,8 +7,12 @@
  * of the current value ("data.products.pageInfo.endCursor", array elements
  * as "*") and records the scalars whose path matches.  Values of a
  * wildcard path come in document order, so parallel paths line up (the id
- * and the pageInfo of each product).  Never throws for a bad document: it
- * returns false with the parser's message.
+ * and the pageInfo of each product), and each value carries the index of
+ * the element its first "*" stands for, so that values of a node that lacks
+ * one of the paths (a product whose id is not a scalar) are not paired with
+ * another node's.  Never throws for a bad document: it returns false with
+ * the parser's message; a document nested deeper than
+ * SHOPIFY_JSON_MAX_DEPTH is refused before it is parsed.
  */
 #include "postgres.h"
 
@@ -26,6 +30,11 @@ typedef struct PickState
 	int			seglen[MAX_PICK_DEPTH + 1];	/* path length before each segment */
 	int			depth;
 	int			overflow;		/* levels beyond MAX_PICK_DEPTH */
+	int			elems[MAX_PICK_DEPTH + 1];	/* elements seen, per open array */
+	int			narrays;
+	int			array_overflow; /* open arrays beyond MAX_PICK_DEPTH */
+	int			star_depth;		/* depth of the path's first "*", or -1 */
+	int			star_index;		/* the index of that element */
 	JsonPick   *picks;
 	int			npicks;
 } PickState;
@@ -75,15 +84,51 @@ pk_field_end(void *state, char *fname, bool isnull)
 }
 
 static void
+pk_array_start(void *state)
+{
+	PickState  *st = (PickState *) state;
+
+	if (st->narrays > MAX_PICK_DEPTH)
+		st->array_overflow++;
+	else
+		st->elems[st->narrays++] = 0;
+}
+
+static void
+pk_array_end(void *state)
+{
+	PickState  *st = (PickState *) state;
+
+	if (st->array_overflow > 0)
+		st->array_overflow--;
+	else if (st->narrays > 0)
+		st->narrays--;
+}
+
+static void
 pk_elem_start(void *state, bool isnull)
 {
-	push_segment((PickState *) state, "*");
+	PickState  *st = (PickState *) state;
+	int			index = -1;
+
+	if (st->array_overflow == 0 && st->narrays > 0)
+		index = st->elems[st->narrays - 1]++;
+	if (st->star_depth < 0 && st->overflow == 0 && st->depth < MAX_PICK_DEPTH)
+	{
+		st->star_depth = st->depth;
+		st->star_index = index;
+	}
+	push_segment(st, "*");
 }
 
 static void
 pk_elem_end(void *state, bool isnull)
 {
-	pop_segment((PickState *) state);
+	PickState  *st = (PickState *) state;
+
+	pop_segment(st);
+	if (st->overflow == 0 && st->depth == st->star_depth)
+		st->star_depth = -1;
 }
 
 static void
@@ -104,7 +149,10 @@ pk_scalar(void *state, char *token, JsonTokenType type)
 				p->cap = p->cap ? p->cap * 2 : 8;
 				p->values = p->values ? repalloc(p->values, sizeof(char *) * p->cap)
 					: palloc(sizeof(char *) * p->cap);
+				p->index = p->index ? repalloc(p->index, sizeof(int) * p->cap)
+					: palloc(sizeof(int) * p->cap);
 			}
+			p->index[p->n] = st->star_depth >= 0 ? st->star_index : -1;
 			p->values[p->n++] = (type == JSON_TOKEN_NULL || token == NULL) ? NULL : pstrdup(token);
 		}
 	}
@@ -124,6 +172,7 @@ json_pick(const char *doc, size_t len, JsonPick *picks, int npicks, char **error
 
 	memset(&st, 0, sizeof(st));
 	initStringInfo(&st.path);
+	st.star_depth = -1;
 	st.picks = picks;
 	st.npicks = npicks;
 	for (int i = 0; i < npicks; i++)
@@ -133,11 +182,19 @@ json_pick(const char *doc, size_t len, JsonPick *picks, int npicks, char **error
 	sem.semstate = &st;
 	sem.object_field_start = pk_field_start;
 	sem.object_field_end = pk_field_end;
+	sem.array_start = pk_array_start;
+	sem.array_end = pk_array_end;
 	sem.array_element_start = pk_elem_start;
 	sem.array_element_end = pk_elem_end;
 	sem.scalar = pk_scalar;
 
 	*error = NULL;
+	if (json_depth_exceeds(doc, len, SHOPIFY_JSON_MAX_DEPTH))
+	{
+		*error = psprintf("the document nests deeper than %d levels", SHOPIFY_JSON_MAX_DEPTH);
+		pfree(st.path.data);
+		return false;
+	}
 	PG_TRY();
 	{
 		lex = makeJsonLexContextCstringLen((char *) doc, (int) len, PG_UTF8, true);
@@ -157,6 +214,41 @@ json_pick(const char *doc, size_t len, JsonPick *picks, int npicks, char **error
 	PG_END_TRY();
 	pfree(st.path.data);
 	return ok;
+}
+
+/*
+ * Does doc open more than limit objects and arrays inside each other?  A
+ * byte scan that skips strings (and their escapes); it does not check the
+ * syntax, the parser does.  Never throws.
+ */
+bool
+json_depth_exceeds(const char *doc, size_t len, int limit)
+{
+	int			depth = 0;
+	bool		in_string = false;
+
+	for (size_t i = 0; i < len; i++)
+	{
+		char		c = doc[i];
+
+		if (in_string)
+		{
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		}
+		else if (c == '"')
+			in_string = true;
+		else if (c == '{' || c == '[')
+		{
+			if (++depth > limit)
+				return true;
+		}
+		else if ((c == '}' || c == ']') && depth > 0)
+			depth--;
+	}
+	return false;
 }
 
 /* The first value found, or NULL. */

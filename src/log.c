@@ -21,6 +21,7 @@
 #include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
@@ -62,7 +63,8 @@ sj_str(ShopifyJson *j, const char *key, const char *val)
 		appendStringInfoString(&j->buf, "null");
 	else if (strlen(val) > MAX_LOG_TEXT)
 	{
-		char	   *cut = pnstrdup(val, MAX_LOG_TEXT);
+		/* cut at a character boundary: the details become jsonb */
+		char	   *cut = pnstrdup(val, pg_mbcliplen(val, strlen(val), MAX_LOG_TEXT));
 
 		escape_json(&j->buf, cut);
 		pfree(cut);

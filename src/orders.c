@@ -12,7 +12,11 @@
  * time — a payload whose updated_at is older than the stored one changes
  * neither the order nor its lines.  A second statement keeps
  * line_item_count equal to the lines mirrored (GraphQL may bring an order's
- * lines over several pages).  The caller provides the transaction and SPI.
+ * lines over several pages).  An order is stored whole or not at all: one
+ * invalid line item makes its order fail (counted failed, nothing of it
+ * written).  A page without its list of orders, or nested deeper than
+ * SHOPIFY_JSON_MAX_DEPTH, is an error (class 22, data exception) for the
+ * whole payload.  The caller provides the transaction and SPI.
  */
 #include "postgres.h"
 
@@ -20,12 +24,19 @@
 #include "executor/spi.h"
 #include "utils/builtins.h"
 
+#include "jsonpick.h"
 #include "mirror.h"
 #include "util.h"
 
 static const char *orders_sql =
-"WITH src AS MATERIALIZED (SELECT * FROM shopify._orders($1::text::jsonb, $2)),"
-" ord AS (SELECT DISTINCT ON (order_id) * FROM src WHERE kind = 'order' AND ok ORDER BY order_id),"
+"WITH doc AS MATERIALIZED (SELECT $1::text::jsonb AS d),"
+" src AS MATERIALIZED (SELECT s.* FROM doc, shopify._orders(doc.d, $2) s),"
+/* orders with an invalid line item: stored whole or not at all */
+" bad AS MATERIALIZED (SELECT DISTINCT order_id FROM src"
+"                      WHERE kind = 'line' AND NOT ok AND order_id IS NOT NULL),"
+" ord AS (SELECT DISTINCT ON (order_id) * FROM src"
+"          WHERE kind = 'order' AND ok AND order_id NOT IN (SELECT order_id FROM bad)"
+"          ORDER BY order_id),"
 /* orders this payload speaks for: new, or ours and not older than the mirror */
 " own AS MATERIALIZED (SELECT o.order_id FROM ord o"
 "   LEFT JOIN LATERAL (SELECT x.shop_id, x.updated_at FROM shopify.orders x"
@@ -84,11 +95,16 @@ static const char *orders_sql =
 "       (SELECT count(*) FROM src WHERE kind = 'order')::int,"
 "       (SELECT count(*) FILTER (WHERE inserted) FROM up)::int,"
 "       (SELECT count(*) FILTER (WHERE NOT inserted) FROM up)::int,"
-"       ((SELECT count(*) FROM src WHERE kind = 'order' AND NOT ok) + (SELECT count(*) FROM alien))::int,"
+"       ((SELECT count(*) FROM src WHERE kind = 'order'"
+"          AND (NOT ok OR order_id IN (SELECT order_id FROM bad))) + (SELECT count(*) FROM alien))::int,"
 "       (SELECT string_agg(e, '; ') FROM"
 "          (SELECT kind || ' ' || coalesce(line_id, order_id, 0)::text || ': ' || error AS e"
 "             FROM src WHERE NOT ok LIMIT 3) x),"
-"       (SELECT array_agg(order_id) FROM own)";
+"       (SELECT array_agg(order_id) FROM own),"
+/* a page must carry its list of orders (else it would pass for an empty page) */
+"       (SELECT CASE $2 WHEN 'rest_orders' THEN coalesce(jsonb_typeof(d->'orders') = 'array', false)"
+"                       WHEN 'graphql_orders' THEN coalesce(jsonb_typeof(d->'data'->'orders') = 'object', false)"
+"                       ELSE true END FROM doc)";
 
 static const char *count_sql =
 "UPDATE shopify.orders o SET line_item_count = c.n"
@@ -121,12 +137,23 @@ mirror_write_orders(const char *doc, size_t len, const char *shape, int64 shop_i
 		SPI_keepplan(orders_plan);
 		SPI_keepplan(count_plan);
 	}
+	/* jsonb input recurses once per level: refuse before the stack runs out */
+	if (json_depth_exceeds(doc, len, SHOPIFY_JSON_MAX_DEPTH))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("Shopify payload nests deeper than %d levels", SHOPIFY_JSON_MAX_DEPTH)));
 	vals[0] = PointerGetDatum(cstring_to_text_with_len(doc, len));
 	vals[1] = CStringGetTextDatum(shape);
 	vals[2] = Int64GetDatum(shop_id);
 	rc = SPI_execute_plan(orders_plan, vals, NULL, false, 0);
 	if (rc != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "order write failed: %s", SPI_result_code_string(rc));
+	if (!DatumGetBool(shopify_spi_value(0, 8, &isnull)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("Shopify page has no orders"),
+				 errdetail("Expected %s.", strcmp(shape, "rest_orders") == 0 ?
+						   "an \"orders\" array" : "\"data\": {\"orders\": ...}")));
 
 	out->products = DatumGetInt32(shopify_spi_value(0, 1, &isnull));
 	out->processed = DatumGetInt32(shopify_spi_value(0, 2, &isnull));

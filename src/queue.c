@@ -95,11 +95,16 @@ queue_rescue(bool all_orphans, int64 *running, int nrunning)
 
 /*
  * Claim up to max pending jobs (not those already running here).  Returns
- * the number claimed; *jobs is palloc'd in the current context.
+ * the number claimed; *jobs (and its strings) are palloc'd in the context
+ * that was current at the call, which is current again on return.  (SPI
+ * leaves its procedure context current after each statement: without the
+ * switch below they would be freed at SPI_finish, at the end of the claim
+ * transaction, while the worker still reads them.)
  */
 int
 queue_claim(int max, int64 *running, int nrunning, ClaimedJob **jobs)
 {
+	MemoryContext out_cxt = CurrentMemoryContext;
 	Oid			types[5] = {INT4OID, INT8ARRAYOID, INT4OID, INT4OID, TEXTOID};
 	Datum		vals[5];
 	int			n,
@@ -144,6 +149,7 @@ queue_claim(int max, int64 *running, int nrunning, ClaimedJob **jobs)
 						 " ORDER BY c.id",
 						 5, types, vals, NULL, false);
 
+	MemoryContextSwitchTo(out_cxt);
 	out = palloc0(sizeof(ClaimedJob) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{

@@ -379,6 +379,36 @@ classify_transport(CURLcode code, bool too_large, bool *retry)
 	}
 }
 
+/*
+ * Replace each byte of s that does not start a complete, valid UTF-8
+ * character with '?'.  Error texts quote what the server sent (a body, a
+ * header) and are cut to fit their buffers; they end up in text columns,
+ * which must hold valid UTF-8.  In place; never throws.
+ */
+static void
+scrub_utf8(char *s)
+{
+	unsigned char *p = (unsigned char *) s;
+
+	while (*p)
+	{
+		int			l = pg_utf_mblen(p);
+		int			k = 1;
+
+		if (*p < 0x80)
+		{
+			p++;
+			continue;
+		}
+		while (k < l && p[k] != '\0')
+			k++;
+		if (k == l && pg_utf8_islegal(p, l))
+			p += l;
+		else
+			*p++ = '?';
+	}
+}
+
 /* Shopify's error text from a body, flattened to one line. */
 static void
 error_excerpt(char *dst, size_t dstlen, const char *body, size_t len)
@@ -398,6 +428,7 @@ error_excerpt(char *dst, size_t dstlen, const char *body, size_t len)
 		dst[n++] = (ch < 0x20) ? ' ' : (char) ch;
 	}
 	dst[n] = '\0';
+	scrub_utf8(dst);
 }
 
 static double
@@ -589,6 +620,8 @@ shopify_call_finished(ShopifyCall *call)
 				 r->request_id[0] ? r->request_id : "none");
 	}
 
+	if (cls != NULL)
+		scrub_utf8(call->error);	/* %.80s may have cut a character */
 	call->attempt++;
 	record_attempt(call, r, cls, cls ? call->error : NULL, -1);
 

@@ -628,6 +628,9 @@ advance_page(SyncTask *t, const char *next)
 		t->nxt = done;
 		shopify_call_reset(t->nxt);
 		t->nxt_used = false;
+		/* the prefetched page is under way: say so (sync_task_pump won't) */
+		if (t->cur->in_flight)
+			sync_slot_state(t, stage_name(t->stage));
 	}
 	else
 		prepare_page(t, t->cur, t->cursor);

@@ -12,6 +12,7 @@
 
 #include "access/xact.h"
 #include "executor/spi.h"
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/memutils.h"
@@ -43,6 +44,8 @@ shopify_run_in_tx(const char *activity, ShopifyTxnFn fn, void *arg,
 		SPI_finish();
 		PopActiveSnapshot();
 		CommitTransactionCommand();
+		/* commit leaves TopMemoryContext current: what the caller allocates next would never be freed */
+		MemoryContextSwitchTo(cxt);
 	}
 	PG_CATCH();
 	{
@@ -59,7 +62,14 @@ shopify_run_in_tx(const char *activity, ShopifyTxnFn fn, void *arg,
 				 edata->detail ? errdetail("%s", edata->detail) : 0,
 				 errhidestmt(true)));
 		if (errbuf && errlen > 0)
-			snprintf(errbuf, errlen, "%s", edata->message);
+		{
+			/* cut at a character boundary: callers store it in text columns */
+			const char *m = edata->message ? edata->message : "";
+			int			n = pg_mbcliplen(m, strlen(m), (int) errlen - 1);
+
+			memcpy(errbuf, m, n);
+			errbuf[n] = '\0';
+		}
 		if (sqlstate)
 			*sqlstate = edata->sqlerrcode;
 		FreeErrorData(edata);

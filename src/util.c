@@ -108,9 +108,28 @@ shopify_spi_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
 	return (int) SPI_processed;
 }
 
+/*
+ * The last result must hold this row.  A row that an earlier statement (or
+ * the ownership check) found can be missing from a later one: deleted
+ * concurrently, or not yet visible to the snapshot of a read-only query
+ * (shopify_store(shopify_connect_store(...)) reads the new store with the
+ * calling query's snapshot).  An error, never a read past the result.
+ */
+static void
+spi_check_row(int row)
+{
+	if (SPI_tuptable == NULL || row < 0 || (uint64) row >= SPI_processed)
+		ereport(ERROR,
+				(errcode(ERRCODE_T_R_SERIALIZATION_FAILURE),
+				 errmsg("shopify_sync: a row read by this call is no longer visible"),
+				 errdetail("It was changed or deleted concurrently, or created by the same statement."),
+				 errhint("Try again in a new statement.")));
+}
+
 Datum
 shopify_spi_value(int row, int col, bool *isnull)
 {
+	spi_check_row(row);
 	return SPI_getbinval(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col, isnull);
 }
 
@@ -118,6 +137,7 @@ shopify_spi_value(int row, int col, bool *isnull)
 char *
 shopify_spi_text(int row, int col)
 {
+	spi_check_row(row);
 	return SPI_getvalue(SPI_tuptable->vals[row], SPI_tuptable->tupdesc, col);
 }
 

@@ -19,9 +19,11 @@
  * with a value of the wrong type, an id out of range, an unparsable price or
  * timestamp, or a string longer than 64 kB comes out with ok = false and a
  * reason, so the caller counts it as failed and stores nothing of it, while
- * the rest of the page goes on.  A document that is not JSON (or nests
- * deeper than the stack allows, or holds \u0000) is an error for the whole
- * call.
+ * the rest of the page goes on.  A document that is not JSON (or holds
+ * \u0000), is not valid in the database encoding (invalid UTF-8, a NUL
+ * byte: the text goes into text columns as it is), or nests deeper than
+ * SHOPIFY_JSON_MAX_DEPTH is an error of class 22 (data exception) for the
+ * whole call.
  *
  * Shapes:
  *   rest_products     {"products": [{..., "variants": [...]}, ...]}   (REST page)
@@ -52,6 +54,8 @@
 #include "utils/memutils.h"
 #include "utils/numeric.h"
 #include "utils/timestamp.h"
+
+#include "jsonpick.h"
 
 PG_FUNCTION_INFO_V1(shopify_page_variants);
 
@@ -139,6 +143,7 @@ typedef struct ParseState
 	Frame		stack[MAX_DEPTH];
 	int			depth;
 	int			skip;			/* > 0 while inside an ignored value */
+	int			nesting;		/* objects and arrays open */
 	bool		saw_products;
 
 	/* the product being read */
@@ -341,6 +346,15 @@ conv_timestamptz(const Scalar *v, Datum *out)
 		return FS_BAD;
 	if (ParseDateTime(v->s, workbuf, sizeof(workbuf), field, ftype, MAXDATEFIELDS, &nf) != 0)
 		return FS_BAD;
+	/*
+	 * DecodeDateTime() raises an error, instead of returning one, for a time
+	 * zone name it does not know ("2024-01-01T00:00:00 Mars/Olympus"): such
+	 * a field (a "date" field that starts with a letter) is checked first.
+	 */
+	for (int i = 0; i < nf; i++)
+		if (ftype[i] == DTK_DATE && isalpha((unsigned char) field[i][0]) &&
+			pg_tzset(field[i]) == NULL)
+			return FS_BAD;
 	if (DecodeDateTime(field, ftype, nf, &dtype, &tt, &fsec, &tz) != 0 || dtype != DTK_DATE)
 		return FS_BAD;
 	if (tm2timestamp(&tt, fsec, &tz, &result) != 0 || !IS_VALID_TIMESTAMP(result))
@@ -688,6 +702,18 @@ is_field(Frame *t, const char *name)
 	return t->field != NULL && strcmp(t->field, name) == 0;
 }
 
+/*
+ * rest_product: the product of {"product": {...}} has been emitted and its
+ * memory reset; the wrapper's other fields belong to no product and are
+ * ignored ({"product": {...}, "variants": [...]} must not add variants to
+ * a product that is gone).
+ */
+static bool
+wrapper_done(ParseState *ps, Frame *t)
+{
+	return t->role == R_WRAPPER && !ps->product_open;
+}
+
 /* Roles whose scalar fields are product fields / variant fields. */
 static bool
 product_role(Role r)
@@ -736,12 +762,27 @@ begin_single_product(ParseState *ps)
 	begin_product(ps);
 }
 
+/*
+ * One more object or array open.  PostgreSQL's parser recurses once per
+ * level: stop long before "stack depth limit exceeded", which is not a data
+ * error (the page would be taken for a database failure).
+ */
+static void
+nest(ParseState *ps)
+{
+	if (++ps->nesting > SHOPIFY_JSON_MAX_DEPTH)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("Shopify payload nests deeper than %d levels", SHOPIFY_JSON_MAX_DEPTH)));
+}
+
 static void
 sa_object_start(void *state)
 {
 	ParseState *ps = (ParseState *) state;
 	Frame	   *t = top(ps);
 
+	nest(ps);
 	if (ps->skip > 0)
 	{
 		ps->skip++;
@@ -813,6 +854,11 @@ sa_object_start(void *state)
 				push(ps, R_PRODUCT);
 				return;
 			}
+			if (wrapper_done(ps, t))
+			{
+				ps->skip = 1;
+				return;
+			}
 			if (is_field(t, "variants"))
 			{
 				push(ps, R_VCONN);	/* GraphQL: a connection */
@@ -855,6 +901,7 @@ sa_object_end(void *state)
 	ParseState *ps = (ParseState *) state;
 	Frame	   *t;
 
+	ps->nesting--;
 	if (ps->skip > 0)
 	{
 		ps->skip--;
@@ -876,6 +923,7 @@ sa_array_start(void *state)
 	ParseState *ps = (ParseState *) state;
 	Frame	   *t = top(ps);
 
+	nest(ps);
 	if (ps->skip > 0)
 	{
 		ps->skip++;
@@ -914,7 +962,7 @@ sa_array_start(void *state)
 			return;
 		}
 	}
-	if (product_role(t->role) && t->field)
+	if (product_role(t->role) && t->field && !wrapper_done(ps, t))
 	{
 		if (strcmp(t->field, "variants") == 0 && t->role != R_LINE)
 		{
@@ -938,6 +986,7 @@ sa_array_end(void *state)
 {
 	ParseState *ps = (ParseState *) state;
 
+	ps->nesting--;
 	if (ps->skip > 0)
 	{
 		ps->skip--;
@@ -983,7 +1032,7 @@ sa_scalar(void *state, char *token, JsonTokenType type)
 	bool		kept = false;
 	int			k;
 
-	if (ps->skip > 0 || t == NULL)
+	if (ps->skip > 0 || t == NULL || wrapper_done(ps, t))
 	{
 		if (token)
 			pfree(token);
@@ -1077,6 +1126,7 @@ parse_one(ParseState *ps, char *doc, int len)
 
 	ps->depth = 0;
 	ps->skip = 0;
+	ps->nesting = 0;
 	lex = makeJsonLexContextCstringLen(doc, len, GetDatabaseEncoding(), true);
 	rc = pg_parse_json(lex, &sem);
 	if (rc != JSON_SUCCESS)
@@ -1098,6 +1148,19 @@ parse_payload(char *doc, int len, Shape shape, Tuplestorestate *ts, TupleDesc de
 {
 	ParseState *ps = palloc0(sizeof(ParseState));
 	MemoryContext line_cxt = NULL;
+	int			valid;
+
+	/*
+	 * The parser copies string bytes as they are into the rows' text: they
+	 * must be valid in the database encoding.  (Pages are checked when they
+	 * arrive; bulk batches and direct calls are not.)
+	 */
+	valid = pg_encoding_verifymbstr(GetDatabaseEncoding(), doc, len);
+	if (valid < len)
+		ereport(ERROR,
+				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
+				 errmsg("Shopify payload is not valid %s", GetDatabaseEncodingName()),
+				 errdetail("Invalid byte sequence or NUL byte at byte %d of %d.", valid + 1, len)));
 
 	ps->shape = shape;
 	ps->single_product = (shape == SHAPE_REST_PRODUCT);

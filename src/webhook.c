@@ -79,9 +79,10 @@ delivery_details(const char *topic, const char *domain, const char *webhook_id,
 	ShopifyJson j;
 	unsigned char sha[SHA256_DIGEST_LENGTH];
 	char		hex[SHA256_DIGEST_LENGTH * 2 + 1];
-	char	   *d = domain ? pnstrdup(domain, Min(strlen(domain), 255)) : NULL;
-	char	   *w = webhook_id ? pnstrdup(webhook_id, Min(strlen(webhook_id), 128)) : NULL;
-	char	   *t = topic ? pnstrdup(topic, Min(strlen(topic), 64)) : NULL;
+	/* cut at a character boundary: the details become jsonb */
+	char	   *d = domain ? pnstrdup(domain, pg_mbcliplen(domain, strlen(domain), 255)) : NULL;
+	char	   *w = webhook_id ? pnstrdup(webhook_id, pg_mbcliplen(webhook_id, strlen(webhook_id), 128)) : NULL;
+	char	   *t = topic ? pnstrdup(topic, pg_mbcliplen(topic, strlen(topic), 64)) : NULL;
 
 	SHA256((const unsigned char *) body, len, sha);
 	for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)

@@ -11,6 +11,8 @@ package ShopifyStandin;
 #   my $rows = $s->expected('alpha.myshopify.com', 'rest');
 #   my ($data, $res) = $s->graphql($token, 'query ShopifySyncShop { shop { name } }');
 #   $s->set_bulk('alpha.myshopify.com', { delay_s => 1 });
+#   $s->inject('alpha.myshopify.com', { path_prefix => '/admin/api/2026-07/products.json',
+#       bodies => [ ShopifyStandin::b64("\xff") ] });      # crafted answers
 #   $s->stop;   # also done by DESTROY and at END
 
 use strict;
@@ -26,7 +28,21 @@ use HTTP::Tiny;
 use JSON::PP;
 use POSIX qw(WNOHANG);
 use Scalar::Util qw(weaken);
+use Socket ();
 use Time::HiRes qw(time sleep);
+
+# HTTP::Tiny writes a request's headers and its body in two writes: with
+# Nagle on, the body waits for the ACK of the headers, which the server
+# delays (about 40 ms per POST).  Send at once.
+{
+	no warnings 'redefine';
+	my $connect = \&HTTP::Tiny::Handle::connect;
+	*HTTP::Tiny::Handle::connect = sub {
+		my $h = $connect->(@_);
+		setsockopt($h->{fh}, Socket::IPPROTO_TCP(), Socket::TCP_NODELAY(), 1) if $h && $h->{fh};
+		return $h;
+	};
+}
 
 our $PYTHON = $ENV{SHOPIFY_STANDIN_PYTHON} // '/usr/bin/python3';
 our $SCRIPT = $ENV{SHOPIFY_STANDIN_SCRIPT}
@@ -172,6 +188,19 @@ sub orders_stats {
 }
 sub orders_mutate { $_[0]->control(POST => '/_control/shops/' . _d($_[1]) . '/orders_mutate', $_[2]) }
 sub order { $_[0]->control(GET => '/_control/shops/' . _d($_[1]) . '/orders/' . (0 + $_[2]))->{order} }
+
+# Crafted answers (test/standin/README.md, "Crafted answers"): the next
+# matching API answers of a shop get other bytes, or edits of the real JSON.
+#   $s->inject($domain, { path_prefix => '/admin/api/2026-07/products.json', skip => 1,
+#       responses => [{ edits => [{ path => 'products.0.variants.0.price', value => { a => 1 } }] }] });
+#   $s->inject($domain, { path_prefix => ..., bodies => [ ShopifyStandin::b64("[1,2]") ] });
+#   $s->injections($domain)        -> [ { id, served, remaining, errors, ... } ]
+#   $s->clear_injections($domain)
+# Bytes (invalid UTF-8, NUL) travel base64-encoded: b64($bytes).
+sub inject { $_[0]->control(POST => '/_control/shops/' . _d($_[1]) . '/inject', $_[2])->{rule} }
+sub injections { $_[0]->control(GET => '/_control/shops/' . _d($_[1]) . '/inject')->{rules} }
+sub clear_injections { $_[0]->control(POST => '/_control/shops/' . _d($_[1]) . '/inject', { clear => JSON::PP::true }) }
+sub b64 { require MIME::Base64; return MIME::Base64::encode_base64($_[0], '') }
 
 our $API_VERSION = '2026-07';
 

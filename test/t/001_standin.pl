@@ -1075,6 +1075,78 @@ sub gql_orders_walk {
 		stats_from_rows($s->orders_expected($ZETA), $now2), 'orders_stats after mutations');
 }
 
+# --- crafted answers (inject) ----------------------------------------------------
+{
+	my $BETA = 'beta.myshopify.com';
+	my $EPSILON = 'epsilon.myshopify.com';
+	my $url = "/admin/api/$V/products.json?limit=5&fields=id,title,variants";
+	my $real = get($beta, $url);
+	my $rp = body($real)->{products};
+	my ($pid, $vid) = ($rp->[1]{id}, $rp->[1]{variants}[0]{id});
+	my $rule = $s->inject($BETA, { path_prefix => "/admin/api/$V/products.json", skip => 1, times => 1,
+		responses => [
+			{ edits => [
+				{ path => [ 'products', { id => $pid }, 'variants', { id => $vid }, 'price' ], value => { amount => 1 } },
+				{ path => [ 'products', { id => $pid }, 'variants', { id => $vid } ], op => 'add_key', key => 'price',
+					raw => '1e400' },
+				{ path => 'products.0.title', string_b64 => ShopifyStandin::b64("a\xff\x00b") },
+				{ path => 'products.1', op => 'insert', value => undef } ] },
+			{ body_b64 => ShopifyStandin::b64("[\xff\x00]"), headers => { Link => undef, 'X-Extra' => 'yes' } },
+			{ body_parts => [ [ '[', 3 ], [ ']', 3 ] ], truncate => -1, append => '}' } ] });
+	is($rule->{remaining}, 3, 'inject: a rule of three answers');
+	my @r = map { get($beta, $url) } 1 .. 5;
+	is($r[0]{content}, $real->{content}, 'skip: the first matching answer is the real one');
+	my $e = $r[1]{content};
+	like($e, qr/"id":$vid,.*"price":\{"amount":1\}.*,"price":1e400\}/s,
+		'edits: a field set to an object, a duplicate key with a raw number spliced in');
+	ok(index($e, "\"title\":\"a\xff\x00b\"") >= 0, 'raw bytes (invalid UTF-8, NUL) inside a string');
+	like($e, qr/^\{"products":\[\{[^\[]*?"variants":\[.*?\]\},null,\{/s, 'null inserted into the products array');
+	is($r[1]{headers}{link}, $real->{headers}{link}, 'the real Link header is kept (same next page)');
+	like($r[1]{headers}{'x-shopify-shop-api-call-limit'} // '', qr{^\d+/40$}, 'the call-limit header is still there');
+	is($r[2]{content}, "[\xff\x00]", 'body_b64: the bytes as given');
+	ok(!defined $r[2]{headers}{link} && ($r[2]{headers}{'x-extra'} // '') eq 'yes', 'headers removed and added');
+	is($r[3]{content}, '[[[]]}', 'body_parts, truncate, append');
+	is($r[4]{content}, $real->{content}, 'the rule used up: real answers again');
+	my $inj = $s->injections($BETA);
+	is_deeply([ $inj->[0]{served}, $inj->[0]{remaining} ], [ 3, 0 ], 'listing: served 3, none left');
+	is($s->shop_stats($BETA)->{notes}{injected}, 3, 'stats count injected answers');
+
+	# body_contains, an edit that does not fit, 401 and other shops untouched
+	$s->inject($BETA, { path_prefix => "/admin/api/$V/products.json", body_contains => "$rp->[4]{id}",
+		responses => [ { edits => [ { path => 'products.9.title', value => 'x' } ] },
+			{ edits => [ { path => 'products.0.title', value => 'crafted' } ] } ] });
+	my $other = get($beta, "/admin/api/$V/products.json?limit=2&fields=id,title");
+	unlike($other->{content}, qr/crafted/, 'body_contains: an answer without the text is not touched');
+	is(get($beta, $url, token => 'shpat_wrong')->{status}, 401, '401 still answered');
+	my $nofit = get($beta, $url);
+	is($nofit->{content}, $real->{content}, 'an edit that does not fit leaves the answer as it is');
+	$inj = $s->injections($BETA);
+	like($inj->[1]{errors}[0] // '', qr/products\.9/, '... and is listed with the rule');
+	is($inj->[1]{served}, 0, '... without using it up');
+	$s->clear_injections($BETA);
+	is_deeply($s->injections($BETA), [], 'clear removes the rules');
+
+	# GraphQL: operationName, cost still accounted
+	$s->inject($EPSILON, { path_prefix => "/admin/api/$V/graphql.json", operation => 'ShopifySyncProducts',
+		responses => [ { edits => [ { path => 'data.products.pageInfo.endCursor', value => undef },
+			{ path => 'data.products.nodes.0.variants.nodes.0.inventoryQuantity', raw => '99999999999999999999' } ] } ] });
+	my ($sd) = gql($eps, 'query ShopifySyncShop { shop { name } }');
+	ok($sd->{data}{shop}{name}, 'another operation is not touched');
+	my (undef, $gr) = gql($eps, $Q_PRODUCTS, { first => 2, after => undef, query => undef, variantsFirst => 1 });
+	like($gr->{content}, qr/"endCursor":null.*"inventoryQuantity":99999999999999999999/s, 'GraphQL answer edited');
+	like($gr->{content}, qr/"requestedQueryCost":\d+.*"currentlyAvailable"/s, '... its cost extensions kept');
+	$s->clear_injections($EPSILON);
+
+	# refused rules
+	for my $bad ([ { bodies => ['x'] }, 'path_prefix' ], [ { path_prefix => '/x', bodies => ['@@'] }, 'base64' ],
+		[ { path_prefix => '/x', responses => [ { edits => [ { op => 'nope' } ] } ] }, 'unknown edit op' ])
+	{
+		my $res = $http->request('POST', $s->base_url . "/_control/shops/$BETA/inject",
+			{ content => $JSON->encode($bad->[0]) });
+		ok($res->{status} == 400 && $res->{content} =~ /$bad->[1]/, "a bad rule is refused ($bad->[1])");
+	}
+}
+
 my $pid = $s->pid;
 $s->stop;
 ok(!kill(0, $pid), 'stand-in stopped');

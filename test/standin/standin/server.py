@@ -7,6 +7,8 @@ headers (X-Request-Id, call limit, deprecation, API version); delivery
 (normal, or slow/truncated); stats.  ``kind="public"`` routes (bulk files)
 take the same path minus auth and bucket; their shop comes from
 ``route.shop_of``; streamed bodies are cut mid-way by reset/truncated.
+Crafted answers (inject.py) replace or edit the body of a 2xx answer just
+before delivery.
 """
 import io
 import itertools
@@ -28,7 +30,8 @@ from .stats import Stats, UNAUTH
 # Handler modules register their routes on import; add new ones here.
 from . import rest, control, graphql, bulk  # noqa: E402
 from . import orders_gen, orders_rest, orders_graphql  # noqa: E402
-HANDLER_MODULES = (rest, control, graphql, bulk, orders_rest, orders_graphql)
+from . import inject  # noqa: E402
+HANDLER_MODULES = (rest, control, graphql, bulk, orders_rest, orders_graphql, inject)
 
 INVALID_TOKEN = ("[API] Invalid API key or access token "
                  "(unrecognized login or wrong password)")
@@ -253,7 +256,7 @@ class Handler(BaseHTTPRequestHandler):
         if fault in limits.PRE_FAULTS and not midstream:
             status = self._pre_fault(fault, spec, req, bucket)
             state.stats.record(key, self.conn_id, req.method, req.path, qs,
-                               status, None, fault=fault, kind=kind)
+                               status, None, fault=fault, kind=kind, arrived=t0)
             log("fault %s -> %s %s shop=%s conn=%d" % (fault, req.method, req.path,
                                                       key, self.conn_id))
             return
@@ -278,20 +281,27 @@ class Handler(BaseHTTPRequestHandler):
         if authorized and bucket is not None:
             resp.headers.append(("X-Shopify-Shop-Api-Call-Limit",
                                  bucket.header(used if used is not None else bucket.peek())))
+        if route is not None and (authorized or public) and 200 <= resp.status < 300:
+            resp = inject.apply(req, resp)      # crafted answers (inject.py)
         post = fault if fault in limits.POST_FAULTS or midstream else None
+
+        def record(status):
+            state.stats.record(key, self.conn_id, req.method, req.path, qs,
+                               status, used, fault=post, throttled=throttled,
+                               notes=req.notes, kind=kind, extra=req.stats_extra,
+                               arrived=t0)
+
         if resp.stream is not None:
             sent = self._send_stream(resp, req, post, spec)
-            status = resp.status if sent is not None else 0
+            record(resp.status if sent is not None else 0)
+        elif midstream:             # nothing to stream (e.g. 404): a plain reset
+            self._reset()
+            record(0)
         else:
-            if midstream:           # nothing to stream (e.g. 404): a plain reset
-                self._reset()
-                status = 0
-            else:
-                self._send(resp, req, post, spec)
-                status = resp.status
-        state.stats.record(key, self.conn_id, req.method, req.path, qs,
-                           status, used, fault=post, throttled=throttled,
-                           notes=req.notes, kind=kind, extra=req.stats_extra)
+            # counted before it is sent: a client that reads the stats right
+            # after the answer must find it there
+            record(resp.status)
+            self._send(resp, req, post, spec)
         if state.verbose or resp.status >= 400 or post or req.notes:
             log("%s %s -> %d shop=%s conn=%d %.1fms%s%s" % (
                 req.method, req.path, resp.status, key, self.conn_id,

@@ -60,10 +60,13 @@ class Stats:
             self._get(key)
 
     def record(self, key, conn_id, method, path, query, status, bucket_used=None,
-               fault=None, throttled=False, notes=(), kind=None, extra=None):
+               fault=None, throttled=False, notes=(), kind=None, extra=None,
+               arrived=None):
         """status 0 = no HTTP response (reset/hang).  kind "graphql": extra may
         carry throttled/max_cost flags and the cost bucket's "available" after
-        the request (logged in the last column instead of the REST bucket)."""
+        the request (logged in the last column instead of the REST bucket).
+        arrived: the monotonic time the request was read (before any latency);
+        the entry's first column is the time it was answered."""
         now = time.monotonic()
         with self.lock:
             s = self._get(key or UNAUTH)
@@ -90,7 +93,8 @@ class Stats:
             elif kind == "bulk":
                 s.bulk_downloads += 1
             s.log.append([round(now, 6), method, path, query, status,
-                          None if last is None else round(last, 3)])
+                          None if last is None else round(last, 3),
+                          round(arrived if arrived is not None else now, 6)])
 
     def snapshot(self, with_log=True, shop=None):
         with self.lock:
