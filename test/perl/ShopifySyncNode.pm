@@ -12,10 +12,11 @@ use Time::HiRes qw(usleep time);
 use Exporter 'import';
 
 use JSON::PP;
+use HTTP::Tiny;
 
 our @EXPORT = qw(new_sync_node worker_pid launcher_pid wait_for_worker
   wait_for_worker_change wait_until log_contains fake_token connect_shop
-  enqueue_sync wait_job run_sync job_row mirror_diff sql_json);
+  enqueue_sync wait_job run_sync job_row mirror_diff mirror_diff_many sql_json);
 
 # A fresh node with shopify_sync preloaded.  %opts: database (worker's
 # database, default 'app'), conf (extra postgresql.conf text), create_db
@@ -186,6 +187,54 @@ sub mirror_diff
 	    'extra', (SELECT count(*) FROM extra),
 	    'examples', (SELECT json_agg(m) FROM (SELECT * FROM missing LIMIT 3) m))});
 	return $res;
+}
+
+# mirror_diff for many stores in one query: $stores is a list of
+# [domain, shop_id, api]; returns { shop_id => { expected, active, missing,
+# extra } }.  The stand-in's expected rows go to files as it sends them (no
+# decoding in Perl: JSON::PP takes seconds for a large catalog).
+sub mirror_diff_many
+{
+	my ($node, $standin, $stores) = @_;
+	my $http = HTTP::Tiny->new(timeout => 120);
+	my @files;
+	for my $s (@$stores)
+	{
+		my ($domain, $shop_id, $api) = @$s;
+		(my $d = $domain) =~ s/([^A-Za-z0-9.\-_~])/sprintf('%%%02X', ord $1)/ge;
+		my $res = $http->get($standin->base_url . "/_control/shops/$d/expected?api=" . ($api // 'rest'));
+		die "expected rows of $domain: $res->{status} $res->{reason}" unless $res->{success};
+		my $file = $node->basedir . "/expected_$shop_id.json";
+		open my $fh, '>:raw', $file or die "$file: $!";
+		print $fh $res->{content};
+		close $fh;
+		chmod 0644, $file;
+		push @files, "($shop_id, '$file')";
+	}
+	my $cols = 'sku_id bigint, product_id bigint, sku text, title text, variant_title text,'
+	  . ' vendor text, product_type text, handle text, status text, tags text, price numeric,'
+	  . ' compare_at_price numeric, barcode text, inventory_quantity int, inventory_item_id bigint,'
+	  . ' position int, variant_updated_at timestamptz, product_updated_at timestamptz';
+	my $list = 'shop_id, sku_id, product_id, sku, title, variant_title, vendor, product_type, handle,'
+	  . ' status, tags, price, compare_at_price, barcode, inventory_quantity,'
+	  . ' inventory_item_id, position';
+	my $ids = join(',', map { $_->[1] } @$stores);
+	return sql_json($node, qq{
+	  WITH f(shop_id, file) AS (VALUES } . join(', ', @files) . qq{),
+	  exp AS MATERIALIZED (SELECT f.shop_id, x.* FROM f,
+	          jsonb_to_recordset(pg_read_file(f.file)::jsonb->'rows') AS x($cols)),
+	  act AS MATERIALIZED (SELECT * FROM shopify.products WHERE shop_id IN ($ids) AND is_active),
+	  missing AS (SELECT $list, variant_updated_at, product_updated_at FROM exp
+	              EXCEPT SELECT $list, shopify_updated_at, product_updated_at FROM act),
+	  extra AS (SELECT shop_id, sku_id FROM act EXCEPT SELECT shop_id, sku_id FROM exp),
+	  n AS (SELECT s AS shop_id,
+	          (SELECT count(*) FROM exp WHERE exp.shop_id = s) AS expected,
+	          (SELECT count(*) FROM act WHERE act.shop_id = s) AS active
+	        FROM unnest(ARRAY[$ids]::bigint[]) s)
+	  SELECT json_object_agg(n.shop_id, json_build_object('expected', n.expected, 'active', n.active,
+	    'missing', (SELECT count(*) FROM missing WHERE missing.shop_id = n.shop_id),
+	    'extra', (SELECT count(*) FROM extra WHERE extra.shop_id = n.shop_id)))
+	  FROM n});
 }
 
 1;
