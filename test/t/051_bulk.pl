@@ -132,10 +132,14 @@ is($job->{variants_processed} + $job->{products_fetched}, $ops->[-1]{objectCount
 # ---- bulk_operations/finish: the waiting sync polls at once
 $standin->set_bulk($s->{domain}, { delay_s => 12 });
 $jid = enqueue_sync($node, $ss);
+# this job's own operation (the shop's earlier ones are completed too)
+my $bulk_gid;
 ok(wait_until(sub {
-	my $o = $standin->bulk_info($s->{domain})->{operations};
-	@$o && $o->[-1]{status} eq 'COMPLETED' }, 30), 'operation completed in the stand-in');
-my $bulk_gid = $node->safe_psql('app', "SELECT bulk_operation_id FROM shopify.sync_jobs WHERE id = $jid");
+	$bulk_gid = $node->safe_psql('app', "SELECT bulk_operation_id FROM shopify.sync_jobs WHERE id = $jid");
+	$bulk_gid ne '' }, 30), 'the sync started its bulk operation');
+ok(wait_until(sub {
+	grep { $_->{id} eq $bulk_gid && $_->{status} eq 'COMPLETED' }
+	  @{ $standin->bulk_info($s->{domain})->{operations} } }, 30), 'operation completed in the stand-in');
 my $body = qq({"admin_graphql_api_id":"$bulk_gid","completed_at":"2026-11-24T00:00:00Z","created_at":"2026-11-24T00:00:00Z","error_code":null,"status":"completed","type":"query"});
 my $sig = hmac_sha256_base64($body, $secret);
 $sig .= '=' while length($sig) % 4;
