@@ -23,9 +23,13 @@ OBJS = \
 	src/http.o \
 	src/shopify.o \
 	src/rest.o \
+	src/convert.o \
 	src/variants.o \
+	src/variants_rows.o \
 	src/mirror.o \
 	src/sync.o \
+	src/sync_write.o \
+	src/sync_answers.o \
 	src/bulk.o \
 	src/orders.o \
 	src/graphql.o \
@@ -46,7 +50,9 @@ PG_CONFIG ?= pg_config
 PG_CPPFLAGS = -I$(srcdir)/src -DEXTVERSION=\"$(EXTVERSION)\"
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 SHLIB_LINK  = -lcurl -lcrypto
-# scripts/sanitize.sh builds with AddressSanitizer/UBSan through these
+# scripts/test.sh turns on the extension's Assert()s (src/assert_on.h) and
+# scripts/sanitize.sh adds AddressSanitizer/UBSan, through these
+PG_CPPFLAGS += $(ASSERT_CPPFLAGS)
 PG_CFLAGS  += $(SANITIZE_CFLAGS)
 SHLIB_LINK += $(SANITIZE_LDFLAGS)
 

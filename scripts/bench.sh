@@ -9,8 +9,10 @@
 #   - the worker's peak private memory (RssAnon) during each sync,
 #   - where a page's time goes (JSON parse, extraction, insert),
 #   - orders per second of a full order sync of 100,000 orders (REST, GraphQL),
-#   - the time of shopify_store_stats over them, against the same query with
-#     index use turned off (a sequential scan baseline).
+#   - the time of shopify_store_stats over them (trigger-kept totals),
+#     against the same figures aggregated from every order and line at each
+#     call, and the write-side cost of those triggers (an order sync with
+#     them disabled).
 # Run as root: scripts/bench.sh   (or: make bench)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -131,6 +133,18 @@ done
 
 echo "== orders: $ORDERS orders of the large shop, full order sync per path"
 declare -A O
+# first, the write-side cost of the statistics: one GraphQL order sync with
+# the triggers that keep order_totals and variant_sales disabled (the
+# tables stay empty and consistent: the rows are deleted before the
+# triggers come back)
+use_path "$L_ID" graphql
+fresh_worker
+"${PSQL[@]}" -c "ALTER TABLE shopify.orders DISABLE TRIGGER USER" -c "ALTER TABLE shopify.order_lines DISABLE TRIGGER USER" -c "CHECKPOINT"
+read -r ov os op ob ou < <(sync_once "$L_ID" orders)
+O[notriggers]="$ov $os $op $ou"
+"${PSQL[@]}" -c "DELETE FROM shopify.orders WHERE shop_id = $L_ID" \
+  -c "ALTER TABLE shopify.orders ENABLE TRIGGER USER" -c "ALTER TABLE shopify.order_lines ENABLE TRIGGER USER" \
+  -c "VACUUM shopify.orders, shopify.order_lines"
 for path in rest graphql; do
   use_path "$L_ID" "$path"
   fresh_worker
@@ -156,6 +170,29 @@ SQL
 }
 ST_IDX=$(stats_ms "")
 ST_SEQ=$(stats_ms "SET enable_indexscan = off; SET enable_indexonlyscan = off; SET enable_bitmapscan = off;")
+# baseline: the same order figures aggregated from every order and line at each call
+ST_AGG=$("${PSQL[@]}" -At 2>&1 <<SQL | grep -o 'agg_ms.*' | awk '{print $2}'
+DO \$\$
+DECLARE t0 timestamptz; n int := 20; j jsonb;
+BEGIN
+  FOR i IN 0..n LOOP
+    IF i = 1 THEN t0 := clock_timestamp(); END IF;
+    SELECT jsonb_build_object(
+        'order_count', count(*),
+        'total_revenue', coalesce(sum(coalesce(total_price, 0) - total_refunded) FILTER (WHERE cancelled_at IS NULL), 0),
+        'revenue_last_30_days', coalesce(sum(coalesce(total_price, 0) - total_refunded)
+            FILTER (WHERE cancelled_at IS NULL AND processed_at >= now() - interval '30 days'), 0),
+        'kept', count(*) FILTER (WHERE cancelled_at IS NULL),
+        'top_variants', (SELECT jsonb_agg(t) FROM (SELECT l.sku_id, sum(l.quantity) AS units
+                           FROM shopify.order_lines l JOIN shopify.orders o USING (order_id)
+                          WHERE o.shop_id = $L_ID AND o.cancelled_at IS NULL AND l.sku_id IS NOT NULL
+                          GROUP BY l.sku_id ORDER BY units DESC, l.sku_id LIMIT 5) t))
+      INTO j FROM shopify.orders WHERE shop_id = $L_ID;
+  END LOOP;
+  RAISE NOTICE 'agg_ms %', round((extract(epoch FROM clock_timestamp() - t0) * 1000 / n)::numeric, 1);
+END \$\$;
+SQL
+)
 ST_PLAN=$("${PSQL[@]}" -At -c "EXPLAIN SELECT count(*), sum(total_price - total_refunded) FILTER (WHERE cancelled_at IS NULL) FROM shopify.orders WHERE shop_id = $L_ID" | head -3 | tr '\n' ' ')
 echo "plan of the order aggregate: $ST_PLAN"
 
@@ -231,5 +268,8 @@ for path in rest graphql; do
   read -r ov os op ou <<<"${O[$path]}"
   echo "orders, $path: $ov orders ($O_LINES line items) in $(printf '%.2f' "$os") s = $(f "$ov" "$os") orders/s; worker peak RssAnon $op kB; worker CPU $(printf '%.2f' "$ou") s"
 done
-echo "shopify_store_stats over $ORDERS orders and $O_LINES line items: $ST_IDX ms (same query without indexes: $ST_SEQ ms, $(r "$ST_SEQ" "$ST_IDX") x)"
+read -r nv ns np nu <<<"${O[notriggers]}"
+read -r gv gs gp gu <<<"${O[graphql]}"
+echo "orders, graphql without the totals triggers: $nv orders in $(printf '%.2f' "$ns") s = $(f "$nv" "$ns") orders/s (with them: $(r "$gs" "$ns") x the time)"
+echo "shopify_store_stats over $ORDERS orders and $O_LINES line items: $ST_IDX ms; the order figures aggregated from every order and line instead: $ST_AGG ms ($(r "$ST_AGG" "$ST_IDX") x); shopify_store_stats with index scans off: $ST_SEQ ms"
 echo "one 250-product page ($A_ROWS variants, $A_BYTES bytes) to typed rows: expanded in SQL from jsonb $A_SQL ms, parsed in C $A_C ms ($(r "$A_SQL" "$A_C") x faster); inserting the rows into an indexed table $A_INSERT ms"

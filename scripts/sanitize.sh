@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# The TAP suites (or those matching a pattern) with shopify_sync built with
-# AddressSanitizer and UBSan and the ASan runtime preloaded into every
-# server: any invalid read or write, use after free, double free, buffer
+# The whole suite (or a part: the same arguments as scripts/test.sh) with
+# shopify_sync built with AddressSanitizer, UBSan and its Assert()s, and the
+# ASan runtime preloaded into every server (pg_regress's and the TAP
+# clusters'): any invalid read or write, use after free, double free, buffer
 # overflow or undefined behaviour in the extension is reported with a stack
 # trace.  Leak detection is off (PostgreSQL frees by process exit, by
 # design); growth is measured instead by the load suite's memory samples.
-# Slower than the plain suite (about 2x); not part of scripts/test.sh.
+# Slower than the plain suite; not part of scripts/test.sh.
 # Reinstalls the normal build at the end.
 #
-# Usage (as root): scripts/sanitize.sh [pattern]
+# Usage (as root): scripts/sanitize.sh [regress|tap|all] [pattern]
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 [ "$(id -u)" -eq 0 ] || { echo "scripts/sanitize.sh: run as root" >&2; exit 2; }
@@ -16,7 +17,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export SANITIZE_LOG_DIR=${SANITIZE_LOG_DIR:-$(mktemp -d /tmp/shopify_sync_asan.XXXXXX)}
 chmod 755 "$SANITIZE_LOG_DIR"
 start=$(date +%s)
-SHOPIFY_SYNC_SANITIZE=1 "$ROOT/scripts/test.sh" tap "${1:-}" | tee "$SANITIZE_LOG_DIR/test.out"
+SHOPIFY_SYNC_SANITIZE=1 "$ROOT/scripts/test.sh" "${1:-all}" "${2:-}" | tee "$SANITIZE_LOG_DIR/test.out"
 rc=${PIPESTATUS[0]}
 
 # reports from any process; ignore those that do not involve shopify_sync

@@ -7,6 +7,8 @@
 #
 # Usage: scripts/test.sh [regress|tap|all] [pattern]
 #   pattern limits the suites run (a substring of the test name).
+#   SOAK_SECONDS, SOAK_FAULT_RATE, SOAK_SEED, KILLS, KILL_SEED, FUZZ_SEED,
+#   FUZZ_CALLS and FUZZ_SQLSMITH_QUERIES reach the suites that read them.
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -26,12 +28,18 @@ PGXS_DIR=$(dirname "$($PG_CONFIG --pgxs)")/..
 PG_REGRESS="$PGXS_DIR/test/regress/pg_regress"
 PERL_TESTLIB="$PGXS_DIR/test/perl"
 
+# The extension's Assert()s are on in the test build (src/assert_on.h: a
+# failed one logs "TRAP:" and aborts the process, which the suites look
+# for); SHOPIFY_SYNC_ASSERTS=0 builds without them.
+MAKE_SAN=()
+if [ "${SHOPIFY_SYNC_ASSERTS:-1}" = 1 ]; then
+  MAKE_SAN+=(ASSERT_CPPFLAGS="-include $ROOT/src/assert_on.h")
+fi
 # SHOPIFY_SYNC_SANITIZE=1 (scripts/sanitize.sh): build with AddressSanitizer and
 # UBSan, and run every server with the ASan runtime preloaded.
-MAKE_SAN=()
 SAN_ENV=()
 if [ "${SHOPIFY_SYNC_SANITIZE:-0}" = 1 ]; then
-  MAKE_SAN=(SANITIZE_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g"
+  MAKE_SAN+=(SANITIZE_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g"
             SANITIZE_LDFLAGS="-fsanitize=address,undefined")
   mkdir -p "$SANITIZE_LOG_DIR" && chown postgres: "$SANITIZE_LOG_DIR"
   SAN_ENV=(LD_PRELOAD="$(gcc -print-file-name=libasan.so)"
@@ -39,24 +47,42 @@ if [ "${SHOPIFY_SYNC_SANITIZE:-0}" = 1 ]; then
            UBSAN_OPTIONS="print_stacktrace=1:log_path=$SANITIZE_LOG_DIR/ubsan")
 fi
 
+# The tests run as postgres from a private copy of the tree (the checkout may
+# live somewhere postgres cannot read, e.g. under /root).  The test build
+# (with its Assert()s, perhaps sanitizers) is made in a copy too, so that
+# the checkout's own objects stay those of a plain build: PGXS does not
+# rebuild when only the flags change.
+WORK=$(mktemp -d /tmp/shopify_sync_test.XXXXXX)
+mkdir -p "$WORK/src" "$WORK/build"
+cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$WORK/src/"
+cp -r "$ROOT/Makefile" "$ROOT/shopify_sync.control.in" "$ROOT/src" "$ROOT/sql" "$WORK/build/"
+rm -f "$WORK"/build/src/*.o "$WORK"/build/src/*.bc "$WORK"/build/*.so
+
 echo "== build"
-if ! { make -C "$ROOT" -s clean >/dev/null && make -C "$ROOT" -s all "${MAKE_SAN[@]}" && make -C "$ROOT" -s install "${MAKE_SAN[@]}" >/dev/null; }; then
+if ! { make -C "$WORK/build" -s all "${MAKE_SAN[@]}" && make -C "$WORK/build" -s install "${MAKE_SAN[@]}" >/dev/null; }; then
   echo "build failed"
   echo "0 passed, 1 failed"
   exit 1
 fi
-
-# The tests run as postgres from a private copy of the tree (the checkout may
-# live somewhere postgres cannot read, e.g. under /root).
-WORK=$(mktemp -d /tmp/shopify_sync_test.XXXXXX)
-mkdir -p "$WORK/src"
-cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$WORK/src/"
 chown -R postgres: "$WORK"
 chmod 700 "$WORK"
 
 passed=0
 failed=0
 failures=()
+
+# A small file system for 073_drop's full-disk case: a tmpfs the postgres
+# user can fill up for real.  Where mounting is not allowed (a container
+# without CAP_SYS_ADMIN), the suite simulates the full disk instead.
+TINY_FS=
+if [ "$WHAT" != regress ]; then
+  mkdir -p "$WORK/tinyfs"
+  if mount -t tmpfs -o size=16m,mode=0700 shopify_sync_tinyfs "$WORK/tinyfs" 2>/dev/null; then
+    chown postgres: "$WORK/tinyfs"
+    TINY_FS="$WORK/tinyfs"
+    trap 'umount "$WORK/tinyfs" 2>/dev/null' EXIT
+  fi
+fi
 
 run_as_pg() { runuser -u postgres -- env -i PATH="$BINDIR:/usr/local/bin:/usr/bin:/bin" HOME="$WORK" LANG=C.UTF-8 "${SAN_ENV[@]}" "$@"; }
 
@@ -104,6 +130,12 @@ fi
 TAP_JOBS=${TAP_JOBS:-2}
 LONG_FIRST="051_bulk 071_kill 072_soak 040_webhooks 070_load 060_orders 032_rate_limit 010_worker 033_crash 080_fuzz"
 
+# Knobs of individual suites pass through (e.g. SOAK_SECONDS=600 scripts/test.sh tap 072).
+KNOBS=()
+for v in SOAK_SECONDS SOAK_FAULT_RATE SOAK_SEED KILLS KILL_SEED FUZZ_SEED FUZZ_CALLS FUZZ_SQLSMITH_QUERIES; do
+  [ -n "${!v:-}" ] && KNOBS+=("$v=${!v}")
+done
+
 run_tap() {  # run_tap FILE: runs one suite, leaves output.tap, rc and seconds in its directory
   local t=$1 name tdir start
   name=$(basename "$t")
@@ -112,8 +144,8 @@ run_tap() {  # run_tap FILE: runs one suite, leaves output.tap, rc and seconds i
   ( cd "$WORK/src" && run_as_pg \
       PERL5LIB="$PERL_TESTLIB:$WORK/src/test/perl" \
       PG_REGRESS="$PG_REGRESS" TESTDIR="$tdir" PG_TEST_NOCLEAN= \
-      SHOPIFY_FIXTURES="$WORK/src/test/fixtures" \
-      timeout -k 10 900 perl "$t" ) > "$tdir/output.tap" 2>&1
+      SHOPIFY_FIXTURES="$WORK/src/test/fixtures" ${TINY_FS:+SHOPIFY_TINY_FS="$TINY_FS"} "${KNOBS[@]}" \
+      timeout -k 10 $((900 + ${SOAK_SECONDS:-0})) perl "$t" ) > "$tdir/output.tap" 2>&1
   echo $? > "$tdir/rc"
   echo $(( $(date +%s) - start )) > "$tdir/seconds"
 }
@@ -166,6 +198,28 @@ if [ "$WHAT" = all ] || [ "$WHAT" = tap ]; then
   # print in name order
   for t in "${suites[@]}"; do report_tap "$t"; done
   echo "   (TAP suites: $(( $(date +%s) - tap_start )) s wall time in $TAP_JOBS lanes)"
+fi
+
+[ -n "$TINY_FS" ] && umount "$TINY_FS" 2>/dev/null
+
+# ---------------------------------------------------------------- secrets
+# No access token may appear in what the suites print or leave behind:
+# their output, pg_regress results, the clusters' server logs, regress logs
+# and data files (tokens are stored encrypted).  Only the inputs the suites
+# write for themselves (their tmp_test_* folders: the stand-in's
+# configuration, the fuzzer's calls) hold them.  (Webhook secrets have no
+# fixed shape; the suites that use them check the logs themselves.)
+if true; then
+  leaks=$(grep -rlE 'shp(at|ca|pa|ss)_[0-9a-fA-F]{32}' "$WORK/regress" "$WORK/tap" 2>/dev/null \
+          | grep -vE '/tmp_test_[^/]+/|/standin-config\.json$' || true)
+  if [ -n "$leaks" ]; then
+    echo "== secrets: token-shaped strings in test output:"
+    sed "s|^|   |" <<<"$leaks"
+    failed=$((failed + 1)); failures+=("secrets: an access token in test output")
+  else
+    echo "== secrets: no access token in any suite's output or logs"
+    passed=$((passed + 1))
+  fi
 fi
 
 if [ ${#failures[@]} -gt 0 ]; then

@@ -19,6 +19,7 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/latch.h"
@@ -272,6 +273,8 @@ http_start(HttpRequest *req, char *errmsg, size_t errlen)
 	int			i;
 	CURLMcode	mc;
 
+	/* the rule of the worker: never a transaction open across network I/O */
+	Assert(!IsTransactionState());
 	http_init();
 	req->done = false;
 	req->curl_code = CURLE_OK;

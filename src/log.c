@@ -12,7 +12,10 @@
  *
  * What may go into details: durations, counts, percentages, rate-limit use,
  * ids, statuses and error texts produced by this extension or by Shopify.
- * Never an access token, a webhook secret or a request body.
+ * Never an access token, a webhook secret or a request body; as a last
+ * line of defence, message and details are scrubbed of token-shaped strings
+ * and of the configured webhook secrets (shopify_scrub_secrets, redact.c)
+ * before either is written, whatever argument a token arrived in.
  */
 #include "postgres.h"
 
@@ -208,8 +211,16 @@ void
 shopify_log(const char *event, const char *level, int64 shop_id, int64 job_id,
 			const char *message, const char *details_json)
 {
-	const char *details = details_json ? details_json : "{}";
+	char	   *details = pstrdup(details_json ? details_json : "{}");
 
+	if (message)
+	{
+		char	   *m = pstrdup(message);
+
+		shopify_scrub_secrets(m, false);
+		message = m;
+	}
+	shopify_scrub_secrets(details, true);
 	write_server_log(event, level, shop_id, job_id, message, details);
 	if (IsTransactionState() && !IsAbortedTransactionBlockState())
 		write_log_row(event, level, shop_id, job_id, message, details);
@@ -386,8 +397,17 @@ void
 shopify_log_deferred(const char *event, const char *level, int64 shop_id,
 					 const char *message, const char *details_json)
 {
-	const char *details = details_json ? details_json : "{}";
+	char	   *details = pstrdup(details_json ? details_json : "{}");
 	ShopifySyncShared *sh = shopify_shared;
+
+	if (message)
+	{
+		char	   *m = pstrdup(message);
+
+		shopify_scrub_secrets(m, false);
+		message = m;
+	}
+	shopify_scrub_secrets(details, true);
 
 	write_server_log(event, level, shop_id, 0, message, details);
 	if (sh == NULL)

@@ -167,6 +167,8 @@ run(SPIPlanPtr plan, Datum doc, Datum arg2, int64 shop_id, bool sync_inventory,
 	out->failed = DatumGetInt32(shopify_spi_value(0, 5, &isnull));
 	out->errors = shopify_spi_text(0, 6);
 	out->unchanged = out->processed - out->created - out->updated - out->failed;
+	/* a row is created, updated or failed at most once per payload */
+	Assert(out->unchanged >= 0);
 	if (out->unchanged < 0)
 		out->unchanged = 0;
 }

@@ -161,6 +161,8 @@ mirror_write_orders(const char *doc, size_t len, const char *shape, int64 shop_i
 	out->updated = DatumGetInt32(shopify_spi_value(0, 4, &isnull));
 	out->failed = DatumGetInt32(shopify_spi_value(0, 5, &isnull));
 	out->errors = shopify_spi_text(0, 6);
+	/* an order is created, updated or failed at most once per payload */
+	Assert(out->processed >= out->created + out->updated + out->failed);
 	out->unchanged = Max(0, out->processed - out->created - out->updated - out->failed);
 	if (strcmp(shape, "graphql_order") == 0)
 	{

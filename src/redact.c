@@ -15,6 +15,9 @@
  *    hides the webhook secrets: the values of shopify_sync.webhook_secret
  *    and webhook_previous_secret, and whatever follows their names in a
  *    line (PostgreSQL logs "parameter ... changed to ..." on reload).
+ *  - shopify_scrub_secrets() does the same for the rows of shopify.sync_log
+ *    (log.c), whatever argument a token arrived in (a caller who swaps
+ *    shop_domain and access_token must not find the token in the log).
  */
 #include "postgres.h"
 
@@ -107,6 +110,37 @@ scrub_value(char *s, const char *secret)
 		return;
 	while ((p = strstr(s, secret)) != NULL)
 		memset(p, '*', n);
+}
+
+/* May a secret be overwritten inside a JSON text without breaking it? */
+static bool
+json_safe_secret(const char *secret)
+{
+	if (secret == NULL)
+		return false;
+	for (const char *p = secret; *p; p++)
+		if (!isalnum((unsigned char) *p) && *p != '-' && *p != '_')
+			return false;
+	return true;
+}
+
+/*
+ * Scrub a text bound for the log table in place: token-shaped substrings
+ * and the configured webhook secrets become '*'.  Its length is kept; with
+ * json, only secrets made of letters, digits, '-' and '_' are replaced, so
+ * that a JSON text stays valid (a token is replaced after its prefix, which
+ * is all letters and digits).  Never throws.
+ */
+void
+shopify_scrub_secrets(char *s, bool json)
+{
+	if (s == NULL)
+		return;
+	scrub(s);
+	if (!json || json_safe_secret(shopify_webhook_secret))
+		scrub_value(s, shopify_webhook_secret);
+	if (!json || json_safe_secret(shopify_webhook_previous_secret))
+		scrub_value(s, shopify_webhook_previous_secret);
 }
 
 static void

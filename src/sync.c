@@ -28,22 +28,23 @@
  * Before writing, a transaction locks the store and the job (queue.c): if
  * the job was cancelled or its store disconnected meanwhile, nothing is
  * written.  Network I/O never happens inside a transaction.
+ *
+ * This file holds the machine itself: the task, the calls it prepares and
+ * sends, the swap to the prefetched page, and the entry points of the
+ * worker loop.  The transactions are in sync_write.c; what each answer
+ * means (and so which stage follows) is in sync_answers.c.
  */
 #include "postgres.h"
 
-#include "access/xact.h"
 #include "miscadmin.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "graphql.h"
 #include "http.h"
-#include "log.h"
-#include "mirror.h"
 #include "rest.h"
 #include "shopify_sync.h"
 #include "sync.h"
-#include "txn.h"
 
 #define GQL_VARIANTS_PAGE 250
 
@@ -66,14 +67,6 @@ sync_slot_state(SyncTask *t, const char *state)
 	s->started_at = t->run_started;
 	strlcpy(s->state, state, sizeof(s->state));
 	SpinLockRelease(&shopify_shared->mutex);
-}
-
-/* Count a finished call that is not a page on the job row. */
-static void
-count_call(SyncTask *t, ShopifyCall *c)
-{
-	queue_add_calls(t->job_id, c->attempt + c->throttled,
-					Max(0, c->attempt - 1), c->throttled);
 }
 
 void
@@ -108,8 +101,9 @@ prepare_shop(SyncTask *t)
 		sync_prepare_call(t, t->cur, "POST", gql_path(), gql_shop_body(), true);
 }
 
-static void
-prepare_count(SyncTask *t)
+/* The count call (for progress, and the bulk decision) into the current call. */
+void
+sync_prepare_count(SyncTask *t)
 {
 	t->stage = STAGE_COUNT;
 	if (t->api == API_REST)
@@ -144,18 +138,21 @@ prepare_page(SyncTask *t, ShopifyCall *c, const char *cursor)
 	}
 }
 
-static void
-prepare_page_call(SyncTask *t)
+/* The listing, from the checkpoint on, into the current call. */
+void
+sync_prepare_pages(SyncTask *t)
 {
 	t->stage = STAGE_PAGES;
 	prepare_page(t, t->cur, t->cursor);
 }
 
-static void
-prepare_variants_call(SyncTask *t)
+/* Further variants (line items) of the first pending product (order). */
+void
+sync_prepare_variants(SyncTask *t)
 {
 	PendingVariants *p = &t->pending[0];
 
+	Assert(t->npending > 0);
 	t->stage = STAGE_VARIANTS;
 	sync_prepare_call(t, t->cur, "POST", gql_path(),
 					  t->orders ? gql_order_lines_body(p->product_gid, GQL_VARIANTS_PAGE, p->after) :
@@ -201,7 +198,7 @@ sync_task_create(const ClaimedJob *job, const char *token, int slot)
 			bulk_begin(t);
 	}
 	else if (t->pages_fetched > 0 || t->total_products >= 0)
-		prepare_page_call(t);	/* a resumed job: straight to its next page */
+		sync_prepare_pages(t);	/* a resumed job: straight to its next page */
 	else
 		prepare_shop(t);
 	sync_slot_state(t, "starting");
@@ -289,8 +286,9 @@ sync_task_pump(SyncTask *t)
 		sync_task_http_done(t, NULL);
 }
 
-static void
-drop_next(SyncTask *t)
+/* Abort the prefetched page, if any. */
+void
+sync_drop_next(SyncTask *t)
 {
 	if (t->nxt_used)
 	{
@@ -300,320 +298,24 @@ drop_next(SyncTask *t)
 	}
 }
 
+/* The task is done (its job row already says how); abort what is in flight. */
 void
 sync_finish(SyncTask *t)
 {
 	t->finished = true;
 	t->stage = STAGE_DONE;
 	shopify_call_abort(t->cur);
-	drop_next(t);
+	sync_drop_next(t);
 	sync_slot_state(t, "finished");
 }
 
-/* ----- transactions ----- */
-
-typedef struct FailWork
-{
-	SyncTask   *t;
-	const char *error_class;
-	const char *error;
-	bool		cancelled;
-} FailWork;
-
-static void
-fail_tx(void *arg)
-{
-	FailWork   *w = (FailWork *) arg;
-	SyncTask   *t = w->t;
-
-	shopify_call_flush_log(t->cur, t->shop_id, t->job_id);
-	if (t->cur->attempt + t->cur->throttled > 0)
-		count_call(t, t->cur);
-	if (w->cancelled)
-		queue_cancel(t->job_id, t->shop_id, w->error);
-	else
-	{
-		if (w->error_class && strcmp(w->error_class, "auth") == 0)
-			queue_mark_token_invalid(t->shop_id, t->shop_domain);
-		queue_fail(t->job_id, t->shop_id, w->error_class, w->error);
-	}
-}
-
-static void
-end_job(SyncTask *t, const char *error_class, const char *error, bool cancelled)
-{
-	FailWork	w = {t, error_class, error, cancelled};
-	char		err[256];
-
-	if (!shopify_run_in_tx("shopify_sync: finishing a failed sync", fail_tx, &w,
-						   err, sizeof(err), NULL))
-		ereport(LOG,
-				(errmsg("shopify_sync worker: could not record the end of job " INT64_FORMAT "; it will be recovered when its lease expires",
-						t->job_id)));
-	sync_finish(t);
-}
-
-void
-sync_fail(SyncTask *t, const char *error_class, const char *error)
-{
-	end_job(t, error_class, error, false);
-}
-
-typedef struct InfoWork
-{
-	SyncTask   *t;
-	int			count;
-} InfoWork;
-
-static void
-shop_tx(void *arg)
-{
-	InfoWork   *w = (InfoWork *) arg;
-
-	shopify_call_flush_log(w->t->cur, w->t->shop_id, w->t->job_id);
-	count_call(w->t, w->t->cur);
-	queue_update_shop_info(w->t->job_id, w->t->shop_id, w->t->cur->resp,
-						   w->t->api != API_REST);
-}
-
-static void
-count_tx(void *arg)
-{
-	InfoWork   *w = (InfoWork *) arg;
-
-	shopify_call_flush_log(w->t->cur, w->t->shop_id, w->t->job_id);
-	count_call(w->t, w->t->cur);
-	if (w->t->api == API_REST)
-		w->count = queue_parse_count(w->t->cur->resp);
-	if (w->count >= 0)
-		queue_set_total(w->t->job_id, w->count);
-}
-
-static void
-log_page(PageWork *w)
-{
-	SyncTask   *t = w->t;
-	ShopifySyncProgress p;
-	double		secs = (GetCurrentTimestamp() - t->run_started) / 1000000.0;
-
-	t->variants_this_run += w->counts.processed;
-	p.orders = t->orders;
-	p.total_products = w->totals.total_products;
-	p.products_fetched = w->totals.products_fetched;
-	p.variants_processed = w->totals.variants_processed;
-	p.variants_created = w->totals.variants_created;
-	p.variants_updated = w->totals.variants_updated;
-	p.variants_unchanged = w->totals.variants_unchanged;
-	p.variants_failed = w->totals.variants_failed;
-	p.pages_fetched = w->totals.pages_fetched;
-	p.progress_percentage = w->totals.total_products > 0 ?
-		Min(99.99, 100.0 * w->totals.products_fetched / w->totals.total_products) : 0;
-	p.variants_per_second = secs > 0 ? t->variants_this_run / secs : 0;
-	log_product_sync_progress(t->shop_id, t->job_id, &p);
-
-	if (w->counts.failed > 0)
-	{
-		ShopifyJson j;
-		char	   *msg = psprintf("%d %s of page %d could not be stored",
-								   w->counts.failed, t->orders ? "order(s)" : "variant(s)",
-								   w->totals.pages_fetched);
-
-		sj_init(&j);
-		sj_int(&j, t->orders ? "orders_failed" : "variants_failed", w->counts.failed);
-		sj_str(&j, "examples", w->counts.errors);
-		sj_finish(&j);
-		log_sync_operation(t->shop_id, t->job_id, "warning",
-						   t->orders ? "orders_failed" : "variants_failed", msg, j.buf.data);
-	}
-}
-
-static void
-log_completed(PageWork *w)
-{
-	SyncTask   *t = w->t;
-	JobTotals  *tt = &w->totals;
-	ShopifyJson j;
-	char	   *msg;
-
-	sj_init(&j);
-	sj_str(&j, "sync_type", t->full_sync ? "full_sync" : "incremental_sync");
-	sj_str(&j, "api", t->api == API_REST ? "rest" : t->api == API_GRAPHQL ? "graphql" : "bulk");
-	if (t->orders)
-	{
-		sj_str(&j, "resource", "orders");
-		sj_int(&j, "total_orders", tt->total_products);
-		sj_int(&j, "orders_processed", tt->variants_processed);
-		sj_int(&j, "orders_created", tt->variants_created);
-		sj_int(&j, "orders_updated", tt->variants_updated);
-		sj_int(&j, "orders_unchanged", tt->variants_unchanged);
-		sj_int(&j, "orders_failed", tt->variants_failed);
-	}
-	else
-	{
-		sj_int(&j, "total_products", tt->total_products);
-		sj_int(&j, "products_fetched", tt->products_fetched);
-		sj_int(&j, "variants_processed", tt->variants_processed);
-		sj_int(&j, "variants_created", tt->variants_created);
-		sj_int(&j, "variants_updated", tt->variants_updated);
-		sj_int(&j, "variants_unchanged", tt->variants_unchanged);
-		sj_int(&j, "variants_failed", tt->variants_failed);
-		sj_int(&j, "variants_deactivated", tt->variants_deactivated);
-	}
-	sj_int(&j, "pages_fetched", tt->pages_fetched);
-	sj_int(&j, "api_calls", tt->api_calls);
-	sj_num(&j, "duration_s", tt->seconds);
-	sj_num(&j, t->orders ? "orders_per_second" : "variants_per_second",
-		   tt->seconds > 0 ? tt->variants_processed / tt->seconds : 0);
-	sj_finish(&j);
-	if (t->orders)
-		msg = psprintf("order sync completed: %d orders (%d created, %d updated, %d unchanged, %d failed) in %.1f s",
-					   tt->variants_processed, tt->variants_created, tt->variants_updated,
-					   tt->variants_unchanged, tt->variants_failed, tt->seconds);
-	else
-		msg = psprintf("sync completed: %d variants (%d created, %d updated, %d unchanged, %d failed, %d deactivated) in %.1f s",
-					   tt->variants_processed, tt->variants_created, tt->variants_updated,
-					   tt->variants_unchanged, tt->variants_failed, tt->variants_deactivated,
-					   tt->seconds);
-	log_sync_operation(t->shop_id, t->job_id, "info", "completed", msg, j.buf.data);
-}
-
-static void
-page_tx(void *arg)
-{
-	PageWork   *w = (PageWork *) arg;
-	SyncTask   *t = w->t;
-	ShopifyCall *c = w->call;
-	PageProgress p;
-	bool		cancel;
-
-	if (!queue_lock_job(t->job_id, &cancel))
-	{
-		w->outcome = PAGE_GONE;
-		return;
-	}
-	if (c)
-		shopify_call_flush_log(c, t->shop_id, t->job_id);
-	if (cancel)
-	{
-		queue_cancel(t->job_id, t->shop_id, "cancelled by request");
-		w->outcome = PAGE_CANCELLED;
-		return;
-	}
-
-	if (w->len > 0)
-	{
-		if (t->orders)
-			mirror_write_orders(w->doc, w->len, w->shape, t->shop_id, &w->counts);
-		else if (w->bulk)
-			mirror_write_bulk(w->doc, w->len, t->shop_id, t->sync_inventory,
-							  t->full_sync ? t->job_id : 0, t->job_id, &w->counts);
-		else
-			mirror_write(w->doc, w->len, w->shape, t->shop_id, t->sync_inventory,
-						 t->full_sync ? t->job_id : 0, &w->counts);
-	}
-
-	memset(&p, 0, sizeof(p));
-	p.products = w->products_override >= 0 ? w->products_override : w->counts.products;
-	p.processed = w->counts.processed;
-	p.created = w->counts.created;
-	p.updated = w->counts.updated;
-	p.unchanged = w->counts.unchanged;
-	p.failed = w->counts.failed;
-	if (c)
-	{
-		p.api_calls = c->attempt + c->throttled;
-		p.retries = Max(0, c->attempt - 1);
-		p.throttled = c->throttled;
-	}
-	p.next_cursor = w->record_cursor;
-	p.total_products = t->total_products;
-	queue_record_page(t->job_id, &p, &w->totals);
-	log_page(w);
-
-	if (!w->last)
-	{
-		w->outcome = PAGE_NEXT;
-		return;
-	}
-	w->deactivated = t->full_sync && !t->orders ? mirror_sweep(t->shop_id, t->job_id) : 0;
-	queue_complete(t->job_id, t->shop_id, w->deactivated, &w->totals);
-	log_completed(w);
-	w->outcome = PAGE_COMPLETED;
-}
-
-/*
- * Run one write transaction.  On a database error returns false with the
- * error classified in *cls (payload: the data; database: anything else).
- */
-static bool
-run_write(PageWork *w, const char *what, char *err, size_t errlen, const char **cls)
-{
-	int			sqlstate;
-	char	   *activity = psprintf("shopify_sync: writing %s of job " INT64_FORMAT " (shop " INT64_FORMAT ")",
-									what, w->t->job_id, w->t->shop_id);
-
-	sync_slot_state(w->t, "writing page");
-	if (shopify_run_in_tx(activity, page_tx, w, err, errlen, &sqlstate))
-		return true;
-	*cls = (ERRCODE_TO_CATEGORY(sqlstate) == ERRCODE_DATA_EXCEPTION) ? "payload" : "database";
-	return false;
-}
-
-/*
- * A write failed: fetch the same answer again after a pause, or give up
- * after shopify_sync.max_retries.
- */
-static void
-retry_after_db_error(SyncTask *t, const char *cls, const char *err)
-{
-	t->db_failures++;
-	drop_next(t);
-	if (t->db_failures > shopify_max_retries)
-	{
-		sync_fail(t, cls, psprintf("%s: could not store page %d: %s", cls, t->pages_fetched + 1, err));
-		return;
-	}
-	if (t->cur->resp)
-		free(t->cur->resp);
-	t->cur->resp = NULL;
-	t->cur->done = false;
-	t->cur->ok = false;
-	t->cur->not_before = GetCurrentTimestamp() +
-		(TimestampTz) Min(30000, 500 << Min(t->db_failures, 6)) * 1000;
-}
-
-/* Used by bulk.c, whose batches cannot be fetched again: failure ends the job. */
-bool
-sync_write(PageWork *w, const char *what)
-{
-	char		err[512];
-	const char *cls;
-
-	if (run_write(w, what, err, sizeof(err), &cls))
-		return true;
-	sync_fail(w->t, cls, psprintf("%s: could not store %s: %s", cls, what, err));
-	return false;
-}
-
-/* After a successful write: move on, or stop. */
-static bool
-after_write(SyncTask *t, PageWork *w)
-{
-	t->db_failures = 0;
-	if (w->outcome != PAGE_NEXT)
-	{
-		sync_finish(t);
-		return false;
-	}
-	return true;
-}
-
 /* Swap in the prefetched next page (or ask for it) after cursor moved on. */
-static void
-advance_page(SyncTask *t, const char *next)
+void
+sync_advance_page(SyncTask *t, const char *next)
 {
 	MemoryContext old = MemoryContextSwitchTo(t->cxt);
 
+	Assert(!t->finished && next != NULL);
 	if (t->cursor)
 		pfree(t->cursor);
 	t->cursor = pstrdup(next);
@@ -637,8 +339,8 @@ advance_page(SyncTask *t, const char *next)
 }
 
 /* Ask for the page after next_cursor now, to be fetched while this one is written. */
-static void
-prefetch(SyncTask *t, const char *next_cursor)
+void
+sync_prefetch(SyncTask *t, const char *next_cursor)
 {
 	if (next_cursor == NULL || t->nxt_used)
 		return;
@@ -646,284 +348,6 @@ prefetch(SyncTask *t, const char *next_cursor)
 	t->nxt_used = true;
 	if (pump_call(t, t->nxt))
 		http_kick();
-}
-
-/*
- * A GraphQL answer arrived (HTTP 200): take in its cost, and decide whether
- * its data can be used.  THROTTLED: the call waits and is sent again (not
- * counted as a failure).  Other errors fail the job.
- */
-bool
-sync_graphql_usable(SyncTask *t, ShopifyCall *c, int op, void *answer)
-{
-	GqlAnswer  *a = (GqlAnswer *) answer;
-
-	gql_read_answer(c->resp, c->resp_len, (GqlOp) op, a);
-	if (!a->json_ok)
-	{
-		sync_fail(t, "payload", psprintf("payload: the answer to %s is not JSON: %s",
-										 c->path, a->parse_error));
-		return false;
-	}
-	if (a->has_cost)
-		shop_observe_cost(t->shop, a->available, a->maximum, a->restore);
-	if (a->throttled)
-	{
-		double		wait = 1.0;
-
-		if (a->requested > 0 && a->restore > 0)
-			wait = Max(0.05, (a->requested - Max(0, a->available)) / a->restore);
-		shopify_graphql_throttled(c, wait);
-		if (c->done)			/* throttled too often */
-			sync_fail(t, c->error_class, c->error);
-		return false;
-	}
-	if (a->error_message || !a->data_ok)
-	{
-		sync_fail(t, "graphql",
-				  psprintf("graphql: %s: %s%s%s (X-Request-Id %s)",
-						   c->path, a->error_code ? a->error_code : "no data",
-						   a->error_message ? ": " : "", a->error_message ? a->error_message : "",
-						   c->request_id[0] ? c->request_id : "none"));
-		return false;
-	}
-	return true;
-}
-
-static void
-handle_rest_page(SyncTask *t)
-{
-	PageWork	w;
-	char	   *next;
-	char		err[512];
-	const char *cls;
-
-	if (!rest_next_page_info(t->cur->link, &next))
-	{
-		sync_fail(t, "payload", psprintf("payload: malformed Link header in the answer to %s (X-Request-Id %s)",
-										 t->cur->path, t->cur->request_id));
-		return;
-	}
-	prefetch(t, next);
-	memset(&w, 0, sizeof(w));
-	w.t = t;
-	w.call = t->cur;
-	w.doc = t->cur->resp;
-	w.len = t->cur->resp_len;
-	w.shape = t->orders ? "rest_orders" : "rest_products";
-	w.products_override = -1;
-	w.record_cursor = next;
-	w.last = (next == NULL);
-	if (!run_write(&w, psprintf("page %d", t->pages_fetched + 1), err, sizeof(err), &cls))
-	{
-		retry_after_db_error(t, cls, err);
-		return;
-	}
-	if (after_write(t, &w))
-		advance_page(t, next);
-}
-
-/* Products of the page that have more variants than it carried. */
-static void
-collect_pending(SyncTask *t, GqlAnswer *a)
-{
-	MemoryContext old = MemoryContextSwitchTo(t->cxt);
-	int			i;
-
-	t->npending = 0;
-	t->pending = palloc0(sizeof(PendingVariants) * Max(a->nproducts, 1));
-	for (i = 0; i < a->nproducts; i++)
-		if (a->more_variants[i] && a->product_ids[i])
-		{
-			t->pending[t->npending].product_gid = pstrdup(a->product_ids[i]);
-			t->pending[t->npending].after = a->variants_cursor[i] ? pstrdup(a->variants_cursor[i]) : NULL;
-			t->npending++;
-		}
-	t->page_next = a->has_next && a->end_cursor ? pstrdup(a->end_cursor) : NULL;
-	MemoryContextSwitchTo(old);
-}
-
-static void
-handle_graphql_page(SyncTask *t)
-{
-	GqlAnswer	a;
-	PageWork	w;
-	char		err[512];
-	const char *cls;
-
-	if (!sync_graphql_usable(t, t->cur, t->orders ? GQL_ORDERS : GQL_PRODUCTS, &a))
-		return;
-	if (a.requested > 0)
-		t->page_cost = a.requested;
-	collect_pending(t, &a);
-	if (t->npending == 0)
-		prefetch(t, t->page_next);
-
-	memset(&w, 0, sizeof(w));
-	w.t = t;
-	w.call = t->cur;
-	w.doc = t->cur->resp;
-	w.len = t->cur->resp_len;
-	w.shape = t->orders ? "graphql_orders" : "graphql_products";
-	w.products_override = -1;
-	/* the checkpoint moves past this page only when all its variants are in */
-	w.record_cursor = t->npending > 0 ? t->cursor : t->page_next;
-	w.last = (t->npending == 0 && t->page_next == NULL);
-	if (!run_write(&w, psprintf("page %d", t->pages_fetched + 1), err, sizeof(err), &cls))
-	{
-		retry_after_db_error(t, cls, err);
-		return;
-	}
-	if (!after_write(t, &w))
-		return;
-	if (t->npending > 0)
-		prepare_variants_call(t);
-	else
-		advance_page(t, t->page_next);
-}
-
-/* Further variants of one product (GraphQL). */
-static void
-handle_variants(SyncTask *t)
-{
-	GqlAnswer	a;
-	PageWork	w;
-	char		err[512];
-	const char *cls;
-	PendingVariants *p = &t->pending[0];
-	bool		product_done;
-	bool		all_done;
-
-	if (!sync_graphql_usable(t, t->cur, t->orders ? GQL_ORDER_LINES : GQL_PRODUCT_VARIANTS, &a))
-		return;
-	product_done = a.product_null || !a.has_next || a.end_cursor == NULL;
-	all_done = product_done && t->npending == 1;
-
-	memset(&w, 0, sizeof(w));
-	w.t = t;
-	w.call = t->cur;
-	w.doc = t->cur->resp;
-	w.len = a.product_null ? 0 : t->cur->resp_len;
-	w.shape = t->orders ? "graphql_order" : "graphql_product";
-	w.products_override = 0;
-	w.record_cursor = all_done ? t->page_next : t->cursor;
-	w.last = all_done && t->page_next == NULL;
-	if (!run_write(&w, "variants", err, sizeof(err), &cls))
-	{
-		retry_after_db_error(t, cls, err);
-		return;
-	}
-	if (!after_write(t, &w))
-		return;
-	if (!product_done)
-	{
-		MemoryContext old = MemoryContextSwitchTo(t->cxt);
-
-		p->after = pstrdup(a.end_cursor);
-		MemoryContextSwitchTo(old);
-		prepare_variants_call(t);
-		return;
-	}
-	/* next pending product, or on to the next page */
-	memmove(&t->pending[0], &t->pending[1], sizeof(PendingVariants) * (t->npending - 1));
-	t->npending--;
-	if (t->npending > 0)
-		prepare_variants_call(t);
-	else
-		advance_page(t, t->page_next);
-}
-
-static void
-handle_shop(SyncTask *t)
-{
-	InfoWork	w = {t, -1};
-	char		err[512];
-	int			sqlstate;
-
-	if (t->api != API_REST)
-	{
-		GqlAnswer	a;
-
-		if (!sync_graphql_usable(t, t->cur, GQL_SHOP, &a))
-			return;
-	}
-	if (!shopify_run_in_tx("shopify_sync: reading shop details", shop_tx, &w,
-						   err, sizeof(err), &sqlstate))
-	{
-		retry_after_db_error(t, "database", err);
-		return;
-	}
-	prepare_count(t);
-}
-
-static void
-handle_count(SyncTask *t)
-{
-	InfoWork	w = {t, -1};
-	char		err[512];
-	int			sqlstate;
-
-	if (t->api != API_REST)
-	{
-		GqlAnswer	a;
-
-		if (!sync_graphql_usable(t, t->cur, t->orders ? GQL_ORDERS_COUNT : GQL_COUNT, &a))
-			return;
-		w.count = a.count > PG_INT32_MAX ? PG_INT32_MAX : (int) a.count;
-	}
-	if (!shopify_run_in_tx("shopify_sync: recording the product count", count_tx, &w,
-						   err, sizeof(err), &sqlstate))
-	{
-		retry_after_db_error(t, "database", err);
-		return;
-	}
-	t->total_products = w.count;
-
-	/* a large catalog's full GraphQL sync runs as a bulk operation */
-	if (t->api == API_GRAPHQL && !t->orders && t->full_sync && !t->has_since &&
-		shopify_bulk_threshold >= 0 &&
-		(shopify_bulk_threshold == 0 || w.count > shopify_bulk_threshold))
-	{
-		t->api = API_BULK;
-		bulk_begin(t);
-		return;
-	}
-	prepare_page_call(t);
-}
-
-static void
-handle_current(SyncTask *t)
-{
-	if (!t->cur->ok)
-	{
-		sync_fail(t, t->cur->error_class, t->cur->error);
-		return;
-	}
-	switch (t->stage)
-	{
-		case STAGE_SHOP:
-			handle_shop(t);
-			break;
-		case STAGE_COUNT:
-			handle_count(t);
-			break;
-		case STAGE_PAGES:
-			if (t->api == API_REST)
-				handle_rest_page(t);
-			else
-				handle_graphql_page(t);
-			break;
-		case STAGE_VARIANTS:
-			handle_variants(t);
-			break;
-		case STAGE_BULK_START:
-		case STAGE_BULK_POLL:
-		case STAGE_BULK_DOWNLOAD:
-			bulk_handle(t);
-			break;
-		case STAGE_DONE:
-			break;
-	}
 }
 
 bool
@@ -949,12 +373,13 @@ sync_task_http_done(SyncTask *t, HttpRequest *req)
 		if (c == t->nxt)
 			return;
 	}
+	Assert(t->cur != t->nxt);
 	while (!t->finished && t->cur->done)
 	{
 		ShopifyCall *before = t->cur;
 		SyncStage	stage_before = t->stage;
 
-		handle_current(t);
+		sync_handle_answer(t);
 		if (t->cur == before && t->stage == stage_before && !t->cur->done)
 			break;				/* waiting for I/O */
 		if (t->cur == before && t->cur->done && t->stage == stage_before)
@@ -980,9 +405,9 @@ sync_task_stop(SyncTask *t, bool cancelled, const char *why)
 	if (t->finished)
 		return;
 	shopify_call_abort(t->cur);
-	drop_next(t);
+	sync_drop_next(t);
 	if (cancelled)
-		end_job(t, "cancelled", why, true);
+		sync_end_job(t, "cancelled", why, true);
 	else
 		sync_finish(t);
 }

@@ -1,6 +1,7 @@
 /*
- * sync.h — one running sync job: its state machine (sync.c) and its bulk
- * operation stages (bulk.c).
+ * sync.h — one running sync job: its state machine (sync.c), its
+ * transactions (sync_write.c), the handling of Shopify's answers
+ * (sync_answers.c) and its bulk operation stages (bulk.c).
  */
 #ifndef SHOPIFY_SYNC_TASK_H
 #define SHOPIFY_SYNC_TASK_H
@@ -111,14 +112,37 @@ extern void sync_task_stop(SyncTask *t, bool cancelled, const char *why);
 extern void sync_task_free(SyncTask *t);
 extern void sync_task_bulk_finished(SyncTask *t, const char *bulk_gid);
 
-/* shared by sync.c and bulk.c */
+/*
+ * Between the parts of a sync: sync.c (the state machine, the calls it
+ * prepares), sync_write.c (its transactions), sync_answers.c (what each
+ * answer means) and bulk.c (the bulk stages).
+ */
+
+/* sync.c */
 extern void sync_prepare_call(SyncTask *t, ShopifyCall *c, const char *method,
 							  char *path, char *body, bool graphql);
-extern void sync_fail(SyncTask *t, const char *error_class, const char *error);
+extern void sync_prepare_count(SyncTask *t);
+extern void sync_prepare_pages(SyncTask *t);
+extern void sync_prepare_variants(SyncTask *t);
+extern void sync_prefetch(SyncTask *t, const char *next_cursor);
+extern void sync_advance_page(SyncTask *t, const char *next);
+extern void sync_drop_next(SyncTask *t);
 extern void sync_finish(SyncTask *t);
-extern bool sync_write(PageWork *w, const char *what);
-extern bool sync_graphql_usable(SyncTask *t, ShopifyCall *c, int op, void *answer);
 extern void sync_slot_state(SyncTask *t, const char *state);
+
+/* sync_write.c */
+extern void sync_fail(SyncTask *t, const char *error_class, const char *error);
+extern void sync_end_job(SyncTask *t, const char *error_class, const char *error, bool cancelled);
+extern bool sync_record_shop(SyncTask *t, char *err, size_t errlen);
+extern bool sync_record_count(SyncTask *t, int *count, char *err, size_t errlen);
+extern bool sync_run_write(PageWork *w, const char *what, char *err, size_t errlen, const char **cls);
+extern void sync_retry_after_db_error(SyncTask *t, const char *cls, const char *err);
+extern bool sync_after_write(SyncTask *t, PageWork *w);
+extern bool sync_write(PageWork *w, const char *what);
+
+/* sync_answers.c */
+extern void sync_handle_answer(SyncTask *t);
+extern bool sync_graphql_usable(SyncTask *t, ShopifyCall *c, int op, void *answer);
 
 /* bulk.c */
 extern void bulk_begin(SyncTask *t);

@@ -32,6 +32,7 @@ shopify_run_in_tx(const char *activity, ShopifyTxnFn fn, void *arg,
 	if (sqlstate)
 		*sqlstate = 0;
 
+	Assert(!IsTransactionState());	/* one unit at a time, never nested */
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	PG_TRY();

@@ -200,6 +200,18 @@ ok(wait_until(sub {
 	'the refusal is in the log table');
 unlike($node->safe_psql('app', "SELECT string_agg(coalesce(message, '') || details::text, ' ') FROM shopify.sync_log"),
 	qr/\Q$secret\E/, 'the secret is in no log row');
+# an access token handed in the wrong argument (as the shop domain) is
+# refused, and the refusal's log row does not quote it
+my $misplaced = fake_token();
+($ret, $out, $err) = $node->psql('app', "SELECT shopify_receive_webhook('products/update', :'tok', 'Zm9yZ2Vk', '{}')",
+	extra_params => [ '-v', "tok=$misplaced" ]);
+isnt($ret, 0, 'a token given as the shop domain is refused');
+unlike($err, qr/\Q$misplaced\E/, 'the error does not quote it');
+ok(wait_until(sub {
+	$node->safe_psql('app', "SELECT count(*) FROM shopify.sync_log WHERE event = 'security' AND details::text LIKE '%shpat_***%'") ne '0' }, 10),
+	'the refusal is logged, the token scrubbed (shpat_***...)');
+is($node->safe_psql('app', "SELECT count(*) FROM shopify.sync_log WHERE position(:'tok' IN coalesce(message, '') || details::text) > 0",
+	extra_params => [ '-v', "tok=$misplaced" ]), '0', 'the token is in no log row');
 # a rotation: the previous secret stays valid; neither value reaches the server log
 my $new_secret = 'rotated-secret-' . int(rand(1e9));
 $node->safe_psql('app', "ALTER SYSTEM SET shopify_sync.webhook_previous_secret = '$secret'");

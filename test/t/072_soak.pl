@@ -1,4 +1,4 @@
-# Soak: for SOAK_SECONDS (default 60) the stand-in injects every kind of
+# Soak: for SOAK_SECONDS (default 120) the stand-in injects every kind of
 # fault at once (500 502 503 504 reset truncated nonjson 429 slow hang) into
 # a good share of all answers, GraphQL cost buckets are drained now and then
 # (THROTTLED answers), while syncs of four stores are enqueued over and over
@@ -23,7 +23,7 @@ use JSON::PP;
 use ShopifySyncNode;
 use ShopifyStandin;
 
-my $SOAK = $ENV{SOAK_SECONDS} // 60;
+my $SOAK = $ENV{SOAK_SECONDS} // 120;
 my $RATE = $ENV{SOAK_FAULT_RATE} // 0.2;
 my $seed = $ENV{SOAK_SEED} // (time() ^ $$) % 1_000_000;
 srand($seed);

@@ -254,11 +254,15 @@ class Handler(BaseHTTPRequestHandler):
         bucket = shop.bucket if shop is not None and rest_route else None
         midstream = route is not None and route.streams and fault == "reset"
         if fault in limits.PRE_FAULTS and not midstream:
-            status = self._pre_fault(fault, spec, req, bucket)
+            resp = self._pre_fault_response(fault, bucket)
+            # counted before it is served: a client that reads the stats
+            # right after the answer must find it there
             state.stats.record(key, self.conn_id, req.method, req.path, qs,
-                               status, None, fault=fault, kind=kind, arrived=t0)
+                               resp.status if resp else 0, None, fault=fault,
+                               kind=kind, arrived=t0)
             log("fault %s -> %s %s shop=%s conn=%d" % (fault, req.method, req.path,
                                                       key, self.conn_id))
+            self._serve_pre_fault(fault, spec, req, resp)
             return
         used, throttled = None, False
         if not authorized and not public:
@@ -308,28 +312,30 @@ class Handler(BaseHTTPRequestHandler):
                 (time.monotonic() - t0) * 1000, " fault=" + post if post else "",
                 " notes=" + ",".join(req.notes) if req.notes else ""))
 
-    def _pre_fault(self, kind, spec, req, bucket):
-        """Serve a replacing fault; returns the status sent (0 = none)."""
-        if kind == "reset":
-            self._reset()
-            return 0
-        if kind == "hang":
-            self.server.state.stop_event.wait(spec.hang_seconds)
-            self.close_connection = True
-            return 0
+    def _pre_fault_response(self, kind, bucket):
+        """The answer of a replacing fault; None for reset and hang (no answer)."""
+        if kind in ("reset", "hang"):
+            return None
         if kind == "nonjson":
-            resp = Response(200, raw=NONJSON_BODY, content_type="text/html; charset=utf-8")
-        elif kind == "429":
+            return Response(200, raw=NONJSON_BODY, content_type="text/html; charset=utf-8")
+        if kind == "429":
             hdrs = [("Retry-After", "2.0")]
             if bucket is not None:
                 hdrs.append(("X-Shopify-Shop-Api-Call-Limit",
                              "%d/%d" % (bucket.size, bucket.size)))
-            resp = error(429, THROTTLED, hdrs)
+            return error(429, THROTTLED, hdrs)
+        code = int(kind)
+        return error(code, FAULT_BODIES[code])
+
+    def _serve_pre_fault(self, kind, spec, req, resp):
+        """Send the fault's answer, or reset / hang the connection."""
+        if kind == "reset":
+            self._reset()
+        elif kind == "hang":
+            self.server.state.stop_event.wait(spec.hang_seconds)
+            self.close_connection = True
         else:
-            code = int(kind)
-            resp = error(code, FAULT_BODIES[code])
-        self._send(resp, req)
-        return resp.status
+            self._send(resp, req)
 
     def _reset(self):
         """Close with RST (SO_LINGER 0) without answering."""

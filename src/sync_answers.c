@@ -1,0 +1,297 @@
+/*
+ * sync_answers.c — what each Shopify answer means for a running sync.
+ *
+ * The worker hands over the current call once its answer is in (shopify.c
+ * has paced, retried and classified it).  A failed call fails the job with
+ * its class.  Otherwise, by stage: the shop's details and the count are
+ * recorded (and a large full GraphQL sync turns into a bulk operation); a
+ * page is written with the checkpoint of the page after it, which is
+ * requested first so that Shopify's answer overlaps the write; a GraphQL
+ * page whose products (orders) have more variants (line items) than it
+ * carried keeps its checkpoint until follow-up queries have brought them
+ * all.  GraphQL answers are read by sync_graphql_usable(): cost first,
+ * then THROTTLED (wait and ask again, not a failed attempt) or errors
+ * (the job fails with Shopify's words).
+ */
+#include "postgres.h"
+
+#include "utils/memutils.h"
+
+#include "graphql.h"
+#include "rest.h"
+#include "shopify_sync.h"
+#include "sync.h"
+
+/*
+ * A GraphQL answer arrived (HTTP 200): take in its cost, and decide whether
+ * its data can be used.  THROTTLED: the call waits and is sent again (not
+ * counted as a failure).  Other errors fail the job.
+ */
+bool
+sync_graphql_usable(SyncTask *t, ShopifyCall *c, int op, void *answer)
+{
+	GqlAnswer  *a = (GqlAnswer *) answer;
+
+	gql_read_answer(c->resp, c->resp_len, (GqlOp) op, a);
+	if (!a->json_ok)
+	{
+		sync_fail(t, "payload", psprintf("payload: the answer to %s is not JSON: %s",
+										 c->path, a->parse_error));
+		return false;
+	}
+	if (a->has_cost)
+		shop_observe_cost(t->shop, a->available, a->maximum, a->restore);
+	if (a->throttled)
+	{
+		double		wait = 1.0;
+
+		if (a->requested > 0 && a->restore > 0)
+			wait = Max(0.05, (a->requested - Max(0, a->available)) / a->restore);
+		shopify_graphql_throttled(c, wait);
+		if (c->done)			/* throttled too often */
+			sync_fail(t, c->error_class, c->error);
+		return false;
+	}
+	if (a->error_message || !a->data_ok)
+	{
+		sync_fail(t, "graphql",
+				  psprintf("graphql: %s: %s%s%s (X-Request-Id %s)",
+						   c->path, a->error_code ? a->error_code : "no data",
+						   a->error_message ? ": " : "", a->error_message ? a->error_message : "",
+						   c->request_id[0] ? c->request_id : "none"));
+		return false;
+	}
+	return true;
+}
+
+static void
+handle_rest_page(SyncTask *t)
+{
+	PageWork	w;
+	char	   *next;
+	char		err[512];
+	const char *cls;
+
+	if (!rest_next_page_info(t->cur->link, &next))
+	{
+		sync_fail(t, "payload", psprintf("payload: malformed Link header in the answer to %s (X-Request-Id %s)",
+										 t->cur->path, t->cur->request_id));
+		return;
+	}
+	sync_prefetch(t, next);
+	memset(&w, 0, sizeof(w));
+	w.t = t;
+	w.call = t->cur;
+	w.doc = t->cur->resp;
+	w.len = t->cur->resp_len;
+	w.shape = t->orders ? "rest_orders" : "rest_products";
+	w.products_override = -1;
+	w.record_cursor = next;
+	w.last = (next == NULL);
+	if (!sync_run_write(&w, psprintf("page %d", t->pages_fetched + 1), err, sizeof(err), &cls))
+	{
+		sync_retry_after_db_error(t, cls, err);
+		return;
+	}
+	if (sync_after_write(t, &w))
+		sync_advance_page(t, next);
+}
+
+/* Products of the page that have more variants than it carried. */
+static void
+collect_pending(SyncTask *t, GqlAnswer *a)
+{
+	MemoryContext old = MemoryContextSwitchTo(t->cxt);
+	int			i;
+
+	t->npending = 0;
+	t->pending = palloc0(sizeof(PendingVariants) * Max(a->nproducts, 1));
+	for (i = 0; i < a->nproducts; i++)
+		if (a->more_variants[i] && a->product_ids[i])
+		{
+			t->pending[t->npending].product_gid = pstrdup(a->product_ids[i]);
+			t->pending[t->npending].after = a->variants_cursor[i] ? pstrdup(a->variants_cursor[i]) : NULL;
+			t->npending++;
+		}
+	t->page_next = a->has_next && a->end_cursor ? pstrdup(a->end_cursor) : NULL;
+	MemoryContextSwitchTo(old);
+}
+
+static void
+handle_graphql_page(SyncTask *t)
+{
+	GqlAnswer	a;
+	PageWork	w;
+	char		err[512];
+	const char *cls;
+
+	if (!sync_graphql_usable(t, t->cur, t->orders ? GQL_ORDERS : GQL_PRODUCTS, &a))
+		return;
+	if (a.requested > 0)
+		t->page_cost = a.requested;
+	collect_pending(t, &a);
+	if (t->npending == 0)
+		sync_prefetch(t, t->page_next);
+
+	memset(&w, 0, sizeof(w));
+	w.t = t;
+	w.call = t->cur;
+	w.doc = t->cur->resp;
+	w.len = t->cur->resp_len;
+	w.shape = t->orders ? "graphql_orders" : "graphql_products";
+	w.products_override = -1;
+	/* the checkpoint moves past this page only when all its variants are in */
+	w.record_cursor = t->npending > 0 ? t->cursor : t->page_next;
+	w.last = (t->npending == 0 && t->page_next == NULL);
+	if (!sync_run_write(&w, psprintf("page %d", t->pages_fetched + 1), err, sizeof(err), &cls))
+	{
+		sync_retry_after_db_error(t, cls, err);
+		return;
+	}
+	if (!sync_after_write(t, &w))
+		return;
+	if (t->npending > 0)
+		sync_prepare_variants(t);
+	else
+		sync_advance_page(t, t->page_next);
+}
+
+/* Further variants of one product (GraphQL). */
+static void
+handle_variants(SyncTask *t)
+{
+	GqlAnswer	a;
+	PageWork	w;
+	char		err[512];
+	const char *cls;
+	PendingVariants *p = &t->pending[0];
+	bool		product_done;
+	bool		all_done;
+
+	if (!sync_graphql_usable(t, t->cur, t->orders ? GQL_ORDER_LINES : GQL_PRODUCT_VARIANTS, &a))
+		return;
+	product_done = a.product_null || !a.has_next || a.end_cursor == NULL;
+	all_done = product_done && t->npending == 1;
+
+	memset(&w, 0, sizeof(w));
+	w.t = t;
+	w.call = t->cur;
+	w.doc = t->cur->resp;
+	w.len = a.product_null ? 0 : t->cur->resp_len;
+	w.shape = t->orders ? "graphql_order" : "graphql_product";
+	w.products_override = 0;
+	w.record_cursor = all_done ? t->page_next : t->cursor;
+	w.last = all_done && t->page_next == NULL;
+	if (!sync_run_write(&w, "variants", err, sizeof(err), &cls))
+	{
+		sync_retry_after_db_error(t, cls, err);
+		return;
+	}
+	if (!sync_after_write(t, &w))
+		return;
+	if (!product_done)
+	{
+		MemoryContext old = MemoryContextSwitchTo(t->cxt);
+
+		p->after = pstrdup(a.end_cursor);
+		MemoryContextSwitchTo(old);
+		sync_prepare_variants(t);
+		return;
+	}
+	/* next pending product, or on to the next page */
+	memmove(&t->pending[0], &t->pending[1], sizeof(PendingVariants) * (t->npending - 1));
+	t->npending--;
+	if (t->npending > 0)
+		sync_prepare_variants(t);
+	else
+		sync_advance_page(t, t->page_next);
+}
+
+static void
+handle_shop(SyncTask *t)
+{
+	char		err[512];
+
+	if (t->api != API_REST)
+	{
+		GqlAnswer	a;
+
+		if (!sync_graphql_usable(t, t->cur, GQL_SHOP, &a))
+			return;
+	}
+	if (!sync_record_shop(t, err, sizeof(err)))
+	{
+		sync_retry_after_db_error(t, "database", err);
+		return;
+	}
+	sync_prepare_count(t);
+}
+
+static void
+handle_count(SyncTask *t)
+{
+	int			count = -1;
+	char		err[512];
+
+	if (t->api != API_REST)
+	{
+		GqlAnswer	a;
+
+		if (!sync_graphql_usable(t, t->cur, t->orders ? GQL_ORDERS_COUNT : GQL_COUNT, &a))
+			return;
+		count = a.count > PG_INT32_MAX ? PG_INT32_MAX : (int) a.count;
+	}
+	if (!sync_record_count(t, &count, err, sizeof(err)))
+	{
+		sync_retry_after_db_error(t, "database", err);
+		return;
+	}
+	t->total_products = count;
+
+	/* a large catalog's full GraphQL sync runs as a bulk operation */
+	if (t->api == API_GRAPHQL && !t->orders && t->full_sync && !t->has_since &&
+		shopify_bulk_threshold >= 0 &&
+		(shopify_bulk_threshold == 0 || count > shopify_bulk_threshold))
+	{
+		t->api = API_BULK;
+		bulk_begin(t);
+		return;
+	}
+	sync_prepare_pages(t);
+}
+
+/* The current call is done: act on its answer (or its failure). */
+void
+sync_handle_answer(SyncTask *t)
+{
+	if (!t->cur->ok)
+	{
+		sync_fail(t, t->cur->error_class, t->cur->error);
+		return;
+	}
+	switch (t->stage)
+	{
+		case STAGE_SHOP:
+			handle_shop(t);
+			break;
+		case STAGE_COUNT:
+			handle_count(t);
+			break;
+		case STAGE_PAGES:
+			if (t->api == API_REST)
+				handle_rest_page(t);
+			else
+				handle_graphql_page(t);
+			break;
+		case STAGE_VARIANTS:
+			handle_variants(t);
+			break;
+		case STAGE_BULK_START:
+		case STAGE_BULK_POLL:
+		case STAGE_BULK_DOWNLOAD:
+			bulk_handle(t);
+			break;
+		case STAGE_DONE:
+			break;
+	}
+}

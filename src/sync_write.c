@@ -1,0 +1,369 @@
+/*
+ * sync_write.c — the database side of a running sync: one short
+ * transaction per step, never across network I/O.
+ *
+ * A page's transaction locks the job (and so its store, queue.c) first: a
+ * job cancelled, or a store disconnected, meanwhile writes nothing.  It
+ * then writes the page through the one mirror path (mirror.c / orders.c),
+ * flushes the log rows of the call's attempts, adds the page's counts to
+ * the job and checkpoints the next page's cursor — so a crash resumes at
+ * exactly the first page not written.  The last page's transaction also
+ * sweeps (full product syncs) and completes the job.  A write that fails
+ * is classified (payload: a data exception; database: anything else) and
+ * retried with the same answer after a pause, up to
+ * shopify_sync.max_retries; then the job fails with that class.
+ *
+ * The shop details, the count and the end of a failed or cancelled job are
+ * recorded the same way.
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "utils/timestamp.h"
+
+#include "log.h"
+#include "mirror.h"
+#include "shopify_sync.h"
+#include "sync.h"
+#include "txn.h"
+
+typedef struct FailWork
+{
+	SyncTask   *t;
+	const char *error_class;
+	const char *error;
+	bool		cancelled;
+} FailWork;
+
+/* Count a finished call that is not a page on the job row. */
+static void
+count_call(SyncTask *t, ShopifyCall *c)
+{
+	queue_add_calls(t->job_id, c->attempt + c->throttled,
+					Max(0, c->attempt - 1), c->throttled);
+}
+
+static void
+fail_tx(void *arg)
+{
+	FailWork   *w = (FailWork *) arg;
+	SyncTask   *t = w->t;
+
+	shopify_call_flush_log(t->cur, t->shop_id, t->job_id);
+	if (t->cur->attempt + t->cur->throttled > 0)
+		count_call(t, t->cur);
+	if (w->cancelled)
+		queue_cancel(t->job_id, t->shop_id, w->error);
+	else
+	{
+		if (w->error_class && strcmp(w->error_class, "auth") == 0)
+			queue_mark_token_invalid(t->shop_id, t->shop_domain);
+		queue_fail(t->job_id, t->shop_id, w->error_class, w->error);
+	}
+}
+
+/*
+ * Record the end of a job that did not complete (failed, or cancelled by
+ * request) and stop the task.  If even that cannot be written, the job's
+ * lease expires and the next claim recovers it.
+ */
+void
+sync_end_job(SyncTask *t, const char *error_class, const char *error, bool cancelled)
+{
+	FailWork	w = {t, error_class, error, cancelled};
+	char		err[256];
+
+	if (!shopify_run_in_tx("shopify_sync: finishing a failed sync", fail_tx, &w,
+						   err, sizeof(err), NULL))
+		ereport(LOG,
+				(errmsg("shopify_sync worker: could not record the end of job " INT64_FORMAT "; it will be recovered when its lease expires",
+						t->job_id)));
+	sync_finish(t);
+}
+
+/* Fail the job with a classified error and stop the task. */
+void
+sync_fail(SyncTask *t, const char *error_class, const char *error)
+{
+	sync_end_job(t, error_class, error, false);
+}
+
+typedef struct InfoWork
+{
+	SyncTask   *t;
+	int			count;
+} InfoWork;
+
+static void
+shop_tx(void *arg)
+{
+	InfoWork   *w = (InfoWork *) arg;
+
+	shopify_call_flush_log(w->t->cur, w->t->shop_id, w->t->job_id);
+	count_call(w->t, w->t->cur);
+	queue_update_shop_info(w->t->job_id, w->t->shop_id, w->t->cur->resp,
+						   w->t->api != API_REST);
+}
+
+static void
+count_tx(void *arg)
+{
+	InfoWork   *w = (InfoWork *) arg;
+
+	shopify_call_flush_log(w->t->cur, w->t->shop_id, w->t->job_id);
+	count_call(w->t, w->t->cur);
+	if (w->t->api == API_REST)
+		w->count = queue_parse_count(w->t->cur->resp);
+	if (w->count >= 0)
+		queue_set_total(w->t->job_id, w->count);
+}
+
+/* Record the shop's details (the answer in t->cur) and count the call. */
+bool
+sync_record_shop(SyncTask *t, char *err, size_t errlen)
+{
+	InfoWork	w = {t, -1};
+	int			sqlstate;
+
+	return shopify_run_in_tx("shopify_sync: reading shop details", shop_tx, &w,
+							 err, errlen, &sqlstate);
+}
+
+/*
+ * Record the job's total (REST: read from the answer in t->cur; GraphQL:
+ * *count, already read) and count the call.  *count is the total on return.
+ */
+bool
+sync_record_count(SyncTask *t, int *count, char *err, size_t errlen)
+{
+	InfoWork	w = {t, *count};
+	int			sqlstate;
+
+	if (!shopify_run_in_tx("shopify_sync: recording the product count", count_tx, &w,
+						   err, errlen, &sqlstate))
+		return false;
+	*count = w.count;
+	return true;
+}
+
+static void
+log_page(PageWork *w)
+{
+	SyncTask   *t = w->t;
+	ShopifySyncProgress p;
+	double		secs = (GetCurrentTimestamp() - t->run_started) / 1000000.0;
+
+	t->variants_this_run += w->counts.processed;
+	p.orders = t->orders;
+	p.total_products = w->totals.total_products;
+	p.products_fetched = w->totals.products_fetched;
+	p.variants_processed = w->totals.variants_processed;
+	p.variants_created = w->totals.variants_created;
+	p.variants_updated = w->totals.variants_updated;
+	p.variants_unchanged = w->totals.variants_unchanged;
+	p.variants_failed = w->totals.variants_failed;
+	p.pages_fetched = w->totals.pages_fetched;
+	p.progress_percentage = w->totals.total_products > 0 ?
+		Min(99.99, 100.0 * w->totals.products_fetched / w->totals.total_products) : 0;
+	p.variants_per_second = secs > 0 ? t->variants_this_run / secs : 0;
+	log_product_sync_progress(t->shop_id, t->job_id, &p);
+
+	if (w->counts.failed > 0)
+	{
+		ShopifyJson j;
+		char	   *msg = psprintf("%d %s of page %d could not be stored",
+								   w->counts.failed, t->orders ? "order(s)" : "variant(s)",
+								   w->totals.pages_fetched);
+
+		sj_init(&j);
+		sj_int(&j, t->orders ? "orders_failed" : "variants_failed", w->counts.failed);
+		sj_str(&j, "examples", w->counts.errors);
+		sj_finish(&j);
+		log_sync_operation(t->shop_id, t->job_id, "warning",
+						   t->orders ? "orders_failed" : "variants_failed", msg, j.buf.data);
+	}
+}
+
+static void
+log_completed(PageWork *w)
+{
+	SyncTask   *t = w->t;
+	JobTotals  *tt = &w->totals;
+	ShopifyJson j;
+	char	   *msg;
+
+	sj_init(&j);
+	sj_str(&j, "sync_type", t->full_sync ? "full_sync" : "incremental_sync");
+	sj_str(&j, "api", t->api == API_REST ? "rest" : t->api == API_GRAPHQL ? "graphql" : "bulk");
+	if (t->orders)
+	{
+		sj_str(&j, "resource", "orders");
+		sj_int(&j, "total_orders", tt->total_products);
+		sj_int(&j, "orders_processed", tt->variants_processed);
+		sj_int(&j, "orders_created", tt->variants_created);
+		sj_int(&j, "orders_updated", tt->variants_updated);
+		sj_int(&j, "orders_unchanged", tt->variants_unchanged);
+		sj_int(&j, "orders_failed", tt->variants_failed);
+	}
+	else
+	{
+		sj_int(&j, "total_products", tt->total_products);
+		sj_int(&j, "products_fetched", tt->products_fetched);
+		sj_int(&j, "variants_processed", tt->variants_processed);
+		sj_int(&j, "variants_created", tt->variants_created);
+		sj_int(&j, "variants_updated", tt->variants_updated);
+		sj_int(&j, "variants_unchanged", tt->variants_unchanged);
+		sj_int(&j, "variants_failed", tt->variants_failed);
+		sj_int(&j, "variants_deactivated", tt->variants_deactivated);
+	}
+	sj_int(&j, "pages_fetched", tt->pages_fetched);
+	sj_int(&j, "api_calls", tt->api_calls);
+	sj_num(&j, "duration_s", tt->seconds);
+	sj_num(&j, t->orders ? "orders_per_second" : "variants_per_second",
+		   tt->seconds > 0 ? tt->variants_processed / tt->seconds : 0);
+	sj_finish(&j);
+	if (t->orders)
+		msg = psprintf("order sync completed: %d orders (%d created, %d updated, %d unchanged, %d failed) in %.1f s",
+					   tt->variants_processed, tt->variants_created, tt->variants_updated,
+					   tt->variants_unchanged, tt->variants_failed, tt->seconds);
+	else
+		msg = psprintf("sync completed: %d variants (%d created, %d updated, %d unchanged, %d failed, %d deactivated) in %.1f s",
+					   tt->variants_processed, tt->variants_created, tt->variants_updated,
+					   tt->variants_unchanged, tt->variants_failed, tt->variants_deactivated,
+					   tt->seconds);
+	log_sync_operation(t->shop_id, t->job_id, "info", "completed", msg, j.buf.data);
+}
+
+static void
+page_tx(void *arg)
+{
+	PageWork   *w = (PageWork *) arg;
+	SyncTask   *t = w->t;
+	ShopifyCall *c = w->call;
+	PageProgress p;
+	bool		cancel;
+
+	if (!queue_lock_job(t->job_id, &cancel))
+	{
+		w->outcome = PAGE_GONE;
+		return;
+	}
+	if (c)
+		shopify_call_flush_log(c, t->shop_id, t->job_id);
+	if (cancel)
+	{
+		queue_cancel(t->job_id, t->shop_id, "cancelled by request");
+		w->outcome = PAGE_CANCELLED;
+		return;
+	}
+
+	if (w->len > 0)
+	{
+		if (t->orders)
+			mirror_write_orders(w->doc, w->len, w->shape, t->shop_id, &w->counts);
+		else if (w->bulk)
+			mirror_write_bulk(w->doc, w->len, t->shop_id, t->sync_inventory,
+							  t->full_sync ? t->job_id : 0, t->job_id, &w->counts);
+		else
+			mirror_write(w->doc, w->len, w->shape, t->shop_id, t->sync_inventory,
+						 t->full_sync ? t->job_id : 0, &w->counts);
+	}
+
+	memset(&p, 0, sizeof(p));
+	p.products = w->products_override >= 0 ? w->products_override : w->counts.products;
+	p.processed = w->counts.processed;
+	p.created = w->counts.created;
+	p.updated = w->counts.updated;
+	p.unchanged = w->counts.unchanged;
+	p.failed = w->counts.failed;
+	if (c)
+	{
+		p.api_calls = c->attempt + c->throttled;
+		p.retries = Max(0, c->attempt - 1);
+		p.throttled = c->throttled;
+	}
+	p.next_cursor = w->record_cursor;
+	p.total_products = t->total_products;
+	queue_record_page(t->job_id, &p, &w->totals);
+	/* what "done" means for a job: its counters add up, page after page */
+	Assert(w->totals.variants_processed == w->totals.variants_created + w->totals.variants_updated +
+		   w->totals.variants_unchanged + w->totals.variants_failed);
+	log_page(w);
+
+	if (!w->last)
+	{
+		w->outcome = PAGE_NEXT;
+		return;
+	}
+	w->deactivated = t->full_sync && !t->orders ? mirror_sweep(t->shop_id, t->job_id) : 0;
+	queue_complete(t->job_id, t->shop_id, w->deactivated, &w->totals);
+	log_completed(w);
+	w->outcome = PAGE_COMPLETED;
+}
+
+/*
+ * Run one write transaction.  On a database error returns false with the
+ * error classified in *cls (payload: the data; database: anything else).
+ */
+bool
+sync_run_write(PageWork *w, const char *what, char *err, size_t errlen, const char **cls)
+{
+	int			sqlstate;
+	char	   *activity = psprintf("shopify_sync: writing %s of job " INT64_FORMAT " (shop " INT64_FORMAT ")",
+									what, w->t->job_id, w->t->shop_id);
+
+	sync_slot_state(w->t, "writing page");
+	if (shopify_run_in_tx(activity, page_tx, w, err, errlen, &sqlstate))
+		return true;
+	*cls = (ERRCODE_TO_CATEGORY(sqlstate) == ERRCODE_DATA_EXCEPTION) ? "payload" : "database";
+	return false;
+}
+
+/*
+ * A write failed: fetch the same answer again after a pause, or give up
+ * after shopify_sync.max_retries.
+ */
+void
+sync_retry_after_db_error(SyncTask *t, const char *cls, const char *err)
+{
+	t->db_failures++;
+	sync_drop_next(t);
+	if (t->db_failures > shopify_max_retries)
+	{
+		sync_fail(t, cls, psprintf("%s: could not store page %d: %s", cls, t->pages_fetched + 1, err));
+		return;
+	}
+	if (t->cur->resp)
+		free(t->cur->resp);
+	t->cur->resp = NULL;
+	t->cur->done = false;
+	t->cur->ok = false;
+	t->cur->not_before = GetCurrentTimestamp() +
+		(TimestampTz) Min(30000, 500 << Min(t->db_failures, 6)) * 1000;
+}
+
+/* Used by bulk.c, whose batches cannot be fetched again: failure ends the job. */
+bool
+sync_write(PageWork *w, const char *what)
+{
+	char		err[512];
+	const char *cls;
+
+	if (sync_run_write(w, what, err, sizeof(err), &cls))
+		return true;
+	sync_fail(w->t, cls, psprintf("%s: could not store %s: %s", cls, what, err));
+	return false;
+}
+
+/* After a successful write: move on, or stop. */
+bool
+sync_after_write(SyncTask *t, PageWork *w)
+{
+	t->db_failures = 0;
+	if (w->outcome != PAGE_NEXT)
+	{
+		sync_finish(t);
+		return false;
+	}
+	return true;
+}
