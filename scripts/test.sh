@@ -42,9 +42,6 @@ if [ "${SHOPIFY_SYNC_SANITIZE:-0}" = 1 ]; then
   MAKE_SAN+=(SANITIZE_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g"
             SANITIZE_LDFLAGS="-fsanitize=address,undefined")
   mkdir -p "$SANITIZE_LOG_DIR" && chown postgres: "$SANITIZE_LOG_DIR"
-  SAN_ENV=(LD_PRELOAD="$(gcc -print-file-name=libasan.so)"
-           ASAN_OPTIONS="detect_leaks=0:log_path=$SANITIZE_LOG_DIR/asan:abort_on_error=0:allow_user_segv_handler=1:handle_segv=1:print_summary=1"
-           UBSAN_OPTIONS="print_stacktrace=1:log_path=$SANITIZE_LOG_DIR/ubsan")
 fi
 
 # The tests run as postgres from a private copy of the tree (the checkout may
@@ -63,6 +60,15 @@ if ! { make -C "$WORK/build" -s all "${MAKE_SAN[@]}" && make -C "$WORK/build" -s
   echo "build failed"
   echo "0 passed, 1 failed"
   exit 1
+fi
+if [ "${SHOPIFY_SYNC_SANITIZE:-0}" = 1 ]; then
+  # the runtime first, then what lets it start in Debian's programs (test/asan/)
+  if ! gcc -shared -fPIC -O2 -Wall -Wextra -Werror -o "$WORK/build/asan_start.so" "$ROOT/test/asan/asan_start.c"; then
+    echo "build of test/asan/asan_start.c failed"; echo "0 passed, 1 failed"; exit 1
+  fi
+  SAN_ENV=(LD_PRELOAD="$(gcc -print-file-name=libasan.so):$WORK/build/asan_start.so"
+           ASAN_OPTIONS="detect_leaks=0:log_path=$SANITIZE_LOG_DIR/asan:abort_on_error=0:allow_user_segv_handler=1:handle_segv=1:print_summary=1"
+           UBSAN_OPTIONS="print_stacktrace=1:log_path=$SANITIZE_LOG_DIR/ubsan")
 fi
 chown -R postgres: "$WORK"
 chmod 700 "$WORK"
@@ -201,6 +207,15 @@ if [ "$WHAT" = all ] || [ "$WHAT" = tap ]; then
 fi
 
 [ -n "$TINY_FS" ] && umount "$TINY_FS" 2>/dev/null
+
+# Sanitizer builds: UBSan reports (and anything the runtimes print instead
+# of writing to their log_path) go to the servers' stderr, i.e. their logs;
+# keep those excerpts for scripts/sanitize.sh before the logs are removed.
+if [ "${SHOPIFY_SYNC_SANITIZE:-0}" = 1 ]; then
+  find "$WORK/regress" "$WORK/tap" -path '*/log/*' -type f 2>/dev/null \
+    | xargs -r grep -h -A30 -E 'runtime error:|ERROR: (Address|Undefined|Leak)Sanitizer' 2>/dev/null \
+    > "$SANITIZE_LOG_DIR/server-logs.txt" || true
+fi
 
 # ---------------------------------------------------------------- secrets
 # No access token may appear in what the suites print or leave behind:

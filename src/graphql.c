@@ -331,7 +331,8 @@ is_object(const char *doc, size_t len)
 
 /*
  * Read what the worker needs from an answer to op.  a->json_ok is false (and
- * a->parse_error set) when the body is not JSON.
+ * a->parse_error set) when the body is not JSON or not usable (not an
+ * object, nested too deep, a next page without its cursor).
  */
 void
 gql_read_answer(const char *doc, size_t len, GqlOp op, GqlAnswer *a)

@@ -202,13 +202,18 @@ json_pick(const char *doc, size_t len, JsonPick *picks, int npicks, char **error
 		if (rc == JSON_SUCCESS)
 			ok = true;
 		else
-			*error = pstrdup(json_errdetail(rc, lex));
+			*error = psprintf("invalid JSON: %s", json_errdetail(rc, lex));
 	}
 	PG_CATCH();
 	{
+		/* the parser's own errors (stack depth, out of memory) */
+		ErrorData  *edata;
+
 		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
 		FlushErrorState();
-		*error = pstrdup("the document nests too deeply");
+		*error = psprintf("the document could not be parsed: %s", edata->message);
+		FreeErrorData(edata);
 		ok = false;
 	}
 	PG_END_TRY();

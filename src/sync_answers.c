@@ -35,7 +35,7 @@ sync_graphql_usable(SyncTask *t, ShopifyCall *c, int op, void *answer)
 	gql_read_answer(c->resp, c->resp_len, (GqlOp) op, a);
 	if (!a->json_ok)
 	{
-		sync_fail(t, "payload", psprintf("payload: the answer to %s is not JSON: %s",
+		sync_fail(t, "payload", psprintf("payload: the answer to %s cannot be used: %s",
 										 c->path, a->parse_error));
 		return false;
 	}

@@ -16,7 +16,7 @@ use HTTP::Tiny;
 
 our @EXPORT = qw(new_sync_node worker_pid launcher_pid wait_for_worker
   wait_for_worker_change wait_until log_contains fake_token connect_shop
-  enqueue_sync wait_job run_sync job_row mirror_diff mirror_diff_many sql_json);
+  enqueue_sync wait_job run_sync job_row mirror_diff mirror_diff_many orders_diff sql_json);
 
 # A fresh node with shopify_sync preloaded.  %opts: database (worker's
 # database, default 'app'), conf (extra postgresql.conf text), create_db
@@ -235,6 +235,52 @@ sub mirror_diff_many
 	    'missing', (SELECT count(*) FROM missing WHERE missing.shop_id = n.shop_id),
 	    'extra', (SELECT count(*) FROM extra WHERE extra.shop_id = n.shop_id)))
 	  FROM n});
+}
+
+# The order mirror of one store against the stand-in's orders and lines:
+# { orders, lines, mirrored_orders, mirrored_lines, missing_orders,
+# extra_orders, missing_lines, extra_lines, examples... }.  $shop is the
+# stand-in's shop hash (or its domain).  The expected rows go to a file as
+# the stand-in sends them (no decoding in Perl).
+sub orders_diff
+{
+	my ($node, $standin, $shop, $shop_id) = @_;
+	my $domain = ref $shop ? $shop->{domain} : $shop;
+	(my $d = $domain) =~ s/([^A-Za-z0-9.\-_~])/sprintf('%%%02X', ord $1)/ge;
+	my $res = HTTP::Tiny->new(timeout => 120)->get($standin->base_url . "/_control/shops/$d/orders_expected");
+	die "orders_expected of $domain: $res->{status} $res->{reason}" unless $res->{success};
+	my $file = $node->basedir . "/orders_expected_$shop_id.json";
+	open my $fh, '>:raw', $file or die "$file: $!";
+	print $fh $res->{content};
+	close $fh;
+	chmod 0644, $file;
+	my $ocols = 'order_id bigint, name text, created_at timestamptz, processed_at timestamptz,'
+	  . ' updated_at timestamptz, cancelled_at timestamptz, financial_status text,'
+	  . ' fulfillment_status text, currency text, total_price numeric, subtotal_price numeric,'
+	  . ' total_tax numeric, total_discounts numeric, total_refunded numeric, line_item_count int';
+	my $olist = 'order_id, name, created_at, processed_at, updated_at, cancelled_at, financial_status,'
+	  . ' fulfillment_status, currency, total_price, subtotal_price, total_tax, total_discounts,'
+	  . ' total_refunded, line_item_count';
+	my $lcols = 'order_id bigint, line_id bigint, sku_id bigint, product_id bigint, quantity int, price numeric';
+	my $llist = 'order_id, line_id, sku_id, product_id, quantity, price';
+	return sql_json($node, qq{
+	  WITH doc AS (SELECT pg_read_file('$file')::jsonb AS d),
+	  eo AS (SELECT x.* FROM doc, jsonb_to_recordset(d->'orders') AS x($ocols)),
+	  el AS (SELECT x.* FROM doc, jsonb_to_recordset(d->'lines') AS x($lcols)),
+	  ao AS (SELECT * FROM shopify.orders WHERE shop_id = $shop_id AND is_active),
+	  al AS (SELECT * FROM shopify.order_lines WHERE shop_id = $shop_id),
+	  om AS (SELECT $olist FROM eo EXCEPT SELECT $olist FROM ao),
+	  ox AS (SELECT $olist FROM ao EXCEPT SELECT $olist FROM eo),
+	  lm AS (SELECT $llist FROM el EXCEPT SELECT $llist FROM al),
+	  lx AS (SELECT $llist FROM al EXCEPT SELECT $llist FROM el)
+	  SELECT json_build_object(
+	    'orders', (SELECT count(*) FROM eo), 'lines', (SELECT count(*) FROM el),
+	    'mirrored_orders', (SELECT count(*) FROM ao), 'mirrored_lines', (SELECT count(*) FROM al),
+	    'missing_orders', (SELECT count(*) FROM om), 'extra_orders', (SELECT count(*) FROM ox),
+	    'missing_lines', (SELECT count(*) FROM lm), 'extra_lines', (SELECT count(*) FROM lx),
+	    'examples', (SELECT json_agg(m) FROM (SELECT * FROM om LIMIT 2) m),
+	    'mirror_examples', (SELECT json_agg(m) FROM (SELECT * FROM ox LIMIT 2) m),
+	    'line_examples', (SELECT json_agg(m) FROM (SELECT * FROM lm LIMIT 2) m))});
 }
 
 1;

@@ -300,7 +300,7 @@ for my $s ([ 'REST', $sr ], [ 'GraphQL', $sg ])
 	my $d = $diffs->{ $s->[1] };
 	is("$d->{missing}/$d->{extra}", '0/0', "$s->[0] store: mirror exact ($d->{expected} variants)");
 }
-my $od = orders_diff($r, $sr);
+my $od = orders_diff($node, $standin, $r, $sr);
 is("$od->{missing_orders}/$od->{extra_orders}/$od->{missing_lines}/$od->{extra_lines}", '0/0/0/0',
 	"orders mirror exact ($od->{orders} orders, $od->{lines} lines)");
 
@@ -317,40 +317,3 @@ note(sprintf('webhook events delivered: %d; test time %.0f s', $webhooks_sent, t
 $node->stop;
 $standin->stop;
 done_testing();
-
-# Orders and lines of the mirror against the stand-in's (as in 060_orders.pl).
-sub orders_diff
-{
-	my ($shop, $shop_id) = @_;
-	my $res = HTTP::Tiny->new(timeout => 120)->get($standin->base_url
-		  . "/_control/shops/$shop->{domain}/orders_expected");
-	die "orders_expected: $res->{status}" unless $res->{success};
-	my $file = $node->basedir . "/orders_expected_$shop_id.json";
-	open my $fh, '>:raw', $file or die "$file: $!";
-	print $fh $res->{content};
-	close $fh;
-	chmod 0644, $file;
-	my $ocols = 'order_id bigint, name text, created_at timestamptz, processed_at timestamptz,'
-	  . ' updated_at timestamptz, cancelled_at timestamptz, financial_status text,'
-	  . ' fulfillment_status text, currency text, total_price numeric, subtotal_price numeric,'
-	  . ' total_tax numeric, total_discounts numeric, total_refunded numeric, line_item_count int';
-	my $olist = 'order_id, name, created_at, processed_at, updated_at, cancelled_at, financial_status,'
-	  . ' fulfillment_status, currency, total_price, subtotal_price, total_tax, total_discounts,'
-	  . ' total_refunded, line_item_count';
-	my $lcols = 'order_id bigint, line_id bigint, sku_id bigint, product_id bigint, quantity int, price numeric';
-	my $llist = 'order_id, line_id, sku_id, product_id, quantity, price';
-	return sql_json($node, qq{
-	  WITH doc AS (SELECT pg_read_file('$file')::jsonb AS d),
-	  eo AS (SELECT x.* FROM doc, jsonb_to_recordset(d->'orders') AS x($ocols)),
-	  el AS (SELECT x.* FROM doc, jsonb_to_recordset(d->'lines') AS x($lcols)),
-	  ao AS (SELECT * FROM shopify.orders WHERE shop_id = $shop_id AND is_active),
-	  al AS (SELECT * FROM shopify.order_lines WHERE shop_id = $shop_id),
-	  om AS (SELECT $olist FROM eo EXCEPT SELECT $olist FROM ao),
-	  ox AS (SELECT $olist FROM ao EXCEPT SELECT $olist FROM eo),
-	  lm AS (SELECT $llist FROM el EXCEPT SELECT $llist FROM al),
-	  lx AS (SELECT $llist FROM al EXCEPT SELECT $llist FROM el)
-	  SELECT json_build_object(
-	    'orders', (SELECT count(*) FROM eo), 'lines', (SELECT count(*) FROM el),
-	    'missing_orders', (SELECT count(*) FROM om), 'extra_orders', (SELECT count(*) FROM ox),
-	    'missing_lines', (SELECT count(*) FROM lm), 'extra_lines', (SELECT count(*) FROM lx))});
-}
