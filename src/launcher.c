@@ -193,8 +193,10 @@ shopify_launcher_main(Datum arg)
 		if (!worker_alive)
 		{
 			TimestampTz now = GetCurrentTimestamp();
+			/* a worker that was asked to stop is replaced at once */
+			bool		asked = shopify_shared->worker_stop_requested;
 
-			if (last_start != 0 &&
+			if (last_start != 0 && !asked &&
 				!TimestampDifferenceExceeds(last_start, now, restart_delay))
 			{
 				/* Too soon after the last start: wait out the delay. */
@@ -213,13 +215,17 @@ shopify_launcher_main(Datum arg)
 			}
 			else
 			{
-				/* A worker that lived less than a minute counts as dying young. */
-				if (last_start != 0 &&
+				/*
+				 * A worker that lived less than a minute counts as dying
+				 * young, unless it was asked to stop.
+				 */
+				if (last_start != 0 && !asked &&
 					!TimestampDifferenceExceeds(last_start, now, 60000))
 					restart_delay = Min(restart_delay * 2, MAX_RESTART_DELAY_MS);
 				else
 					restart_delay = MIN_RESTART_DELAY_MS;
 				reported_missing = false;
+				shopify_shared->worker_stop_requested = false;
 				last_start = now;
 				handle = start_worker();
 				nap = handle ? LAUNCHER_NAP_MS : restart_delay;

@@ -109,6 +109,8 @@ typedef struct ShopifySyncShared
 	pid_t		worker_pid;
 	Latch	   *worker_latch;	/* NULL while no worker runs */
 	TimestampTz worker_started_at;
+	bool		worker_stop_requested;	/* the worker got SIGTERM: its end is no
+										 * crash loop (set in a signal handler) */
 	char		worker_state[48];
 	ShopifySlotStatus slots[SHOPIFY_MAX_SLOTS];
 	ShopifyWebhookRate rates[SHOPIFY_WEBHOOK_RATE_SLOTS];

@@ -386,6 +386,21 @@ ms_until(TimestampTz t, TimestampTz now)
 	return (long) Min((t - now) / 1000 + 1, (TimestampTz) 3600 * 1000);
 }
 
+
+/*
+ * SIGTERM (pg_terminate_backend, a fast shutdown): note that this end was
+ * asked for, so that the launcher starts the next worker at once instead of
+ * backing off as from a crash loop; then PostgreSQL's die().  A plain store
+ * into shared memory is safe in a signal handler.
+ */
+static void
+worker_sigterm(SIGNAL_ARGS)
+{
+	if (shopify_shared != NULL)
+		shopify_shared->worker_stop_requested = true;
+	die(postgres_signal_arg);
+}
+
 void
 shopify_worker_main(Datum arg)
 {
@@ -398,7 +413,7 @@ shopify_worker_main(Datum arg)
 	TimestampTz next_events = 0;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
-	pqsignal(SIGTERM, die);
+	pqsignal(SIGTERM, worker_sigterm);
 	BackgroundWorkerUnblockSignals();
 
 	if (!claim_worker_role())

@@ -7,6 +7,7 @@ use warnings;
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Time::HiRes qw(time);
 use ShopifySyncNode;
 
 # The worker's database does not exist yet.
@@ -53,6 +54,20 @@ ok(!log_contains($node, qr/(ERROR|FATAL).*shopify/, $offset), 'no error after th
 $node->safe_psql('postgres', "SELECT pg_terminate_backend($worker)");
 ok(wait_for_worker_change($node, $worker, 15), 'worker comes back after pg_terminate_backend');
 $worker = worker_pid($node);
+# asked to stop again and again (a DBA, a benchmark): each time a new worker
+# at once, not the growing delay that protects against a crash loop
+my @gaps;
+for (1 .. 5)
+{
+	my $t0 = time;
+	$node->safe_psql('postgres', "SELECT pg_terminate_backend($worker)");
+	last unless wait_for_worker_change($node, $worker, 15);
+	push @gaps, time - $t0;
+	$worker = worker_pid($node);
+}
+is(scalar(@gaps), 5, 'five terminations in a row, five new workers');
+cmp_ok((sort { $b <=> $a } @gaps)[0], '<', 3,
+	sprintf('no back-off for requested stops (slowest restart %.1f s)', (sort { $b <=> $a } @gaps)[0] // -1));
 
 # Terminating the launcher: the postmaster restarts it and it adopts the
 # running worker instead of starting a second one.
