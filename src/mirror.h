@@ -25,5 +25,6 @@ extern int	mirror_sweep(int64 shop_id, int64 job_id);
 extern void mirror_write_orders(const char *doc, size_t len, const char *shape, int64 shop_id,
 								MirrorCounts *out);
 extern void mirror_forget_seen(int64 job_id);
+extern bool mirror_keep_statistics(bool orders, int64 inserted);
 
 #endif

@@ -63,6 +63,8 @@ typedef struct SyncTask
 	int			db_failures;
 	TimestampTz run_started;
 	int			variants_this_run;
+	int64		inserted_since_analyze; /* rows this run inserted since
+										 * mirror_keep_statistics() analyzed */
 
 	/* GraphQL: the current page's products that have more variants */
 	PendingVariants *pending;

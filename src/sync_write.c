@@ -267,6 +267,9 @@ page_tx(void *arg)
 		else
 			mirror_write(w->doc, w->len, w->shape, t->shop_id, t->sync_inventory,
 						 t->full_sync ? t->job_id : 0, &w->counts);
+		t->inserted_since_analyze += w->counts.created;
+		if (mirror_keep_statistics(t->orders, t->inserted_since_analyze))
+			t->inserted_since_analyze = 0;
 	}
 
 	memset(&p, 0, sizeof(p));
