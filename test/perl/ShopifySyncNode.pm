@@ -12,11 +12,13 @@ use Time::HiRes qw(usleep time);
 use Exporter 'import';
 
 use JSON::PP;
+use POSIX ();
 use HTTP::Tiny;
 
 our @EXPORT = qw(new_sync_node worker_pid launcher_pid wait_for_worker
   wait_for_worker_change wait_until log_contains fake_token connect_shop
-  enqueue_sync wait_job run_sync job_row mirror_diff mirror_diff_many orders_diff sql_json);
+  enqueue_sync wait_job run_sync job_row mirror_diff mirror_diff_many orders_diff sql_json
+  start_rss_sampler stop_rss_sampler);
 
 # A fresh node with shopify_sync preloaded.  %opts: database (worker's
 # database, default 'app'), conf (extra postgresql.conf text), create_db
@@ -281,6 +283,55 @@ sub orders_diff
 	    'examples', (SELECT json_agg(m) FROM (SELECT * FROM om LIMIT 2) m),
 	    'mirror_examples', (SELECT json_agg(m) FROM (SELECT * FROM ox LIMIT 2) m),
 	    'line_examples', (SELECT json_agg(m) FROM (SELECT * FROM lm LIMIT 2) m))});
+}
+
+# Sample a process's private memory (RssAnon, kB) every 10 ms in a child
+# process, so that the test's own queries do not space the samples out and
+# short peaks are seen.  The child writes "peak samples" to $file at each
+# new peak and when stopped; it leaves with POSIX::_exit, so no END block of
+# the test runs in it.
+sub start_rss_sampler
+{
+	my ($pid, $file) = @_;
+	unlink $file;
+	my $child = fork();
+	die "fork: $!" unless defined $child;
+	return $child if $child;
+	my ($peak, $n) = (0, 0);
+	my $write = sub {
+		open(my $out, '>', "$file.tmp") or POSIX::_exit(1);
+		print $out "$peak $n\n";
+		close $out;
+		rename "$file.tmp", $file;
+	};
+	local $SIG{TERM} = sub { $write->(); POSIX::_exit(0) };
+	while (1)
+	{
+		my $fh;
+		unless (open($fh, '<', "/proc/$pid/status")) { $write->(); POSIX::_exit(0) }
+		while (<$fh>)
+		{
+			next unless /^RssAnon:\s+(\d+)/;
+			$n++;
+			if ($1 > $peak) { $peak = $1; $write->(); }
+			last;
+		}
+		close $fh;
+		usleep(10_000);
+	}
+}
+
+# Stop a sampler; returns (peak kB, samples).
+sub stop_rss_sampler
+{
+	my ($child, $file) = @_;
+	usleep(50_000);
+	kill 'TERM', $child;
+	waitpid($child, 0);
+	open(my $fh, '<', $file) or return (0, 0);
+	my ($peak, $n) = split ' ', scalar <$fh>;
+	close $fh;
+	return ($peak, $n);
 }
 
 1;
