@@ -204,6 +204,28 @@ write_log_row(const char *event, const char *level, int64 shop_id, int64 job_id,
 	PG_END_TRY();
 }
 
+/* Copies of an event's message and details with secrets scrubbed (redact.c). */
+static const char *
+scrubbed_message(const char *message)
+{
+	char	   *m;
+
+	if (message == NULL)
+		return NULL;
+	m = pstrdup(message);
+	shopify_scrub_secrets(m, false);
+	return m;
+}
+
+static char *
+scrubbed_details(const char *details_json)
+{
+	char	   *d = pstrdup(details_json ? details_json : "{}");
+
+	shopify_scrub_secrets(d, true);
+	return d;
+}
+
 /*
  * Record one event.  Never throws for a failure to write the log row.
  */
@@ -211,16 +233,9 @@ void
 shopify_log(const char *event, const char *level, int64 shop_id, int64 job_id,
 			const char *message, const char *details_json)
 {
-	char	   *details = pstrdup(details_json ? details_json : "{}");
+	char	   *details = scrubbed_details(details_json);
 
-	if (message)
-	{
-		char	   *m = pstrdup(message);
-
-		shopify_scrub_secrets(m, false);
-		message = m;
-	}
-	shopify_scrub_secrets(details, true);
+	message = scrubbed_message(message);
 	write_server_log(event, level, shop_id, job_id, message, details);
 	if (IsTransactionState() && !IsAbortedTransactionBlockState())
 		write_log_row(event, level, shop_id, job_id, message, details);
@@ -397,17 +412,10 @@ void
 shopify_log_deferred(const char *event, const char *level, int64 shop_id,
 					 const char *message, const char *details_json)
 {
-	char	   *details = pstrdup(details_json ? details_json : "{}");
+	char	   *details = scrubbed_details(details_json);
 	ShopifySyncShared *sh = shopify_shared;
 
-	if (message)
-	{
-		char	   *m = pstrdup(message);
-
-		shopify_scrub_secrets(m, false);
-		message = m;
-	}
-	shopify_scrub_secrets(details, true);
+	message = scrubbed_message(message);
 
 	write_server_log(event, level, shop_id, 0, message, details);
 	if (sh == NULL)

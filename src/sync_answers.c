@@ -64,13 +64,40 @@ sync_graphql_usable(SyncTask *t, ShopifyCall *c, int op, void *answer)
 	return true;
 }
 
+/*
+ * Write one answer of the current call (what: for pg_stat_activity) with the
+ * checkpoint record_cursor.  True when the sync goes on; otherwise the job
+ * has finished, or the answer will be fetched again after a database error.
+ */
+static bool
+write_answer(SyncTask *t, const char *what, const char *shape, size_t len,
+			 int products_override, const char *record_cursor, bool last)
+{
+	PageWork	w;
+	char		err[512];
+	const char *cls;
+
+	memset(&w, 0, sizeof(w));
+	w.t = t;
+	w.call = t->cur;
+	w.doc = t->cur->resp;
+	w.len = len;
+	w.shape = shape;
+	w.products_override = products_override;
+	w.record_cursor = record_cursor;
+	w.last = last;
+	if (!sync_run_write(&w, what, err, sizeof(err), &cls))
+	{
+		sync_retry_after_db_error(t, cls, err);
+		return false;
+	}
+	return sync_after_write(t, &w);
+}
+
 static void
 handle_rest_page(SyncTask *t)
 {
-	PageWork	w;
 	char	   *next;
-	char		err[512];
-	const char *cls;
 
 	if (!rest_next_page_info(t->cur->link, &next))
 	{
@@ -79,21 +106,9 @@ handle_rest_page(SyncTask *t)
 		return;
 	}
 	sync_prefetch(t, next);
-	memset(&w, 0, sizeof(w));
-	w.t = t;
-	w.call = t->cur;
-	w.doc = t->cur->resp;
-	w.len = t->cur->resp_len;
-	w.shape = t->orders ? "rest_orders" : "rest_products";
-	w.products_override = -1;
-	w.record_cursor = next;
-	w.last = (next == NULL);
-	if (!sync_run_write(&w, psprintf("page %d", t->pages_fetched + 1), err, sizeof(err), &cls))
-	{
-		sync_retry_after_db_error(t, cls, err);
-		return;
-	}
-	if (sync_after_write(t, &w))
+	if (write_answer(t, psprintf("page %d", t->pages_fetched + 1),
+					 t->orders ? "rest_orders" : "rest_products", t->cur->resp_len,
+					 -1, next, next == NULL))
 		sync_advance_page(t, next);
 }
 
@@ -121,9 +136,6 @@ static void
 handle_graphql_page(SyncTask *t)
 {
 	GqlAnswer	a;
-	PageWork	w;
-	char		err[512];
-	const char *cls;
 
 	if (!sync_graphql_usable(t, t->cur, t->orders ? GQL_ORDERS : GQL_PRODUCTS, &a))
 		return;
@@ -133,22 +145,11 @@ handle_graphql_page(SyncTask *t)
 	if (t->npending == 0)
 		sync_prefetch(t, t->page_next);
 
-	memset(&w, 0, sizeof(w));
-	w.t = t;
-	w.call = t->cur;
-	w.doc = t->cur->resp;
-	w.len = t->cur->resp_len;
-	w.shape = t->orders ? "graphql_orders" : "graphql_products";
-	w.products_override = -1;
 	/* the checkpoint moves past this page only when all its variants are in */
-	w.record_cursor = t->npending > 0 ? t->cursor : t->page_next;
-	w.last = (t->npending == 0 && t->page_next == NULL);
-	if (!sync_run_write(&w, psprintf("page %d", t->pages_fetched + 1), err, sizeof(err), &cls))
-	{
-		sync_retry_after_db_error(t, cls, err);
-		return;
-	}
-	if (!sync_after_write(t, &w))
+	if (!write_answer(t, psprintf("page %d", t->pages_fetched + 1),
+					  t->orders ? "graphql_orders" : "graphql_products", t->cur->resp_len,
+					  -1, t->npending > 0 ? t->cursor : t->page_next,
+					  t->npending == 0 && t->page_next == NULL))
 		return;
 	if (t->npending > 0)
 		sync_prepare_variants(t);
@@ -161,9 +162,6 @@ static void
 handle_variants(SyncTask *t)
 {
 	GqlAnswer	a;
-	PageWork	w;
-	char		err[512];
-	const char *cls;
 	PendingVariants *p = &t->pending[0];
 	bool		product_done;
 	bool		all_done;
@@ -173,21 +171,9 @@ handle_variants(SyncTask *t)
 	product_done = a.product_null || !a.has_next || a.end_cursor == NULL;
 	all_done = product_done && t->npending == 1;
 
-	memset(&w, 0, sizeof(w));
-	w.t = t;
-	w.call = t->cur;
-	w.doc = t->cur->resp;
-	w.len = a.product_null ? 0 : t->cur->resp_len;
-	w.shape = t->orders ? "graphql_order" : "graphql_product";
-	w.products_override = 0;
-	w.record_cursor = all_done ? t->page_next : t->cursor;
-	w.last = all_done && t->page_next == NULL;
-	if (!sync_run_write(&w, "variants", err, sizeof(err), &cls))
-	{
-		sync_retry_after_db_error(t, cls, err);
-		return;
-	}
-	if (!sync_after_write(t, &w))
+	if (!write_answer(t, "variants", t->orders ? "graphql_order" : "graphql_product",
+					  a.product_null ? 0 : t->cur->resp_len, 0,
+					  all_done ? t->page_next : t->cursor, all_done && t->page_next == NULL))
 		return;
 	if (!product_done)
 	{

@@ -143,6 +143,28 @@ variant_columns(Variant *v, Row *row, int64 product_id)
 		"variant updated_at is not a timestamp");
 }
 
+/* Forget the product (or bulk line) just emitted: its memory and fields. */
+static void
+reset_product(ParseState *ps)
+{
+	MemoryContextReset(ps->product_cxt);
+	memset(ps->pf, 0, sizeof(ps->pf));
+	ps->variants = NULL;
+	ps->nvariants = ps->cap = 0;
+	ps->has_variants = ps->tags_array = ps->tags_bad = false;
+	ps->product_open = false;
+	ps->tags.data = NULL;
+}
+
+/* A row of NULLs, to be given an error or a few columns. */
+static void
+null_row(Row *row)
+{
+	memset(row, 0, sizeof(*row));
+	for (int i = 0; i < NCOLS; i++)
+		row->nulls[i] = true;
+}
+
 /* The product object closed: its rows go out, its memory is reset. */
 void
 row_finish_product(ParseState *ps)
@@ -166,13 +188,7 @@ row_finish_product(ParseState *ps)
 		emit_row(ps, &row, "variant");
 	}
 
-	MemoryContextReset(ps->product_cxt);
-	memset(ps->pf, 0, sizeof(ps->pf));
-	ps->variants = NULL;
-	ps->nvariants = ps->cap = 0;
-	ps->has_variants = ps->tags_array = ps->tags_bad = false;
-	ps->product_open = false;
-	ps->tags.data = NULL;
+	reset_product(ps);
 }
 
 /* A product object opened: room for its variants and tags. */
@@ -210,9 +226,7 @@ row_lone_error(ParseState *ps, const char *error)
 {
 	Row			row;
 
-	memset(&row, 0, sizeof(row));
-	for (int i = 0; i < NCOLS; i++)
-		row.nulls[i] = true;
+	null_row(&row);
 	row.error = error;
 	emit_row(ps, &row, "variant");
 }
@@ -231,9 +245,7 @@ row_finish_line(ParseState *ps)
 	{
 		FieldStatus st = conv_int64(&ps->parent, &product_id);
 
-		memset(&row, 0, sizeof(row));
-		for (int i = 0; i < NCOLS; i++)
-			row.nulls[i] = true;
+		null_row(&row);
 		if (st != FS_OK || product_id <= 0)
 			row.error = "__parentId is not a product id";
 		row.values[COL_PRODUCT_ID] = Int64GetDatum(product_id);
@@ -247,14 +259,8 @@ row_finish_line(ParseState *ps)
 		product_columns(ps, &row, &product_id);
 		emit_row(ps, &row, "product");
 	}
-	MemoryContextReset(ps->product_cxt);
-	memset(ps->pf, 0, sizeof(ps->pf));
 	memset(&ps->parent, 0, sizeof(ps->parent));
-	ps->variants = NULL;
-	ps->nvariants = ps->cap = 0;
-	ps->has_variants = ps->tags_array = ps->tags_bad = false;
-	ps->product_open = false;
-	ps->tags.data = NULL;
+	reset_product(ps);
 }
 
 /* ----- field names ----- */

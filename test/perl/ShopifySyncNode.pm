@@ -17,7 +17,7 @@ use HTTP::Tiny;
 
 our @EXPORT = qw(new_sync_node worker_pid launcher_pid wait_for_worker
   wait_for_worker_change wait_until log_contains fake_token connect_shop
-  enqueue_sync wait_job run_sync job_row mirror_diff mirror_diff_many orders_diff sql_json
+  enqueue_sync wait_job run_sync job_row mirror_diff mirror_diff_many orders_diff order_columns sql_json
   start_rss_sampler stop_rss_sampler);
 
 # A fresh node with shopify_sync preloaded.  %opts: database (worker's
@@ -198,19 +198,12 @@ sub mirror_diff
 sub mirror_diff_many
 {
 	my ($node, $standin, $stores) = @_;
-	my $http = HTTP::Tiny->new(timeout => 120);
 	my @files;
 	for my $s (@$stores)
 	{
 		my ($domain, $shop_id, $api) = @$s;
-		(my $d = $domain) =~ s/([^A-Za-z0-9.\-_~])/sprintf('%%%02X', ord $1)/ge;
-		my $res = $http->get($standin->base_url . "/_control/shops/$d/expected?api=" . ($api // 'rest'));
-		die "expected rows of $domain: $res->{status} $res->{reason}" unless $res->{success};
-		my $file = $node->basedir . "/expected_$shop_id.json";
-		open my $fh, '>:raw', $file or die "$file: $!";
-		print $fh $res->{content};
-		close $fh;
-		chmod 0644, $file;
+		my $file = expected_file($node, $standin, $domain, 'expected?api=' . ($api // 'rest'),
+			"expected_$shop_id.json");
 		push @files, "($shop_id, '$file')";
 	}
 	my $cols = 'sku_id bigint, product_id bigint, sku text, title text, variant_title text,'
@@ -239,23 +232,28 @@ sub mirror_diff_many
 	  FROM n});
 }
 
-# The order mirror of one store against the stand-in's orders and lines:
-# { orders, lines, mirrored_orders, mirrored_lines, missing_orders,
-# extra_orders, missing_lines, extra_lines, examples... }.  $shop is the
-# stand-in's shop hash (or its domain).  The expected rows go to a file as
-# the stand-in sends them (no decoding in Perl).
-sub orders_diff
+# GET /_control/shops/<domain>/<what> from the stand-in into the node's
+# directory, readable by the server (pg_read_file); returns the file's path.
+sub expected_file
 {
-	my ($node, $standin, $shop, $shop_id) = @_;
-	my $domain = ref $shop ? $shop->{domain} : $shop;
+	my ($node, $standin, $domain, $what, $name) = @_;
 	(my $d = $domain) =~ s/([^A-Za-z0-9.\-_~])/sprintf('%%%02X', ord $1)/ge;
-	my $res = HTTP::Tiny->new(timeout => 120)->get($standin->base_url . "/_control/shops/$d/orders_expected");
-	die "orders_expected of $domain: $res->{status} $res->{reason}" unless $res->{success};
-	my $file = $node->basedir . "/orders_expected_$shop_id.json";
+	my $res = HTTP::Tiny->new(timeout => 120)->get($standin->base_url . "/_control/shops/$d/$what");
+	die "$what of $domain: $res->{status} $res->{reason}" unless $res->{success};
+	my $file = $node->basedir . "/$name";
 	open my $fh, '>:raw', $file or die "$file: $!";
 	print $fh $res->{content};
 	close $fh;
 	chmod 0644, $file;
+	return $file;
+}
+
+# The compared columns of shopify.orders and shopify.order_lines, as the
+# stand-in's expected rows carry them: (order record type, order column
+# list, line record type, line column list), with shop_id first if $with_shop.
+sub order_columns
+{
+	my ($with_shop) = @_;
 	my $ocols = 'order_id bigint, name text, created_at timestamptz, processed_at timestamptz,'
 	  . ' updated_at timestamptz, cancelled_at timestamptz, financial_status text,'
 	  . ' fulfillment_status text, currency text, total_price numeric, subtotal_price numeric,'
@@ -265,6 +263,22 @@ sub orders_diff
 	  . ' total_refunded, line_item_count';
 	my $lcols = 'order_id bigint, line_id bigint, sku_id bigint, product_id bigint, quantity int, price numeric';
 	my $llist = 'order_id, line_id, sku_id, product_id, quantity, price';
+	return ($ocols, $olist, $lcols, $llist) unless $with_shop;
+	return ("shop_id bigint, $ocols", "shop_id, $olist", "shop_id bigint, $lcols", "shop_id, $llist");
+}
+
+# The order mirror of one store against the stand-in's orders and lines:
+# { orders, lines, mirrored_orders, mirrored_lines, missing_orders,
+# extra_orders, missing_lines, extra_lines, examples... }.  $shop is the
+# stand-in's shop hash (or its domain).  The expected rows go to a file as
+# the stand-in sends them (no decoding in Perl).
+sub orders_diff
+{
+	my ($node, $standin, $shop, $shop_id) = @_;
+	my $domain = ref $shop ? $shop->{domain} : $shop;
+	my $file = expected_file($node, $standin, $domain, 'orders_expected',
+		"orders_expected_$shop_id.json");
+	my ($ocols, $olist, $lcols, $llist) = order_columns(0);
 	return sql_json($node, qq{
 	  WITH doc AS (SELECT pg_read_file('$file')::jsonb AS d),
 	  eo AS (SELECT x.* FROM doc, jsonb_to_recordset(d->'orders') AS x($ocols)),

@@ -489,15 +489,7 @@ sub orders_states
 	}
 	my $file = json_file("orders_expected_$seq", { orders => \@o, lines => \@l });
 	my $sids = join(',', map { $_->{sid} } @cs);
-	my $ocols = 'shop_id bigint, order_id bigint, name text, created_at timestamptz, processed_at timestamptz,'
-	  . ' updated_at timestamptz, cancelled_at timestamptz, financial_status text,'
-	  . ' fulfillment_status text, currency text, total_price numeric, subtotal_price numeric,'
-	  . ' total_tax numeric, total_discounts numeric, total_refunded numeric, line_item_count int';
-	my $olist = 'shop_id, order_id, name, created_at, processed_at, updated_at, cancelled_at, financial_status,'
-	  . ' fulfillment_status, currency, total_price, subtotal_price, total_tax, total_discounts,'
-	  . ' total_refunded, line_item_count';
-	my $lcols = 'shop_id bigint, order_id bigint, line_id bigint, sku_id bigint, product_id bigint, quantity int, price numeric';
-	my $llist = 'shop_id, order_id, line_id, sku_id, product_id, quantity, price';
+	my ($ocols, $olist, $lcols, $llist) = order_columns(1);
 	return sql_json($node, qq{
 	  WITH doc AS MATERIALIZED (SELECT pg_read_file('$file')::jsonb AS d),
 	  eo AS MATERIALIZED (SELECT x.* FROM doc, jsonb_to_recordset(d->'orders') AS x($ocols)),
