@@ -16,7 +16,8 @@
 # Run as root: scripts/bench.sh   (or: make bench)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-[ "$(id -u)" -eq 0 ] || { echo "scripts/bench.sh: run as root" >&2; exit 2; }
+. "$ROOT/scripts/as-root.sh"
+as_root "$0" "$@"
 
 "$ROOT/scripts/install-deps.sh"
 make -C "$ROOT" -s all >/dev/null

@@ -16,10 +16,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-if [ "$(id -u)" -ne 0 ]; then
-  echo "scripts/demo.sh: run as root (it installs packages and the extension)" >&2
-  exit 2
-fi
+. "$ROOT/scripts/as-root.sh"
+as_root "$0" "$@"
 
 "$ROOT/scripts/install-deps.sh"
 echo "== building and installing shopify_sync"

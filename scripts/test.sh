@@ -15,10 +15,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WHAT=${1:-all}
 PATTERN=${2:-}
 
-if [ "$(id -u)" -ne 0 ]; then
-  echo "scripts/test.sh: run as root (it installs packages and the extension; tests run as postgres)" >&2
-  exit 2
-fi
+# Root is needed for apt-get and for installing the extension (the tests
+# themselves run as postgres): a user with sudo is asked once, through it.
+. "$ROOT/scripts/as-root.sh"
+as_root "$0" "$@"
 
 "$ROOT/scripts/install-deps.sh" || { echo "0 passed, 1 failed"; exit 1; }
 
