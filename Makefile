@@ -4,7 +4,7 @@
 # shopify_sync.control.in and the C code gets it as EXTVERSION.
 
 EXTENSION  = shopify_sync
-EXTVERSION = 0.2.0
+EXTVERSION = 0.3.0
 
 MODULE_big = shopify_sync
 OBJS = \
@@ -33,6 +33,8 @@ OBJS = \
 	src/bulk.o \
 	src/orders.o \
 	src/graphql.o \
+	src/gql_doc.o \
+	src/introspect.o \
 	src/jsonpick.o \
 	src/webhook.o \
 	src/events.o \

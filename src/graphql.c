@@ -23,30 +23,43 @@
 #include "utils/json.h"
 #include "utils/timestamp.h"
 
+#include "gql_doc.h"
 #include "graphql.h"
 #include "jsonpick.h"
 #include "shopify_sync.h"
 
+/*
+ * The listings: what each resource asks for, declared once.  Every document
+ * of a listing (its count, its pages, the follow-up pages of a node's
+ * children, its bulk query) is built from this, and its page sizes are
+ * derived from the requested cost (gql_doc.c) so that no page exceeds
+ * Shopify's 1,000-point limit whatever the settings say.
+ */
 #define PRODUCT_FIELDS "id title vendor productType handle status tags updatedAt"
 #define VARIANT_FIELDS "id sku title barcode price compareAtPrice inventoryQuantity position updatedAt inventoryItem { id }"
+#define ORDER_FIELDS "id name createdAt processedAt updatedAt cancelledAt displayFinancialStatus" \
+	" displayFulfillmentStatus currencyCode totalPriceSet { shopMoney { amount currencyCode } }" \
+	" subtotalPriceSet { shopMoney { amount } } totalTaxSet { shopMoney { amount } }" \
+	" totalDiscountsSet { shopMoney { amount } } totalRefundedSet { shopMoney { amount } }"
+#define LINE_FIELDS "id sku title quantity variant { id } product { id } originalUnitPriceSet { shopMoney { amount } }"
 
+const GqlListing gql_products = {
+	.resource = "products", .op = "Products", .count_op = "Count", .child_op = "ProductVariants",
+	.connection = "products", .count_field = "productsCount", .single = "product",
+	.fields = PRODUCT_FIELDS, .child = "variants", .child_var = "variantsFirst",
+	.child_fields = VARIANT_FIELDS, .child_first = &shopify_graphql_variants_first,
+};
+
+const GqlListing gql_orders = {
+	.resource = "orders", .op = "Orders", .count_op = "OrdersCount", .child_op = "OrderLines",
+	.connection = "orders", .count_field = "ordersCount", .single = "order",
+	.fields = ORDER_FIELDS, .child = "lineItems", .child_var = "linesFirst",
+	.child_fields = LINE_FIELDS, .child_first = &shopify_graphql_lines_first,
+};
+
+/* publicDisplayName: ShopPlan.displayName is deprecated */
 static const char *q_shop =
-"query ShopifySyncShop { shop { name currencyCode myshopifyDomain plan { displayName } } }";
-
-static const char *q_count =
-"query ShopifySyncCount($query: String) { productsCount(query: $query) { count precision } }";
-
-static const char *q_products =
-"query ShopifySyncProducts($first: Int!, $after: String, $query: String, $variantsFirst: Int!) {"
-" products(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {"
-"  pageInfo { hasNextPage endCursor }"
-"  nodes { " PRODUCT_FIELDS
-"   variants(first: $variantsFirst) { pageInfo { hasNextPage endCursor } nodes { " VARIANT_FIELDS " } } } } }";
-
-static const char *q_variants =
-"query ShopifySyncProductVariants($id: ID!, $first: Int!, $after: String) {"
-" product(id: $id) { " PRODUCT_FIELDS
-"  variants(first: $first, after: $after) { pageInfo { hasNextPage endCursor } nodes { " VARIANT_FIELDS " } } } }";
+"query ShopifySyncShop { shop { name currencyCode myshopifyDomain plan { publicDisplayName } } }";
 
 static const char *q_bulk_start =
 "mutation ShopifySyncBulkStart($query: String!) {"
@@ -55,32 +68,6 @@ static const char *q_bulk_start =
 static const char *q_bulk_status =
 "query ShopifySyncBulkStatus($id: ID!) { node(id: $id) { ... on BulkOperation {"
 " id status errorCode objectCount fileSize url partialDataUrl createdAt completedAt } } }";
-
-#define ORDER_FIELDS "id name createdAt processedAt updatedAt cancelledAt displayFinancialStatus" \
-	" displayFulfillmentStatus currencyCode totalPriceSet { shopMoney { amount currencyCode } }" \
-	" subtotalPriceSet { shopMoney { amount } } totalTaxSet { shopMoney { amount } }" \
-	" totalDiscountsSet { shopMoney { amount } } totalRefundedSet { shopMoney { amount } }"
-#define LINE_FIELDS "id sku title quantity variant { id } product { id } originalUnitPriceSet { shopMoney { amount } }"
-
-static const char *q_orders_count =
-"query ShopifySyncOrdersCount($query: String) { ordersCount(query: $query, limit: null) { count precision } }";
-
-static const char *q_orders =
-"query ShopifySyncOrders($first: Int!, $after: String, $query: String, $linesFirst: Int!) {"
-" orders(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {"
-"  pageInfo { hasNextPage endCursor }"
-"  nodes { " ORDER_FIELDS
-"   lineItems(first: $linesFirst) { pageInfo { hasNextPage endCursor } nodes { " LINE_FIELDS " } } } } }";
-
-static const char *q_order_lines =
-"query ShopifySyncOrderLines($id: ID!, $first: Int!, $after: String) {"
-" order(id: $id) { " ORDER_FIELDS
-"  lineItems(first: $first, after: $after) { pageInfo { hasNextPage endCursor } nodes { " LINE_FIELDS " } } } }";
-
-/* The bulk query: every product and variant, the fields the mirror keeps. */
-static const char *bulk_query =
-"{ products { edges { node { " PRODUCT_FIELDS
-" variants { edges { node { " VARIANT_FIELDS " } } } } } } }";
 
 char *
 gql_path(void)
@@ -110,6 +97,12 @@ json_str_or_null(StringInfo b, const char *s)
 }
 
 char *
+gql_shop_query(void)
+{
+	return pstrdup(q_shop);
+}
+
+char *
 gql_shop_body(void)
 {
 	return body(q_shop, NULL);
@@ -130,8 +123,120 @@ gql_filter_since(bool has_since, TimestampTz since)
 					tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
+/* ----- the documents of a listing ----- */
+
+/* counts ask for the exact figure: the schema's default limit is 10,000 */
 char *
-gql_count_body(const char *filter)
+gql_count_query(const GqlListing *l)
+{
+	return psprintf("query ShopifySync%s($query: String) { %s(query: $query, limit: null) { count precision } }",
+					l->count_op, l->count_field);
+}
+
+char *
+gql_page_query(const GqlListing *l)
+{
+	return psprintf("query ShopifySync%s($first: Int!, $after: String, $query: String, $%s: Int!) {"
+					" %s(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {"
+					"  pageInfo { hasNextPage endCursor }"
+					"  nodes { %s"
+					"   %s(first: $%s) { pageInfo { hasNextPage endCursor } nodes { %s } } } } }",
+					l->op, l->child_var, l->connection, l->fields, l->child, l->child_var,
+					l->child_fields);
+}
+
+char *
+gql_follow_query(const GqlListing *l)
+{
+	return psprintf("query ShopifySync%s($id: ID!, $first: Int!, $after: String) {"
+					" %s(id: $id) { %s"
+					"  %s(first: $first, after: $after) { pageInfo { hasNextPage endCursor } nodes { %s } } } }",
+					l->child_op, l->single, l->fields, l->child, l->child_fields);
+}
+
+/* The inner query of a bulk operation: every node and its children. */
+char *
+gql_bulk_query(const GqlListing *l, const char *filter)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	appendStringInfo(&q, "{ %s", l->connection);
+	if (filter)
+	{
+		appendStringInfoString(&q, "(query: ");
+		escape_json(&q, filter);
+		appendStringInfoChar(&q, ')');
+	}
+	appendStringInfo(&q, " { edges { node { %s %s { edges { node { %s } } } } } } }",
+					 l->fields, l->child, l->child_fields);
+	return q.data;
+}
+
+char *
+gql_bulk_start_query(void)
+{
+	return pstrdup(q_bulk_start);
+}
+
+char *
+gql_bulk_status_query(void)
+{
+	return pstrdup(q_bulk_status);
+}
+
+/* cost of the page document with first = n, child first = c */
+static double
+page_cost(const GqlListing *l, const char *q, int n, int c)
+{
+	GqlVar		v[2] = {{"first", n}, {l->child_var, c}};
+
+	return gql_doc_cost(q, v, 2);
+}
+
+/*
+ * The page sizes of a listing under the current settings: the children per
+ * node (the setting, lowered until one node fits), then the nodes per page
+ * (the setting, lowered to what the cost limit allows), and the children
+ * per follow-up page.  The cost is linear in each size, so two evaluations
+ * give it for any size.
+ */
+void
+gql_page_sizes(const GqlListing *l, GqlPageSizes *out)
+{
+	char	   *q = gql_page_query(l);
+	char	   *fq = gql_follow_query(l);
+	int			want_child = *l->child_first;
+	double		one0 = page_cost(l, q, 1, 0);
+	double		per_child = page_cost(l, q, 1, 1) - one0;
+	double		node;
+	int			child,
+				first;
+	GqlVar		fv0[1] = {{"first", 0}};
+	GqlVar		fv1[1] = {{"first", 1}};
+	double		f0 = gql_doc_cost(fq, fv0, 1);
+	double		per_follow = gql_doc_cost(fq, fv1, 1) - f0;
+
+	child = want_child;
+	if (per_child > 0 && one0 + child * per_child > GQL_MAX_QUERY_COST)
+		child = (int) ((GQL_MAX_QUERY_COST - one0) / per_child);
+	child = Max(1, Min(child, GQL_MAX_PAGE));
+	node = page_cost(l, q, 1, child) - page_cost(l, q, 0, child);
+	first = node > 0 ? (int) ((GQL_MAX_QUERY_COST - page_cost(l, q, 0, child)) / node) : GQL_MAX_PAGE;
+	first = Max(1, Min(first, Min(shopify_graphql_page_size, GQL_MAX_PAGE)));
+	out->first = first;
+	out->child_first = child;
+	out->cost = page_cost(l, q, first, child);
+	out->follow_first = per_follow > 0 ?
+		Max(1, Min(GQL_MAX_PAGE, (int) ((GQL_MAX_QUERY_COST - f0) / per_follow))) : GQL_MAX_PAGE;
+	fv1[0].value = out->follow_first;
+	out->follow_cost = gql_doc_cost(fq, fv1, 1);
+	pfree(q);
+	pfree(fq);
+}
+
+char *
+gql_count_body(const GqlListing *l, const char *filter)
 {
 	StringInfoData v;
 
@@ -139,85 +244,54 @@ gql_count_body(const char *filter)
 	appendStringInfoString(&v, "{\"query\": ");
 	json_str_or_null(&v, filter);
 	appendStringInfoChar(&v, '}');
-	return body(q_count, v.data);
+	return body(gql_count_query(l), v.data);
 }
 
+/* A page of the listing after the cursor after; *cost: its requested cost. */
 char *
-gql_products_body(int first, int variants_first, const char *after, const char *filter)
+gql_page_body(const GqlListing *l, const char *after, const char *filter, double *cost)
 {
 	StringInfoData v;
+	GqlPageSizes sz;
 
+	gql_page_sizes(l, &sz);
 	initStringInfo(&v);
-	appendStringInfo(&v, "{\"first\": %d, \"variantsFirst\": %d, \"after\": ", first, variants_first);
+	appendStringInfo(&v, "{\"first\": %d, \"%s\": %d, \"after\": ", sz.first, l->child_var,
+					 sz.child_first);
 	json_str_or_null(&v, after);
 	appendStringInfoString(&v, ", \"query\": ");
 	json_str_or_null(&v, filter);
 	appendStringInfoChar(&v, '}');
-	return body(q_products, v.data);
+	*cost = sz.cost;
+	return body(gql_page_query(l), v.data);
 }
 
+/* Further children of one node (gid) after the cursor after. */
 char *
-gql_variants_body(const char *product_gid, int first, const char *after)
+gql_follow_body(const GqlListing *l, const char *gid, const char *after, double *cost)
 {
 	StringInfoData v;
+	GqlPageSizes sz;
 
+	gql_page_sizes(l, &sz);
 	initStringInfo(&v);
 	appendStringInfoString(&v, "{\"id\": ");
-	escape_json(&v, product_gid);
-	appendStringInfo(&v, ", \"first\": %d, \"after\": ", first);
+	escape_json(&v, gid);
+	appendStringInfo(&v, ", \"first\": %d, \"after\": ", sz.follow_first);
 	json_str_or_null(&v, after);
 	appendStringInfoChar(&v, '}');
-	return body(q_variants, v.data);
+	*cost = sz.follow_cost;
+	return body(gql_follow_query(l), v.data);
 }
 
 char *
-gql_orders_count_body(const char *filter)
+gql_bulk_start_body(const GqlListing *l, const char *filter)
 {
 	StringInfoData v;
 
 	initStringInfo(&v);
 	appendStringInfoString(&v, "{\"query\": ");
-	json_str_or_null(&v, filter);
-	appendStringInfoChar(&v, '}');
-	return body(q_orders_count, v.data);
-}
-
-char *
-gql_orders_body(int first, int lines_first, const char *after, const char *filter)
-{
-	StringInfoData v;
-
-	initStringInfo(&v);
-	appendStringInfo(&v, "{\"first\": %d, \"linesFirst\": %d, \"after\": ", first, lines_first);
-	json_str_or_null(&v, after);
-	appendStringInfoString(&v, ", \"query\": ");
-	json_str_or_null(&v, filter);
-	appendStringInfoChar(&v, '}');
-	return body(q_orders, v.data);
-}
-
-char *
-gql_order_lines_body(const char *order_gid, int first, const char *after)
-{
-	StringInfoData v;
-
-	initStringInfo(&v);
-	appendStringInfoString(&v, "{\"id\": ");
-	escape_json(&v, order_gid);
-	appendStringInfo(&v, ", \"first\": %d, \"after\": ", first);
-	json_str_or_null(&v, after);
-	appendStringInfoChar(&v, '}');
-	return body(q_order_lines, v.data);
-}
-
-char *
-gql_bulk_start_body(void)
-{
-	StringInfoData v;
-
-	initStringInfo(&v);
-	appendStringInfoString(&v, "{\"query\": ");
-	escape_json(&v, bulk_query);
+	escape_json(&v, gql_bulk_query(l, filter));
 	appendStringInfoChar(&v, '}');
 	return body(q_bulk_start, v.data);
 }
@@ -232,16 +306,6 @@ gql_bulk_status_body(const char *bulk_gid)
 	escape_json(&v, bulk_gid);
 	appendStringInfoChar(&v, '}');
 	return body(q_bulk_status, v.data);
-}
-
-/*
- * What a products page will cost before Shopify says so (Shopify's rule:
- * a connection costs 2 plus its page size times the cost of one node).
- */
-double
-gql_products_cost(int first, int variants_first)
-{
-	return 2.0 + first * (3.0 + 2.0 * variants_first);
 }
 
 /* ----- reading answers ----- */

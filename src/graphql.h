@@ -54,18 +54,56 @@ typedef struct GqlAnswer
 	char	   *user_error_message;
 } GqlAnswer;
 
+/* Shopify's largest page */
+#define GQL_MAX_PAGE 250
+
+/* What a resource's GraphQL listing asks for (graphql.c declares them). */
+typedef struct GqlListing
+{
+	const char *resource;		/* "products" */
+	const char *op;				/* operation names: ShopifySync<op> (pages), */
+	const char *count_op;		/* ShopifySync<count_op> (the count), */
+	const char *child_op;		/* ShopifySync<child_op> (a node's further children) */
+	const char *connection;		/* root connection: "products" */
+	const char *count_field;	/* root count: "productsCount" */
+	const char *single;			/* root field of one node: "product" */
+	const char *fields;			/* a node's selection (without its children) */
+	const char *child;			/* the child connection: "variants" */
+	const char *child_var;		/* the variable of its page size: "variantsFirst" */
+	const char *child_fields;	/* a child's selection */
+	const int  *child_first;	/* setting: children per node on a page */
+} GqlListing;
+
+/* page sizes of a listing under the current settings, and what they cost */
+typedef struct GqlPageSizes
+{
+	int			first;			/* nodes per page */
+	int			child_first;	/* children per node on a page */
+	double		cost;			/* requested cost of a page */
+	int			follow_first;	/* children per follow-up page */
+	double		follow_cost;
+} GqlPageSizes;
+
+extern const GqlListing gql_products;
+extern const GqlListing gql_orders;
+
 extern char *gql_path(void);
-extern char *gql_shop_body(void);
 extern char *gql_filter_since(bool has_since, TimestampTz since);
-extern char *gql_count_body(const char *filter);
-extern char *gql_products_body(int first, int variants_first, const char *after, const char *filter);
-extern char *gql_variants_body(const char *product_gid, int first, const char *after);
-extern char *gql_orders_count_body(const char *filter);
-extern char *gql_orders_body(int first, int lines_first, const char *after, const char *filter);
-extern char *gql_order_lines_body(const char *order_gid, int first, const char *after);
-extern char *gql_bulk_start_body(void);
+extern char *gql_shop_query(void);
+extern char *gql_count_query(const GqlListing *l);
+extern char *gql_page_query(const GqlListing *l);
+extern char *gql_follow_query(const GqlListing *l);
+extern char *gql_bulk_query(const GqlListing *l, const char *filter);
+extern char *gql_bulk_start_query(void);
+extern char *gql_bulk_status_query(void);
+extern void gql_page_sizes(const GqlListing *l, GqlPageSizes *out);
+
+extern char *gql_shop_body(void);
+extern char *gql_count_body(const GqlListing *l, const char *filter);
+extern char *gql_page_body(const GqlListing *l, const char *after, const char *filter, double *cost);
+extern char *gql_follow_body(const GqlListing *l, const char *gid, const char *after, double *cost);
+extern char *gql_bulk_start_body(const GqlListing *l, const char *filter);
 extern char *gql_bulk_status_body(const char *bulk_gid);
-extern double gql_products_cost(int first, int variants_first);
 extern void gql_read_answer(const char *doc, size_t len, GqlOp op, GqlAnswer *a);
 
 #endif

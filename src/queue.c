@@ -422,12 +422,12 @@ queue_update_shop_info(int64 job_id, int64 shop_id, const char *shop_json, bool 
 	Oid			types[2] = {INT8OID, TEXTOID};
 	Datum		vals[2] = {Int64GetDatum(shop_id), CStringGetTextDatum(shop_json)};
 
-	/* REST {"shop": {name, currency, plan_name}}; GraphQL {"data": {"shop": {name, currencyCode, plan {displayName}}}} */
+	/* REST {"shop": {name, currency, plan_name}}; GraphQL {"data": {"shop": {name, currencyCode, plan {publicDisplayName}}}} */
 	shopify_spi_exec(graphql ?
 					 "UPDATE shopify.stores s SET"
 					 "  shop_name = coalesce(s.shop_name, left(j.shop->>'name', 255)),"
 					 "  currency = coalesce(left(j.shop->>'currencyCode', 8), s.currency),"
-					 "  plan_name = coalesce(left(j.shop->'plan'->>'displayName', 64), s.plan_name),"
+					 "  plan_name = coalesce(left(coalesce(j.shop->'plan'->>'publicDisplayName', j.shop->'plan'->>'displayName'), 64), s.plan_name),"
 					 "  updated_at = now()"
 					 "  FROM (SELECT $2::jsonb->'data'->'shop' AS shop) j"
 					 " WHERE s.shop_id = $1 AND jsonb_typeof(j.shop) = 'object'"

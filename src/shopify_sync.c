@@ -45,8 +45,9 @@ char	   *shopify_webhook_previous_secret = NULL;
 int			shopify_webhook_rate_limit = 100;
 int			shopify_webhook_rate_burst = 500;
 int			shopify_webhook_max_attempts = 5;
-int			shopify_graphql_page_size = 40;
+int			shopify_graphql_page_size = 250;
 int			shopify_graphql_variants_first = 10;
+int			shopify_graphql_lines_first = 5;
 
 static const struct config_enum_entry api_options[] = {
 	{"rest", SHOPIFY_API_REST, false},
@@ -231,15 +232,21 @@ define_settings(void)
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("shopify_sync.graphql_page_size",
-							"Products per GraphQL page.",
-							"With graphql_variants_per_product it sets a page's query cost, which Shopify caps at 1000 points.",
-							&shopify_graphql_page_size, 40, 1, 250,
+							"Most products (orders) per GraphQL page.",
+							"Each listing's page size is derived from its query cost, which Shopify caps at 1000 points; this only lowers it.",
+							&shopify_graphql_page_size, 250, 1, 250,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomIntVariable("shopify_sync.graphql_variants_per_product",
 							"Variants fetched with each product of a GraphQL page; products with more get further pages.",
 							NULL,
 							&shopify_graphql_variants_first, 10, 1, 250,
+							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shopify_sync.graphql_lines_per_order",
+							"Line items fetched with each order of a GraphQL page; orders with more get further pages.",
+							NULL,
+							&shopify_graphql_lines_first, 5, 1, 250,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("shopify_sync.log_api_calls",

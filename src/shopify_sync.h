@@ -52,6 +52,7 @@ extern int	shopify_webhook_rate_burst;
 extern int	shopify_webhook_max_attempts;
 extern int	shopify_graphql_page_size;
 extern int	shopify_graphql_variants_first;
+extern int	shopify_graphql_lines_first;
 
 #define SHOPIFY_API_REST	0
 #define SHOPIFY_API_GRAPHQL 1

@@ -46,8 +46,6 @@
 #include "shopify_sync.h"
 #include "sync.h"
 
-#define GQL_VARIANTS_PAGE 250
-
 void
 sync_slot_state(SyncTask *t, const char *state)
 {
@@ -112,8 +110,7 @@ sync_prepare_count(SyncTask *t)
 						  rest_count_path(t->has_since, t->since), NULL, false);
 	else
 		sync_prepare_call(t, t->cur, "POST", gql_path(),
-						  t->orders ? gql_orders_count_body(gql_filter(t)) :
-						  gql_count_body(gql_filter(t)), true);
+						  gql_count_body(t->listing, gql_filter(t)), true);
 }
 
 /* The page after cursor into call c. */
@@ -126,15 +123,11 @@ prepare_page(SyncTask *t, ShopifyCall *c, const char *cursor)
 						  rest_page_path(cursor, t->has_since, t->since), NULL, false);
 	else
 	{
-		/* an order and its line items cost as a product and its variants */
+		double		cost;
+
 		sync_prepare_call(t, c, "POST", gql_path(),
-						  t->orders ?
-						  gql_orders_body(shopify_graphql_page_size, shopify_graphql_variants_first,
-										  cursor, gql_filter(t)) :
-						  gql_products_body(shopify_graphql_page_size, shopify_graphql_variants_first,
-											cursor, gql_filter(t)), true);
-		c->expected_cost = t->page_cost > 0 ? t->page_cost :
-			gql_products_cost(shopify_graphql_page_size, shopify_graphql_variants_first);
+						  gql_page_body(t->listing, cursor, gql_filter(t), &cost), true);
+		c->expected_cost = cost;
 	}
 }
 
@@ -151,13 +144,13 @@ void
 sync_prepare_variants(SyncTask *t)
 {
 	PendingVariants *p = &t->pending[0];
+	double		cost;
 
 	Assert(t->npending > 0);
 	t->stage = STAGE_VARIANTS;
 	sync_prepare_call(t, t->cur, "POST", gql_path(),
-					  t->orders ? gql_order_lines_body(p->product_gid, GQL_VARIANTS_PAGE, p->after) :
-					  gql_variants_body(p->product_gid, GQL_VARIANTS_PAGE, p->after), true);
-	t->cur->expected_cost = 3 + 2 * GQL_VARIANTS_PAGE;
+					  gql_follow_body(t->listing, p->product_gid, p->after, &cost), true);
+	t->cur->expected_cost = cost;
 }
 
 SyncTask *
@@ -173,6 +166,7 @@ sync_task_create(const ClaimedJob *job, const char *token, int slot)
 	t->shop_id = job->shop_id;
 	strlcpy(t->shop_domain, job->shop_domain, sizeof(t->shop_domain));
 	t->orders = job->resource != NULL && strcmp(job->resource, "orders") == 0;
+	t->listing = t->orders ? &gql_orders : &gql_products;
 	t->api = strcmp(job->api, "bulk") == 0 && !t->orders ? API_BULK :
 		strcmp(job->api, "rest") == 0 ? API_REST : API_GRAPHQL;
 	t->full_sync = job->full_sync;

@@ -44,6 +44,7 @@ typedef struct SyncTask
 	char		shop_domain[256];
 	SyncApi		api;
 	bool		orders;			/* resource orders (else products) */
+	const struct GqlListing *listing;	/* its GraphQL documents */
 	bool		full_sync;
 	bool		sync_inventory;
 	bool		has_since;
@@ -70,7 +71,6 @@ typedef struct SyncTask
 	PendingVariants *pending;
 	int			npending;
 	char	   *page_next;		/* the cursor after the current page, while pending */
-	double		page_cost;		/* last requestedQueryCost of a products page */
 
 	/* bulk operation */
 	char	   *bulk_id;

@@ -139,8 +139,6 @@ handle_graphql_page(SyncTask *t)
 
 	if (!sync_graphql_usable(t, t->cur, t->orders ? GQL_ORDERS : GQL_PRODUCTS, &a))
 		return;
-	if (a.requested > 0)
-		t->page_cost = a.requested;
 	collect_pending(t, &a);
 	if (t->npending == 0)
 		sync_prefetch(t, t->page_next);
