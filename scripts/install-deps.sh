@@ -2,6 +2,7 @@
 # Installs every Debian package shopify_sync needs to build, test, demo and
 # benchmark itself. Idempotent: packages already present are not touched, and
 # apt-get runs only when something is missing. Needs root (or sudo).
+# Ends with scripts/install-node-deps.sh (the stand-in's GraphQL oracle).
 set -euo pipefail
 
 PKGS=(
@@ -21,18 +22,20 @@ for p in "${PKGS[@]}"; do
   fi
 done
 
-if [ ${#missing[@]} -eq 0 ]; then
-  exit 0
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  echo "install-deps: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  # postgresql-common would otherwise create and start a "main" cluster we never use.
+  if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+    $SUDO mkdir -p /etc/postgresql-common
+    echo 'create_main_cluster = false' | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+  fi
+  $SUDO apt-get update -qq >/dev/null || $SUDO apt-get update
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-SUDO=
-[ "$(id -u)" -eq 0 ] || SUDO=sudo
-echo "install-deps: installing ${missing[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-# postgresql-common would otherwise create and start a "main" cluster we never use.
-if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
-  $SUDO mkdir -p /etc/postgresql-common
-  echo 'create_main_cluster = false' | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
-fi
-$SUDO apt-get update -qq >/dev/null || $SUDO apt-get update
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Node.js, graphql-js and Shopify's published schemas for the stand-in's
+# GraphQL oracle (test/graphql/).
+"$(dirname "$0")/install-node-deps.sh"
