@@ -36,11 +36,14 @@ cleanup_workdir() {
   fi
 }
 
-# start_standin CONFIG_JSON: starts the stand-in; sets STANDIN_URL.
+# start_standin CONFIG_JSON: starts the stand-in; sets STANDIN_URL.  Its
+# GraphQL oracle (test/graphql: node_modules, schemas, *.mjs; see
+# scripts/install-node-deps.sh) is copied next to it, where it looks by default.
 start_standin() {
   cp -r "$ROOT/test/standin" "$WORKDIR/standin"
+  cp -r "$ROOT/test/graphql" "$WORKDIR/graphql"
   printf '%s\n' "$1" > "$WORKDIR/standin.json"
-  chown -R postgres: "$WORKDIR/standin" "$WORKDIR/standin.json"
+  chown -R postgres: "$WORKDIR/standin" "$WORKDIR/graphql" "$WORKDIR/standin.json"
   runuser -u postgres -- /usr/bin/python3 "$WORKDIR/standin/shopify_standin.py" --port 0 \
     --port-file "$WORKDIR/standin.port" --config "$WORKDIR/standin.json" --max-lifetime 3600 \
     > "$WORKDIR/standin.log" 2>&1 &

@@ -47,6 +47,10 @@ use Time::HiRes qw(time sleep);
 our $PYTHON = $ENV{SHOPIFY_STANDIN_PYTHON} // '/usr/bin/python3';
 our $SCRIPT = $ENV{SHOPIFY_STANDIN_SCRIPT}
   // abs_path(dirname(abs_path(__FILE__)) . '/../standin/shopify_standin.py');
+# The stand-in's GraphQL oracle (Node.js, graphql-js, Shopify's schemas): by
+# default the stand-in finds it in ../graphql next to its own folder, i.e.
+# test/graphql (scripts/install-node-deps.sh installs what it needs).
+our $GRAPHQL_DIR = $ENV{SHOPIFY_STANDIN_GRAPHQL_DIR};
 our $ID_BASE0 = 5_000_000_000;     # > 2^32 on purpose: ids must be bigint
 our $ID_STEP  = 1_000_000_000;
 
@@ -80,7 +84,8 @@ sub start {
 		'--config', $cfg_file, '--max-lifetime', $a{max_lifetime} // 1800,
 		($a{verbose} ? ('--verbose') : ()),
 		(defined $a{idle_timeout} ? ('--idle-timeout', $a{idle_timeout}) : ()),
-		($a{tls_cert} ? ('--tls-cert', $a{tls_cert}, '--tls-key', $a{tls_key}) : ()));
+		($a{tls_cert} ? ('--tls-cert', $a{tls_cert}, '--tls-key', $a{tls_key}) : ()),
+		(($a{graphql_dir} // $GRAPHQL_DIR) ? ('--graphql-dir', $a{graphql_dir} // $GRAPHQL_DIR) : ()));
 	my $pid = fork();
 	croak "fork: $!" unless defined $pid;
 	if ($pid == 0) {

@@ -2,11 +2,15 @@
 """Shopify Admin API stand-in for tests -- entry point.
 
   /usr/bin/python3 test/standin/shopify_standin.py --port 0 \
-      --port-file /tmp/x/port --config /tmp/x/config.json [--max-lifetime 1800]
+      --port-file /tmp/x/port --config /tmp/x/config.json [--max-lifetime 1800] \
+      [--graphql-dir test/graphql] [--node /usr/bin/node]
 
 Binds 127.0.0.1 only.  Writes the port to --port-file (atomically) once the
 configured catalogs are generated and the socket listens.  Exits on
-SIGTERM/SIGINT or after --max-lifetime seconds.  Standard library only.
+SIGTERM/SIGINT or after --max-lifetime seconds.  Standard library only, plus
+the GraphQL oracle: a Node.js helper (--graphql-dir, default ../graphql next
+to this file's folder, i.e. test/graphql) with graphql-js and Shopify's
+published schemas; without it the stand-in does not start (exit 3).
 """
 import argparse
 import json
@@ -19,7 +23,12 @@ import time
 sys.dont_write_bytecode = True      # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from standin import oracle  # noqa: E402
 from standin.server import ConfigError, Server, State, log  # noqa: E402
+
+DEFAULT_GRAPHQL_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir,
+                                   "graphql")
+PRELOAD_VERSION = "2026-07"     # the extension's default API version
 
 
 def main(argv=None):
@@ -34,9 +43,19 @@ def main(argv=None):
     ap.add_argument("--verbose", action="store_true", help="log every request")
     ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
     ap.add_argument("--tls-key", help="private key of --tls-cert (PEM)")
+    ap.add_argument("--graphql-dir", default=os.environ.get("SHOPIFY_STANDIN_GRAPHQL_DIR")
+                    or DEFAULT_GRAPHQL_DIR,
+                    help="the GraphQL oracle's folder: oracle.mjs, node_modules/, schema/")
+    ap.add_argument("--node", help="Node.js binary (default: node on PATH)")
     args = ap.parse_args(argv)
 
     t0 = time.monotonic()
+    try:
+        gql = oracle.configure(os.path.normpath(args.graphql_dir), args.node,
+                               preload=[PRELOAD_VERSION])
+    except oracle.OracleError as e:
+        log("cannot start: %s" % e)
+        return 3
     state = State(verbose=args.verbose)
     cfg = {"shops": []}
     if args.config:
@@ -47,6 +66,7 @@ def main(argv=None):
             state.add_shop(shop_cfg)
     except ConfigError as e:
         log("config error: %s" % e)
+        gql.stop()
         return 2
 
     from standin.server import Handler
@@ -85,6 +105,7 @@ def main(argv=None):
     log("stopping (%s)" % ", ".join(why))
     server.shutdown()
     server.server_close()
+    gql.stop()
     if args.port_file:
         try:
             os.unlink(args.port_file)

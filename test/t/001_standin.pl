@@ -517,9 +517,9 @@ sub gql_walk {
 	is_deeply($d, { errors => { query => 'Required parameter missing or invalid' } }, '... Shopify body');
 	($d, $res) = gql($eps, undef, undef, raw_body => '{"variables": {}}');
 	is($res->{status}, 400, 'missing query -> 400');
-	($d, $res) = gql($eps, 'query SomethingElse { orders(first: 1) { nodes { id } } }');
-	is($res->{status}, 200, 'unknown operation -> 200');
-	is($d->{errors}[0]{message}, "Field 'orders' doesn't exist on type 'QueryRoot'", '... undefinedField message');
+	($d, $res) = gql($eps, 'query SomethingElse { nope(first: 1) { nodes { id } } }');
+	is($res->{status}, 200, 'a field the schema does not have -> 200');
+	is($d->{errors}[0]{message}, "Field 'nope' doesn't exist on type 'QueryRoot'", '... undefinedField message');
 	is($d->{errors}[0]{extensions}{code}, 'undefinedField', '... code');
 	$s->faults({ shop => $EPS, next => 1, kinds => ['503'], paths => ['products'] });
 	is((gql($eps, $Q_SHOP))[1]{status}, 200, 'a fault limited to paths=[products] spares graphql.json');
@@ -553,7 +553,7 @@ sub gql_walk {
 	sleep(0.5);
 	($d) = gql($eps, $Q_SHOP);
 	my $a3 = $d->{extensions}{cost}{throttleStatus}{currentlyAvailable};
-	ok($a3 >= $a2 + 50 - 1 - 0.01, "restored at 100/s: $a2 -> $a3 after 0.5 s");
+	ok($a3 >= $a2 + 50 - 2 - 0.01, "restored at 100/s: $a2 -> $a3 after 0.5 s (the shop query costs 2)");
 	my $log = $s->shop_stats($EPS)->{requests_log}[-1];
 	is_deeply([ @$log[1 .. 5] ], ['POST', "/admin/api/$V/graphql.json", 'ShopifySyncShop', 200, $a3],
 		'requests_log: operation name and available after');
@@ -573,8 +573,8 @@ sub gql_walk {
 	is($d->{errors}[0]{message}, 'Throttled', '... message');
 	my $before = $c->{throttleStatus}{currentlyAvailable};
 	($d) = gql($eps, $Q_SHOP);
-	ok($d->{extensions}{cost}{throttleStatus}{currentlyAvailable} <= $before - 1 + 0.5
-		&& $d->{extensions}{cost}{throttleStatus}{currentlyAvailable} >= $before - 1 - 0.01,
+	ok($d->{extensions}{cost}{throttleStatus}{currentlyAvailable} <= $before - 2 + 0.5
+		&& $d->{extensions}{cost}{throttleStatus}{currentlyAvailable} >= $before - 2 - 0.01,
 		'... and nothing was deducted for it');
 	my $cost = 2 + 250 * (3 + 2 * 250);
 	($d, $res) = gql($eps, $Q_PRODUCTS, { first => 250, after => undef, query => undef, variantsFirst => 250 });
@@ -591,7 +591,9 @@ sub gql_walk {
 
 # --- bulk operations -------------------------------------------------------------------
 sub bulk_start {
-	my ($d, $res) = gql($eps, $Q_BULK_START, { query => $BULK_QUERY });
+	my (%o) = @_;
+	my ($d, $res) = gql($o{shop} // $eps, $Q_BULK_START, { query => $o{query} // $BULK_QUERY },
+		version => $o{version} // $V);
 	die "bulk start: $res->{content}" unless $d->{data};
 	return $d->{data}{bulkOperationRunQuery};
 }
@@ -711,14 +713,16 @@ sub bulk_op_info {
 	ok(length($r->{content}) < $n->{fileSize} && $r->{content} =~ /\n\z/, '... and ends on a line boundary');
 	$s->set_bulk($EPS, { truncate_lines => 0 });
 
-	# one operation at a time; busy_s; cancel
+	# concurrency: 5 operations at once from 2026-01 on (the 6th refused), 1 before; cancel; busy_s
 	$s->set_bulk($EPS, { delay_s => 5 });
-	my $opa = bulk_start()->{bulkOperation}{id};
+	my @five = map { bulk_start()->{bulkOperation}{id} } 1 .. 5;
+	is(scalar(grep { defined } @five), 5, "$V: 5 bulk operations in progress at once");
 	my $opb = bulk_start();
-	ok(!defined $opb->{bulkOperation}, 'second start while running: bulkOperation null');
+	ok(!defined $opb->{bulkOperation}, '... a 6th start: bulkOperation null');
 	is_deeply($opb->{userErrors}, [{ field => undef, code => 'OPERATION_IN_PROGRESS',
-		message => "A bulk query operation for this app and shop is already in progress: $opa." }],
-		'... OPERATION_IN_PROGRESS naming the running one');
+		message => "A bulk query operation for this app and shop is already in progress: $five[0]." }],
+		'... OPERATION_IN_PROGRESS naming one in progress');
+	my $opa = $five[0];
 	my $cn = gql($eps, $Q_BULK_CANCEL, { id => $opa })->{data}{bulkOperationCancel};
 	ok($cn->{bulkOperation}{status} eq 'CANCELING' && !@{ $cn->{userErrors} }, 'bulkOperationCancel -> CANCELING');
 	($n, $seq) = bulk_wait($opa, 3);
@@ -726,11 +730,22 @@ sub bulk_op_info {
 	ok(!defined $n->{url}, '... without url');
 	$cn = gql($eps, $Q_BULK_CANCEL, { id => $opa })->{data}{bulkOperationCancel};
 	ok(@{ $cn->{userErrors} } == 1, 'cancelling a canceled operation -> userError');
+	is(gql($eps, $Q_BULK_CANCEL, { id => $_ })->{data}{bulkOperationCancel}{bulkOperation}{status}, 'CANCELING',
+		"cancel $_") for @five[1 .. 4];
+	bulk_wait($_, 3) for @five[1 .. 4];
+	my $old = bulk_start(version => '2025-10');
+	ok($old->{bulkOperation}, '2025-10: one bulk operation starts');
+	$opb = bulk_start(version => '2025-10');
+	ok(!defined $opb->{bulkOperation} && $opb->{userErrors}[0]{code} eq 'OPERATION_IN_PROGRESS'
+		&& $opb->{userErrors}[0]{message} =~ /\Q$old->{bulkOperation}{id}\E\.$/,
+		'... a second is refused (one at a time before 2026-01)');
+	gql($eps, $Q_BULK_CANCEL, { id => $old->{bulkOperation}{id} });
+	bulk_wait($old->{bulkOperation}{id}, 3);
 
 	$s->set_bulk($EPS, { delay_s => 0.1, busy_s => 1 });
-	$opb = bulk_start();
+	$opb = bulk_start(version => '2025-10');
 	ok(!defined $opb->{bulkOperation} && $opb->{userErrors}[0]{code} eq 'OPERATION_IN_PROGRESS',
-		'busy_s: start refused with OPERATION_IN_PROGRESS');
+		'busy_s: start refused with OPERATION_IN_PROGRESS (2025-10)');
 	$s->set_bulk($EPS, { busy_s => 0 });
 
 	$s->set_bulk($EPS, { fail => 'TIMEOUT' });
@@ -749,7 +764,11 @@ sub bulk_op_info {
 	($n) = bulk_wait(bulk_start()->{bulkOperation}{id});
 	is($n->{status}, 'CANCELED', 'cancel_after_s: CANCELED');
 	$s->set_bulk($EPS, { reset => JSON::PP::true });
-	is(scalar @{ $s->bulk_info($EPS)->{operations} }, 6, 'bulk_info lists the 6 operations');
+	my $ops = $s->bulk_info($EPS)->{operations};
+	is(scalar @$ops, 11, 'bulk_info lists the 11 operations');
+	is_deeply([ map { "$_->{api_version}:" . ($_->{groupObjects} ? 1 : 0) } @$ops[0, 7] ], ["$V:0", '2025-10:1'],
+		'... with the version and groupObjects (defaults: false from 2026-01, true before)');
+	is($ops->[0]{query}, $BULK_QUERY, '... and the inner query');
 }
 
 # --- orders ------------------------------------------------------------------------------
@@ -817,6 +836,15 @@ sub stats_from_rows {
 		top_variants => [map { { sku_id => 0 + $_, units => $units{$_} } } grep { defined } @top] };
 }
 
+# Shopify's cost rules: an order 1, its five money sets 2 each, its lineItems connection 2,
+# a line item 1 + variant 1 + product 1 + money set 2 (null objects cost nothing).
+sub order_actual {
+	my ($o) = @_;
+	my $c = 1 + 10 + 2;
+	$c += 3 + (defined $_->{variant} ? 1 : 0) + (defined $_->{product} ? 1 : 0) for @{ $o->{lineItems}{nodes} };
+	return $c;
+}
+
 sub gql_orders_walk {
 	my ($shop, $first, $lfirst, $query) = @_;
 	my ($after, @nodes, $pages, $cost_ok);
@@ -828,8 +856,8 @@ sub gql_orders_walk {
 		$pages++;
 		my $c = $d->{extensions}{cost};
 		my $actual = 2;
-		$actual += 3 + 2 * @{ $_->{lineItems}{nodes} } for @{ $d->{data}{orders}{nodes} };
-		$cost_ok = 0 unless $c->{requestedQueryCost} == 2 + $first * (3 + 2 * $lfirst)
+		$actual += order_actual($_) for @{ $d->{data}{orders}{nodes} };
+		$cost_ok = 0 unless $c->{requestedQueryCost} == 2 + $first * (13 + 5 * $lfirst)
 		  && $c->{actualQueryCost} == $actual;
 		push @nodes, @{ $d->{data}{orders}{nodes} };
 		my $pi = $d->{data}{orders}{pageInfo};
@@ -968,9 +996,9 @@ sub gql_orders_walk {
 	my ($d, $res) = gql($zeta, $Q_ORDERS_COUNT, { query => undef });
 	is_deeply($d->{data}, { ordersCount => { count => 600, precision => 'EXACT' } }, 'ordersCount: all statuses');
 	is($d->{extensions}{cost}{requestedQueryCost}, 1, '... cost 1');
-	my ($nodes, $gpages, $cost_ok) = gql_orders_walk($zeta, 50, 2);
-	is($gpages, 12, 'ShopifySyncOrders first=50: 12 pages');
-	ok($cost_ok, '... requested 2 + first*(3 + 2*linesFirst), actual 2 + sum(3 + 2*lines)');
+	my ($nodes, $gpages, $cost_ok) = gql_orders_walk($zeta, 40, 2);
+	is($gpages, 15, 'ShopifySyncOrders first=40: 15 pages');
+	ok($cost_ok, '... requested 2 + first*(13 + 5*linesFirst), actual what came back');
 	my @keys = map { [iso_epoch($_->{updatedAt}), ($_->{id} =~ /(\d+)$/)[0]] } @$nodes;
 	ok((!grep { $keys[$_ - 1][0] > $keys[$_][0]
 		|| ($keys[$_ - 1][0] == $keys[$_][0] && $keys[$_ - 1][1] >= $keys[$_][1]) } 1 .. $#keys),
@@ -1005,8 +1033,8 @@ sub gql_orders_walk {
 			my ($dl) = gql($zeta, $Q_ORDER_LINES, { id => $n->{id}, first => 2, after => $after });
 			$lcalls++;
 			my $ord = $dl->{data}{order} or die 'order lines: ' . $JSON->encode($dl);
-			$lcost_ok = 0 unless $dl->{extensions}{cost}{requestedQueryCost} == 7
-			  && $dl->{extensions}{cost}{actualQueryCost} == 7 && $ord->{name} eq $e->{name};
+			$lcost_ok = 0 unless $dl->{extensions}{cost}{requestedQueryCost} == 13 + 5 * 2
+			  && $dl->{extensions}{cost}{actualQueryCost} == order_actual($ord) && $ord->{name} eq $e->{name};
 			push @{ $glines{$oid} }, @{ $ord->{lineItems}{nodes} };
 			$pi = $ord->{lineItems}{pageInfo};
 			$after = $pi->{endCursor};
@@ -1014,7 +1042,7 @@ sub gql_orders_walk {
 	}
 	is_deeply(\%gbad, {}, 'GraphQL order fields match expected rows (upper-case statuses, UTC, decimal amounts)');
 	is_deeply([sort { $a <=> $b } keys %glines], [sort { $a <=> $b } keys %eo], 'every order once');
-	ok($lcalls && $lcost_ok, "$lcalls ShopifySyncOrderLines calls for orders with more than 2 lines, cost 3 + 2*first");
+	ok($lcalls && $lcost_ok, "$lcalls ShopifySyncOrderLines calls for orders with more than 2 lines, cost 13 + 5*first (actual: what came back)");
 	my $lbad = 0;
 	for my $oid (keys %eo) {
 		my ($g, $w) = ($glines{$oid} // [], $elines{$oid} // []);

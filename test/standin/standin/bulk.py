@@ -1,16 +1,25 @@
-"""Bulk query operations: GraphQL operations, JSONL export, file downloads,
-and the /_control/shops/{d}/bulk knobs.
+"""Bulk query operations: the GraphQL root fields, the JSONL export, file
+downloads, and the /_control/shops/{d}/bulk knobs.
+
+``bulkOperationRunQuery(query:, groupObjects:)`` has its inner query judged by
+the oracle with Shopify's bulk rules (invalid: userError INVALID) and exports
+what it selects, generically from its tree: the top connection's nodes
+(products or orders, with its ``query:`` filter) as lines, each nested
+connection's nodes (variants, lineItems) as lines of their own with
+``__parentId``, nested plain objects inline, only the selected fields.
 
 One ``BulkState`` per shop (settings + operations); operation ids come from a
-global counter.  An operation's status is computed from the clock:
-CREATED for the first third of ``delay_s``, then RUNNING, then (once the file
-is written and ``delay_s`` has passed) COMPLETED, FAILED or EXPIRED as the
-settings ask; a cancel (mutation or ``cancel_after_s``) gives CANCELING for
-0.2 s, then CANCELED.  A thread per operation writes the JSONL export into a
-temporary directory that is removed at exit; it takes the shop lock for a
-batch of products at a time, never for the whole export.  Files are served by
-the public route ``GET /_bulk/<token>.jsonl`` (no auth, no bucket) in chunks,
-with Range support.
+global counter.  At most 5 operations of a shop are in progress at once when
+the request's API version is 2026-01 or later, 1 before (``busy_s`` occupies
+one place as a foreign operation).  An operation's status is computed from
+the clock: CREATED for the first third of ``delay_s``, then RUNNING, then
+(once the file is written and ``delay_s`` has passed) COMPLETED, FAILED or
+EXPIRED as the settings ask; a cancel (mutation or ``cancel_after_s``) gives
+CANCELING for 0.2 s, then CANCELED.  A thread per operation writes the JSONL
+export into a temporary directory that is removed at exit; it takes the shop
+lock for a batch of objects at a time, never for the whole export.  Files are
+served by the public route ``GET /_bulk/<token>.jsonl`` (no auth, no bucket)
+in chunks, with Range support.
 """
 import array
 import atexit
@@ -27,8 +36,11 @@ import time
 import traceback
 from urllib.parse import unquote
 
-from .graphql import (GqlError, operation, parse_gid, product_fields, variant_node,
-                      PRODUCT_GID)
+from . import oracle
+from .gqlexec import Ctx, limitation, node_loader, project, root_field
+from .graphql import filter_match, parse_gid, parse_search, product_obj
+from .orders import book_of
+from .orders_graphql import order_obj
 from .routing import ROUTER, HttpError, Response, error, to_json
 from .timefmt import fmt_utc
 
@@ -36,9 +48,11 @@ ERROR_CODES = ("INTERNAL_SERVER_ERROR", "TIMEOUT", "ACCESS_DENIED")
 IN_PROGRESS = ("CREATED", "RUNNING", "CANCELING")
 DEFAULTS = {"delay_s": 0.3, "fail": None, "expire": False, "cancel_after_s": None,
             "truncate_lines": 0, "download_bytes_per_s": None, "shuffle": True,
-            "seed": None}
+            "children_first": 0.0, "seed": None}
+CONCURRENT_FROM = "2026-01"    # API versions from this one run 5 operations at once
+MAX_CONCURRENT = 5
 CANCEL_GRACE_S = 0.2
-BATCH = 200                 # products rendered per shop-lock acquisition
+BATCH = 200                 # top-level objects rendered per shop-lock acquisition
 HOLD_P, HOLD_MAX = 0.3, 40  # shuffle: hold back 30% of variant lines 1..40 lines
 CHUNK = 256 * 1024
 JSONL_CT = "application/jsonl"
@@ -76,12 +90,24 @@ def _num(d, k, lo=0.0, allow_none=False, integer=False):
     return v
 
 
+class Export:
+    """What an operation exports: its inner query, as the oracle normalised it."""
+
+    def __init__(self, query, version, group_objects, top):
+        self.query = query              # the inner query text
+        self.version = version          # the schema version that judged it
+        self.group_objects = group_objects
+        self.top = top                  # the top connection field (products/orders)
+
+
 class BulkOp:
-    def __init__(self, shop, state, settings):
+    def __init__(self, shop, state, settings, export):
         self.n = next(_IDS)
         self.gid = BULK_GID % self.n
         self.shop, self.state = shop, state
         self.settings = settings
+        self.export = export
+        self.roots = 0              # top-level lines written so far
         self.t0 = time.monotonic()
         self.wall0 = time.time()
         self.lines = 0              # lines written so far
@@ -173,17 +199,25 @@ class BulkOp:
         elif st == "FAILED":
             count = self.lines // 2 if self.gen_error is None else 0
             partial = self._url("partial") if count else None
-        return {"id": self.gid, "status": st, "errorCode": code,
-                "objectCount": str(count), "fileSize": None if size is None
-                else str(size), "url": url, "partialDataUrl": partial,
+        roots = 0 if st == "CREATED" else self.roots
+        if st == "FAILED":
+            roots = min(roots, count)
+        return {"__typename": "BulkOperation", "id": self.gid, "status": st,
+                "errorCode": code, "type": "QUERY",
+                "objectCount": str(count), "rootObjectCount": str(roots),
+                "fileSize": None if size is None else str(size), "url": url,
+                "partialDataUrl": partial, "query": self.export.query,
                 "createdAt": fmt_utc(int(self.wall0)),
                 "completedAt": None if done is None
                 else fmt_utc(int(self.wall0 + done - self.t0))}
 
     def info(self):
         d = self.node()
+        del d["__typename"]
         d.update(n=self.n, objectCount=int(d["objectCount"]),
+                 rootObjectCount=int(d["rootObjectCount"]),
                  fileSize=None if d["fileSize"] is None else int(d["fileSize"]),
+                 api_version=self.export.version, groupObjects=self.export.group_objects,
                  lines_written=self.lines, bytes_written=self.size,
                  served_bytes=self.view_size("result"),
                  generation_seconds=self.gen_seconds, settings=dict(self.settings))
@@ -198,11 +232,12 @@ class BulkOp:
         shop, s = self.shop, self.settings
         rng = random.Random(s["seed"] if s["seed"] is not None else self.n)
         shuffle = bool(s["shuffle"])
+        early_p = 0.0 if self.export.group_objects else float(s["children_first"])
+        sel = self.export.top.node_sel
         offsets = self.offsets
         held, seq = [], 0
         try:
-            with shop.lock:
-                ids = list(shop.order)
+            ctx, ids, load = export_items(shop, self.state, self.export)
             with open(self.path, "wb", buffering=1 << 20) as f:
                 pos = 0
 
@@ -222,19 +257,28 @@ class BulkOp:
                         return
                     batch = []
                     with shop.lock:
-                        for pid in ids[k:k + BATCH]:
-                            p = shop.products.get(pid)
-                            if p is not None:
-                                batch.append(_render(p))
-                    for pl, vls in batch:
+                        for i in ids[k:k + BATCH]:
+                            obj = load(i)
+                            if obj is not None:
+                                batch.append(export_lines(ctx, obj, sel))
+                    for pl, cls in batch:
+                        late = cls
+                        if early_p > 0:       # groupObjects: false: children first
+                            late = []
+                            for cl in cls:
+                                if rng.random() < early_p:
+                                    put(cl)
+                                else:
+                                    late.append(cl)
                         put(pl)
-                        for vl in vls:
+                        self.roots += 1
+                        for cl in late:
                             if shuffle and rng.random() < HOLD_P:
                                 heapq.heappush(held, (len(offsets) + rng.randint(
-                                    1, HOLD_MAX), seq, vl))
+                                    1, HOLD_MAX), seq, cl))
                                 seq += 1
                             else:
-                                put(vl)
+                                put(cl)
                     self.lines = len(offsets)
                 while held:
                     put(heapq.heappop(held)[2])
@@ -254,15 +298,46 @@ class BulkOp:
             self.downloads.append(entry)
 
 
-def _render(p):
-    pl = to_json(product_fields(p)) + b"\n"
-    gid = PRODUCT_GID + str(p.id)
-    vls = []
-    for i, v in enumerate(p.variants):
-        d = variant_node(v, i + 1)
-        d["__parentId"] = gid
-        vls.append(to_json(d) + b"\n")
-    return pl, vls
+def export_items(shop, state, export):
+    """(ctx, ids, load(id) -> object or None) of an export's top connection."""
+    top = export.top
+    ctx = export_ctx(shop, state, export.version)
+    flt = parse_search(shop, top.args.get("query"))
+    if top.name == "products":
+        with shop.lock:
+            ids = list(shop.order)
+
+        def load(pid):
+            p = shop.products.get(pid)
+            return product_obj(shop, p) if p is not None and \
+                filter_match(flt, p.updated_at) else None
+    else:
+        book = book_of(shop)
+        with shop.lock:
+            ids = list(book.ids)
+
+        def load(oid):
+            o = book.orders.get(oid)
+            return order_obj(shop, book, o) if o is not None and \
+                filter_match(flt, o.updated_at) else None
+    return ctx, ids, load
+
+
+def export_ctx(shop, state, version):
+    ctx = Ctx(None, shop, version, state=state)
+    ctx.bulk = True
+    return ctx
+
+
+def export_lines(ctx, obj, sel):
+    """One top-level object -> (its JSONL line, [its children's lines]) (hold
+    shop.lock).  Nested connections become child lines with __parentId."""
+    ctx.bulk_lines = []
+    ctx.bulk_parent = obj.get("id")
+    d, _ = project(ctx, obj, sel)
+    children = [to_json(c) + b"\n" for c in ctx.bulk_lines]
+    ctx.bulk_lines = None
+    return to_json(d) + b"\n", children
 
 
 class BulkState:
@@ -302,6 +377,11 @@ class BulkState:
             if "download_bytes_per_s" in d:
                 new["download_bytes_per_s"] = _num(d, "download_bytes_per_s", 1,
                                                    allow_none=True)
+            if "children_first" in d:
+                cf = _num(d, "children_first")
+                if cf > 1:
+                    raise ValueError("children_first must be a probability (0..1)")
+                new["children_first"] = float(cf)
             if "seed" in d:
                 new["seed"] = d["seed"]
             if "busy_s" in d:
@@ -315,16 +395,18 @@ class BulkState:
         return {"settings": dict(self.settings),
                 "busy_s_left": round(max(0.0, self.busy_until - time.monotonic()), 3)}
 
-    def start(self, shop, state):
-        """-> (op, None) or (None, gid of the operation in the way)."""
+    def start(self, shop, state, export):
+        """-> (op, None) or (None, gid of an operation in the way).  At most 5
+        in progress from API version 2026-01 on, 1 before; busy_s counts as
+        one (another app's operation)."""
+        limit = MAX_CONCURRENT if export.version >= CONCURRENT_FROM else 1
         with self.lock:
             now = time.monotonic()
-            if now < self.busy_until:
-                return None, BULK_GID % self.busy_id
-            for op in self.ops:
-                if op.in_progress(now):
-                    return None, op.gid
-            op = BulkOp(shop, state, dict(self.settings))
+            busy = [BULK_GID % self.busy_id] if now < self.busy_until else []
+            running = busy + [op.gid for op in self.ops if op.in_progress(now)]
+            if len(running) >= limit:
+                return None, running[0]
+            op = BulkOp(shop, state, dict(self.settings), export)
             self.ops.append(op)
         op.start()
         return op, None
@@ -345,66 +427,93 @@ class BulkState:
         return d
 
 
-# -- GraphQL operations ---------------------------------------------------------------
-def _prepare_start(ctx):
-    q = ctx.str_var("query", required=True)
-    if not q.strip():
-        raise GqlError("Invalid bulk query: the query is empty", "BAD_REQUEST",
-                       argument="query")
-    return 10
+# -- GraphQL root fields ----------------------------------------------------------------
+EXPORTABLE = ("products", "orders")
 
 
-@operation("ShopifySyncBulkStart", kind="mutation", cost=_prepare_start)
-def op_bulk_start(ctx):
-    op, blocker = ctx.shop.bulk.start(ctx.shop, ctx.state)
+def _user_error(message, field=None, code=None, typename="BulkOperationUserError"):
+    e = {"__typename": typename, "field": field, "message": message}
+    if typename == "BulkOperationUserError":
+        e["code"] = code
+    return e
+
+
+def _run_payload(op_node, errors):
+    return {"__typename": "BulkOperationRunQueryPayload", "bulkOperation": op_node,
+            "userErrors": errors}
+
+
+def _top_connection(inner):
+    tops = [f for f in inner.fields if f.kind != "typename"]
+    if len(tops) != 1 or tops[0].kind != "connection" or tops[0].name not in EXPORTABLE:
+        raise limitation("bulk queries other than one top-level products or orders "
+                         "connection (got %s)" % ", ".join(f.name for f in tops))
+    return tops[0]
+
+
+@root_field("bulkOperationRunQuery", "mutation")
+def rf_bulk_run(ctx, f):
+    text = f.args.get("query")
+    inner = oracle.get().ask(ctx.version, text, None, None, bulk=True)
+    if inner.errors:
+        return _run_payload(None, [_user_error("Invalid bulk query: %s"
+                                               % inner.errors[0].get("message"),
+                                               ["query"], "INVALID")])
+    export = Export(text, ctx.version, bool(f.args.get("groupObjects")),
+                    _top_connection(inner))
+    # the first object, exported now: what the stand-in cannot export fails here
+    ectx, ids, load = export_items(ctx.shop, ctx.state, export)
+    for i in ids:
+        obj = load(i)
+        if obj is not None:
+            export_lines(ectx, obj, export.top.node_sel)
+            break
+    op, blocker = ctx.shop.bulk.start(ctx.shop, ctx.state, export)
     if op is None:
-        res = {"bulkOperation": None, "userErrors": [{
-            "field": None, "code": "OPERATION_IN_PROGRESS",
-            "message": "A bulk query operation for this app and shop is already in "
-                       "progress: %s." % blocker}]}
-    else:
-        res = {"bulkOperation": {"id": op.gid, "status": "CREATED"}, "userErrors": []}
-    return {"bulkOperationRunQuery": res}, 10
+        return _run_payload(None, [_user_error(
+            "A bulk query operation for this app and shop is already in progress: %s."
+            % blocker, None, "OPERATION_IN_PROGRESS")])
+    node = op.node()
+    node.update(status="CREATED", completedAt=None, url=None, partialDataUrl=None,
+                fileSize=None, errorCode=None, objectCount="0", rootObjectCount="0")
+    return _run_payload(node, [])
 
 
-def _prepare_id(ctx):
-    gid = ctx.str_var("id", "ID", required=True)
-    if not gid.startswith("gid://shopify/"):
-        raise GqlError("Invalid global id '%s'" % gid, "argumentLiteralsIncompatible",
-                       argument="id")
-    ctx.args["n"] = parse_gid(gid, "BulkOperation")
-    return 1
+@node_loader("BulkOperation")
+def load_bulk(ctx, n):
+    op = ctx.shop.bulk.find(n)
+    return op.node() if op else None
 
 
-def _find(ctx):
-    n = ctx.args["n"]
-    return None if n is None else ctx.shop.bulk.find(n)
+@root_field("bulkOperation")
+def rf_bulk_operation(ctx, f):
+    n = parse_gid(f.args.get("id"), "BulkOperation")
+    return load_bulk(ctx, n) if n is not None else None
 
 
-@operation("ShopifySyncBulkStatus", cost=_prepare_id)
-def op_bulk_status(ctx):
-    op = _find(ctx)
-    return {"node": op.node() if op else None}, 1
-
-
-@operation("ShopifySyncCurrentBulk", cost=1)
-def op_current_bulk(ctx):
+@root_field("currentBulkOperation")
+def rf_current_bulk(ctx, f):
+    if f.args.get("type", "QUERY") != "QUERY":
+        return None                  # the stand-in runs no bulk mutations
     op = ctx.shop.bulk.latest()
-    return {"currentBulkOperation": op.node() if op else None}, 1
+    return op.node() if op else None
 
 
-@operation("ShopifySyncBulkCancel", kind="mutation", cost=_prepare_id)
-def op_bulk_cancel(ctx):
-    op = _find(ctx)
+@root_field("bulkOperationCancel", "mutation")
+def rf_bulk_cancel(ctx, f):
+    gid = f.args.get("id")
+    n = parse_gid(gid, "BulkOperation")
+    op = ctx.shop.bulk.find(n) if n is not None else None
+    payload = {"__typename": "BulkOperationCancelPayload"}
     if op is None:
-        res = {"bulkOperation": None, "userErrors": [
-            {"field": ["id"], "message": "Bulk operation does not exist"}]}
-    else:
-        ok, st = op.cancel()
-        res = {"bulkOperation": {"id": op.gid, "status": st}, "userErrors": [] if ok
-               else [{"field": None, "message": "A bulk operation cannot be canceled "
-                                                "when it is %s" % st.lower()}]}
-    return {"bulkOperationCancel": res}, 1
+        payload.update(bulkOperation=None, userErrors=[_user_error(
+            "Bulk operation does not exist", ["id"], typename="UserError")])
+        return payload
+    ok, st = op.cancel()
+    payload.update(bulkOperation=op.node(), userErrors=[] if ok else [_user_error(
+        "A bulk operation cannot be canceled when it is %s" % st.lower(),
+        typename="UserError")])
+    return payload
 
 
 # -- downloads --------------------------------------------------------------------------

@@ -1,15 +1,20 @@
-"""GraphQL Admin API: POST /admin/api/{version}/graphql.json.
+"""GraphQL Admin API: POST /admin/api/{version}/graphql.json, and the product
+root fields.
 
-GraphQL is not parsed.  The request is dispatched on its operation name
-(``query|mutation <Name>`` at the start of the text); each operation the
-client sends has a handler in ``OPERATIONS`` (bulk.py registers its own).
-An operation has two steps: ``prepare(ctx)`` checks the variables and returns
-the requested cost (nothing is charged when it raises ``GqlError``), then
-``run(ctx)`` returns ``(data, actual_cost)``.
-
+Every request goes through the oracle (oracle.py: graphql-js and Shopify's
+published schema of the version in the URL): an invalid document is answered
+as Shopify answers it (HTTP 200, {"errors": [...]}, nothing charged); a valid
+one carries its requested cost, computed by Shopify's rules from the schema.
 Cost accounting (limits.CostBucket per shop): requested > 1000 ->
 MAX_COST_EXCEEDED; requested > available -> THROTTLED (HTTP 200, nothing
-deducted); otherwise requested is deducted and requested - actual refunded.
+deducted); otherwise requested is deducted, the request executed by root
+field (gqlexec.py) and requested - actual refunded, actual being the cost of
+what was returned.
+
+This module owns the endpoint, product rendering (shared with bulk.py),
+signed cursors, the ``updated_at`` search filter, connection building, and the
+product root fields: shop, productsCount, products, product, productVariants,
+productVariantsCount (orders_graphql.py and bulk.py add theirs).
 """
 import base64
 import binascii
@@ -20,97 +25,23 @@ import json
 import re
 from urllib.parse import unquote
 
+from . import oracle
+from .gqlexec import (Ctx, GqlError, execute, limitation, node_loader,  # noqa: F401
+                      root_field)
 from .limits import CostBucket
 from .routing import ROUTER, VERSION_RE, HttpError, Response
 from .timefmt import fmt_utc, parse_ts
 
 MAX_QUERY_COST = 1000
 MAX_PAGE = 250
+COUNT_LIMIT = 10000          # the default `limit:` of the *Count root fields
 CURSOR_SECRET = b"shopify-standin-graphql-cursor-v1"
 THROTTLE_DOC = "https://shopify.dev/api/usage/rate-limits"
 OP_RE = re.compile(r"\A(?:\s|,|#[^\n]*(?:\n|\Z))*(query|mutation)\s+([_A-Za-z][_0-9A-Za-z]*)")
-FIRST_FIELD_RE = re.compile(r"\{\s*([_A-Za-z][_0-9A-Za-z]*)")
 FILTER_RE = re.compile(r"""\A\s*updated_at:\s*(>=|>)\s*(?:'([^']*)'|"([^"]*)"|([^\s'"]+))\s*\Z""")
-SORT_RE = re.compile(r"sortKey\s*:\s*UPDATED_AT\b")
 PRODUCT_GID = "gid://shopify/Product/"
+VARIANT_GID = "gid://shopify/ProductVariant/%d"
 GID_RE = re.compile(r"\Agid://shopify/([A-Za-z]+)/([0-9]+)\Z")
-OPERATIONS = {}
-
-
-class GqlError(Exception):
-    """A GraphQL-level error (HTTP 200, {"errors":[...]})."""
-
-    def __init__(self, message, code=None, **ext):
-        super().__init__(message)
-        self.message = message
-        self.ext = dict(ext)
-        if code is not None:
-            self.ext = {"code": code, **self.ext}
-
-    def to_dict(self):
-        d = {"message": self.message}
-        if self.ext:
-            d["extensions"] = self.ext
-        return d
-
-
-class Operation:
-    __slots__ = ("name", "kind", "prepare", "run")
-
-    def __init__(self, name, kind, prepare, run):
-        self.name, self.kind, self.prepare, self.run = name, kind, prepare, run
-
-
-def operation(name, kind="query", cost=1):
-    """Register ``run(ctx) -> (data, actual)``.  ``cost`` is a number or a
-    ``prepare(ctx) -> requested`` function."""
-    def deco(run):
-        prep = cost if callable(cost) else (lambda ctx, c=cost: c)
-        OPERATIONS[name] = Operation(name, kind, prep, run)
-        return run
-    return deco
-
-
-class Ctx:
-    """Per-request context handed to operation handlers."""
-
-    def __init__(self, req, shop, variables):
-        self.req, self.shop, self.vars = req, shop, variables
-        self.state = req.state
-        self.text = ""
-        self.args = {}
-
-    # -- variable helpers ----------------------------------------------------
-    def _bad(self, name, gql_type, value, why):
-        return GqlError("Variable $%s of type %s was provided invalid value"
-                        % (name, gql_type), value=value,
-                        problems=[{"path": [], "explanation": why}])
-
-    def int_var(self, name, lo=1, hi=MAX_PAGE, required=True):
-        v = self.vars.get(name)
-        if v is None:
-            if required:
-                raise self._bad(name, "Int!", None, "Expected value to not be null")
-            return None
-        if isinstance(v, bool) or not isinstance(v, int):
-            raise self._bad(name, "Int!", v, "Could not coerce value %s to Int"
-                            % json.dumps(v))
-        if not lo <= v <= hi:
-            raise GqlError("%s: the page size must be between %d and %d (got %d)"
-                           % (name, lo, hi, v), "BAD_REQUEST", argument=name)
-        return v
-
-    def str_var(self, name, gql_type="String", required=False):
-        v = self.vars.get(name)
-        if v is None:
-            if required:
-                raise self._bad(name, gql_type + "!", None,
-                                "Expected value to not be null")
-            return None
-        if not isinstance(v, str):
-            raise self._bad(name, gql_type, v, "Could not coerce value %s to %s"
-                            % (json.dumps(v), gql_type))
-        return v
 
 
 # -- rendering (shared with bulk.py) ----------------------------------------------
@@ -126,13 +57,51 @@ def product_fields(p):
 
 
 def variant_node(v, position):
-    return {"id": "gid://shopify/ProductVariant/%d" % v.id, "sku": v.sku,
+    return {"id": VARIANT_GID % v.id, "sku": v.sku,
             "title": v.title, "barcode": v.barcode, "price": v.price,
             "compareAtPrice": v.compare_at_price,
             "inventoryQuantity": v.inventory_quantity, "position": position,
             "updatedAt": fmt_utc(v.updated_at),
-            "inventoryItem": {"id": "gid://shopify/InventoryItem/%d"
-                                    % v.inventory_item_id}}
+            "inventoryItem": {"__typename": "InventoryItem",
+                              "id": "gid://shopify/InventoryItem/%d" % v.inventory_item_id}}
+
+
+def _count(n):
+    return {"__typename": "Count", "count": n, "precision": "EXACT"}
+
+
+# Fields computed only when selected: fn(ctx, field, obj), obj["__rec__"] the record.
+PRODUCT_LAZY = {
+    "legacyResourceId": lambda ctx, f, o: str(o["__rec__"].id),
+    "createdAt": lambda ctx, f, o: fmt_utc(o["__rec__"].created_at),
+    "publishedAt": lambda ctx, f, o: fmt_utc(o["__rec__"].published_at),
+    "templateSuffix": lambda ctx, f, o: o["__rec__"].template_suffix,
+    "descriptionHtml": lambda ctx, f, o: o["__rec__"].body(),
+    "variants": lambda ctx, f, o: variants_connection(ctx, o["__rec__"], f),
+    "variantsCount": lambda ctx, f, o: _count(len(o["__rec__"].variants)),
+}
+VARIANT_LAZY = {
+    "legacyResourceId": lambda ctx, f, o: str(o["__rec__"][1].id),
+    "createdAt": lambda ctx, f, o: fmt_utc(o["__rec__"][1].created_at),
+    "product": lambda ctx, f, o: product_obj(ctx.shop, o["__rec__"][0]),
+}
+
+
+def product_obj(shop, p):
+    """The GraphQL Product object of p (hold shop.lock while projecting it)."""
+    d = product_fields(p)
+    d["__typename"] = "Product"
+    d["__rec__"] = p
+    d["__lazy__"] = PRODUCT_LAZY
+    return d
+
+
+def variant_obj(shop, p, v, position):
+    d = variant_node(v, position)
+    d["__typename"] = "ProductVariant"
+    d["__rec__"] = (p, v)
+    d["__lazy__"] = VARIANT_LAZY
+    return d
 
 
 def parse_gid(s, kind):
@@ -157,6 +126,8 @@ def encode_cursor(shop, d):
 def decode_cursor(shop, token, what):
     bad = GqlError("Invalid cursor for current pagination: %s" % what, "BAD_REQUEST",
                    argument="after")
+    if not isinstance(token, str):
+        raise bad
     try:
         blob = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
     except (binascii.Error, ValueError, TypeError):
@@ -174,7 +145,7 @@ def decode_cursor(shop, token, what):
     return d
 
 
-# -- product search filter and the updated_at keyset index --------------------------
+# -- search filter and the updated_at keyset index ----------------------------------
 def parse_search(shop, q):
     """None or 'updated_at:>=<ISO>' / '>' -> (op, epoch) or None."""
     if q is None or not q.strip():
@@ -191,6 +162,12 @@ def parse_search(shop, q):
         raise GqlError("Invalid date in search query: %r" % value, "BAD_REQUEST",
                        argument="query")
     return m.group(1), epoch
+
+
+def filter_match(flt, ts):
+    if flt is None:
+        return True
+    return ts >= flt[1] if flt[0] == ">=" else ts > flt[1]
 
 
 def sorted_keys(shop):
@@ -213,11 +190,93 @@ def search_start(keys, flt):
     return bisect.bisect_right(keys, (t, float("inf")))
 
 
+# -- connections ----------------------------------------------------------------------
+def page_size(ctx, f, what):
+    """`first` of a connection field (None in a bulk export: everything).
+    `last`/`before`/`reverse` paging is not implemented by the stand-in."""
+    a = f.args
+    if a.get("last") is not None or a.get("before") is not None or a.get("reverse"):
+        raise limitation("%s(last:/before:/reverse:) paging" % what)
+    if ctx.bulk:
+        return None
+    n = a.get("first")
+    if not isinstance(n, int) or not 1 <= n <= MAX_PAGE:
+        raise GqlError("first: the page size must be between 1 and %d (got %s)"
+                       % (MAX_PAGE, json.dumps(n)), "BAD_REQUEST", argument="first")
+    return n
+
+
+PAGE_INFO_LAZY = {"startCursor": lambda ctx, f, o: o["__rec__"][0](0) if o["__rec__"][1] >= 0
+                  else None,
+                  "endCursor": lambda ctx, f, o: o["__rec__"][0](o["__rec__"][1])
+                  if o["__rec__"][1] >= 0 else None}
+EDGE_LAZY = {"cursor": lambda ctx, f, o: o["__rec__"][0](o["__rec__"][1])}
+
+
+def connection(typename, nodes, has_next, cursor_of, has_prev=False):
+    """A GraphQL connection object; cursor_of(i) is the cursor of nodes[i]
+    (computed only when selected)."""
+    edge_type = typename[:-len("Connection")] + "Edge"
+
+    def edges(ctx, f):
+        return [{"__typename": edge_type, "node": n, "__rec__": (cursor_of, i),
+                 "__lazy__": EDGE_LAZY} for i, n in enumerate(nodes)]
+    return {"__typename": typename, "nodes": nodes, "edges": edges,
+            "pageInfo": {"__typename": "PageInfo", "hasNextPage": has_next,
+                         "hasPreviousPage": has_prev, "__rec__": (cursor_of, len(nodes) - 1),
+                         "__lazy__": PAGE_INFO_LAZY}}
+
+
+def count_obj(n, f):
+    """A Count with the field's `limit:` applied (default 10000, null: exact)."""
+    limit = f.args.get("limit", COUNT_LIMIT)
+    if limit is not None and n > limit:
+        return {"__typename": "Count", "count": limit, "precision": "AT_LEAST"}
+    return _count(n)
+
+
+def require_sort(f, what, key="UPDATED_AT"):
+    if f.args.get("sortKey") != key:
+        raise GqlError("The test stand-in implements %s(...) only with sortKey: %s"
+                       % (what, key), "BAD_REQUEST", argument="sortKey")
+
+
+def _saved_search(f, what):
+    if f.args.get("savedSearchId") is not None:
+        raise limitation("%s(savedSearchId:)" % what)
+
+
 # -- the endpoint --------------------------------------------------------------------
+def _body(req):
+    """The request body -> (query, variables, operationName); HttpError 400."""
+    missing = HttpError(400, {"query": "Required parameter missing or invalid"})
+    try:
+        body = json.loads(req.body.decode("utf-8")) if req.body else None
+    except (ValueError, UnicodeDecodeError):
+        raise missing
+    if not isinstance(body, dict) or not isinstance(body.get("query"), str) \
+            or not body["query"].strip():
+        raise missing
+    variables = body.get("variables")
+    if isinstance(variables, str):          # some clients send a JSON string
+        try:
+            variables = json.loads(variables) if variables.strip() else None
+        except ValueError:
+            raise missing
+    if variables is None:
+        variables = {}
+    if not isinstance(variables, dict):
+        raise missing
+    name = body.get("operationName")
+    return body["query"], variables, name if isinstance(name, str) and name else None
+
+
 def op_label(req):
     """Operation name for the stats log (the query string column)."""
     try:
         d = json.loads(req.body.decode("utf-8")) if req.body else None
+        if isinstance(d.get("operationName"), str) and d["operationName"]:
+            return d["operationName"]
         m = OP_RE.match(d.get("query") or "")
         return m.group(2) if m else ""
     except (ValueError, UnicodeDecodeError, AttributeError, TypeError):
@@ -240,45 +299,13 @@ def graphql(req):
     shop = req.shop
     bucket = shop.gql_bucket
     extra = req.stats_extra = {}
-    missing = HttpError(400, {"query": "Required parameter missing or invalid"})
-    try:
-        body = json.loads(req.body.decode("utf-8")) if req.body else None
-    except (ValueError, UnicodeDecodeError):
-        raise missing
-    if not isinstance(body, dict) or not isinstance(body.get("query"), str) \
-            or not body["query"].strip():
-        raise missing
-    text = body["query"]
-    variables = body.get("variables")
-    if isinstance(variables, str):          # some clients send a JSON string
-        try:
-            variables = json.loads(variables) if variables.strip() else None
-        except ValueError:
-            raise missing
-    if variables is None:
-        variables = {}
-    if not isinstance(variables, dict):
-        raise missing
-    m = OP_RE.match(text)
-    op = OPERATIONS.get(m.group(2)) if m else None
-    if op is None or op.kind != m.group(1):
-        kind = m.group(1) if m else "query"
-        f = FIRST_FIELD_RE.search(text)
-        field = f.group(1) if f else (m.group(2) if m else "query")
-        err = GqlError("Field '%s' doesn't exist on type '%s'"
-                       % (field, "Mutation" if kind == "mutation" else "QueryRoot"),
-                       "undefinedField", typeName="Mutation" if kind == "mutation"
-                       else "QueryRoot", fieldName=field)
-        avail = extra["available"] = bucket.peek()
-        return Response(200, {"errors": [err.to_dict()],
-                              "extensions": cost_ext(bucket, 0, 0, avail)})
-    ctx = Ctx(req, shop, variables)
-    ctx.text = text
-    try:
-        requested = op.prepare(ctx)
-    except GqlError as e:
-        avail = extra["available"] = bucket.peek()
-        return _errors(bucket, [e], ctx.args.get("requested", 0), avail)
+    text, variables, op_name = _body(req)
+    ans = oracle.get().ask(req.match["version"], text, variables, op_name)
+    if ans.errors:                          # invalid: nothing charged
+        extra["available"] = bucket.peek()
+        extra["invalid"] = True
+        return Response(200, {"errors": ans.errors})
+    requested = ans.cost
     if requested > MAX_QUERY_COST:
         extra["max_cost"] = True
         avail = extra["available"] = bucket.peek()
@@ -292,144 +319,177 @@ def graphql(req):
         extra["available"] = avail
         err = GqlError("Throttled", "THROTTLED", documentation=THROTTLE_DOC)
         return _errors(bucket, [err], requested, avail)
+    ctx = Ctx(req, shop, ans.api_version, ans)
     try:
-        data, actual = op.run(ctx)
+        with shop.lock:
+            data, actual = execute(ctx, ans)
     except GqlError as e:                  # execution error: refund everything
         avail = extra["available"] = bucket.refund(requested)
         return _errors(bucket, [e], requested, avail)
     except BaseException:
         bucket.refund(requested)
         raise
+    actual = min(actual, requested)
     avail = extra["available"] = bucket.refund(requested - actual)
     return Response(200, {"data": data,
                           "extensions": cost_ext(bucket, requested, actual, avail)})
 
 
-# -- queries ----------------------------------------------------------------------
-@operation("ShopifySyncShop", cost=1)
-def op_shop(ctx):
+# -- product root fields ----------------------------------------------------------
+@root_field("shop")
+def rf_shop(ctx, f):
     s = ctx.shop
-    return {"shop": {"name": s.name, "currencyCode": s.currency,
-                     "myshopifyDomain": s.domain,
-                     "plan": {"displayName": s.plan_name.replace("_", " ").title()}}}, 1
+    plan = s.plan_name.replace("_", " ").title()
+    return {"__typename": "Shop", "id": "gid://shopify/Shop/%d" % s.shop_id,
+            "name": s.name, "currencyCode": s.currency, "myshopifyDomain": s.domain,
+            "url": "https://%s" % s.domain, "timezoneOffsetMinutes": s.utc_offset,
+            "plan": {"__typename": "ShopPlan", "displayName": plan,
+                     "publicDisplayName": plan, "partnerDevelopment": False,
+                     "shopifyPlus": s.plan_name in ("shopify_plus", "plus")}}
 
 
-def _prepare_count(ctx):
-    ctx.args["filter"] = parse_search(ctx.shop, ctx.str_var("query"))
-    return 1
+@root_field("productsCount")
+def rf_products_count(ctx, f):
+    _saved_search(f, "productsCount")
+    flt = parse_search(ctx.shop, f.args.get("query"))
+    keys = sorted_keys(ctx.shop)
+    return count_obj(len(keys) - search_start(keys, flt), f)
 
 
-@operation("ShopifySyncCount", cost=_prepare_count)
-def op_count(ctx):
-    flt = ctx.args["filter"]
+@root_field("products")
+def rf_products(ctx, f):
     shop = ctx.shop
-    with shop.lock:
-        keys = sorted_keys(shop)
-        n = len(keys) - search_start(keys, flt)
-    return {"productsCount": {"count": n, "precision": "EXACT"}}, 1
-
-
-def _prepare_products(ctx):
-    first = ctx.int_var("first")
-    vfirst = ctx.int_var("variantsFirst")
-    requested = 2 + first * (3 + 2 * vfirst)
-    ctx.args["requested"] = requested
-    q = ctx.str_var("query")
-    flt = parse_search(ctx.shop, q)
-    after = ctx.str_var("after")
-    cur = None
+    a = f.args
+    first = page_size(ctx, f, "products")
+    _saved_search(f, "products")
+    require_sort(f, "products")
+    q = a.get("query")
+    flt = parse_search(shop, q)
+    keys = sorted_keys(shop)
+    start = search_start(keys, flt)
+    after = a.get("after")
     if after is not None:
-        c = decode_cursor(ctx.shop, after, "products")
+        c = decode_cursor(shop, after, "products")
         if c.get("q") != q:
             raise GqlError("Invalid cursor for current pagination: the cursor was "
                            "issued for query %r, not %r" % (c.get("q"), q),
                            "BAD_REQUEST", argument="after")
-        cur = (c["u"], c["i"])
-    if not SORT_RE.search(ctx.text):
-        raise GqlError("The test stand-in implements products(...) only with "
-                       "sortKey: UPDATED_AT", "BAD_REQUEST", argument="sortKey")
-    ctx.args.update(first=first, vfirst=vfirst, q=q, filter=flt, cursor=cur)
-    return requested
+        start = max(start, bisect.bisect_right(keys, (c["u"], c["i"])))
+    page = keys[start:start + first]
+    nodes = [product_obj(shop, shop.products[pid]) for _, pid in page]
+
+    def cursor_of(i):
+        u, pid = page[i]
+        return encode_cursor(shop, {"t": "products", "u": u, "i": pid, "q": q})
+    return connection("ProductConnection", nodes, start + len(page) < len(keys), cursor_of,
+                      start > 0)
 
 
-def variants_connection(shop, p, first, start=0):
-    """Variants [start, start+first) of p in position order, with pageInfo."""
-    vs = p.variants[start:start + first]
-    nodes = [variant_node(v, start + k + 1) for k, v in enumerate(vs)]
-    more = start + len(vs) < len(p.variants)
-    end = None
-    if vs:
-        end = encode_cursor(shop, {"t": "variants", "p": p.id, "v": vs[-1].id,
-                                   "k": start + len(vs) - 1})
-    return {"pageInfo": {"hasNextPage": more, "endCursor": end}, "nodes": nodes}, len(vs)
+@root_field("product")
+def rf_product(ctx, f):
+    pid = parse_gid(f.args.get("id"), "Product")
+    return load_product(ctx, pid) if pid is not None else None
 
 
-@operation("ShopifySyncProducts", cost=_prepare_products)
-def op_products(ctx):
-    a = ctx.args
+@node_loader("Product")
+def load_product(ctx, pid):
+    p = ctx.shop.products.get(pid)
+    return product_obj(ctx.shop, p) if p is not None else None
+
+
+def variants_connection(ctx, p, f):
+    """variants(first:, after:) of p in position order (all of them in a bulk
+    export).  A variant cursor keeps its place by variant id."""
+    first = page_size(ctx, f, "variants")
+    if f.args.get("sortKey", "POSITION") != "POSITION":
+        raise limitation("variants(sortKey: %s)" % f.args.get("sortKey"))
     shop = ctx.shop
-    actual = 2
-    nodes = []
-    with shop.lock:
-        keys = sorted_keys(shop)
-        start = search_start(keys, a["filter"])
-        if a["cursor"] is not None:
-            start = max(start, bisect.bisect_right(keys, tuple(a["cursor"])))
-        page = keys[start:start + a["first"]]
-        more = start + len(page) < len(keys)
-        for _, pid in page:
-            p = shop.products[pid]
-            node = product_fields(p)
-            node["variants"], nv = variants_connection(shop, p, a["vfirst"])
-            nodes.append(node)
-            actual += 3 + 2 * nv
-    end = None
-    if page:
-        u, i = page[-1]
-        end = encode_cursor(shop, {"t": "products", "u": u, "i": i, "q": a["q"]})
-    return {"products": {"pageInfo": {"hasNextPage": more, "endCursor": end},
-                         "nodes": nodes}}, actual
-
-
-def _prepare_variants(ctx):
-    first = ctx.int_var("first")
-    ctx.args["requested"] = 3 + 2 * first
-    gid = ctx.str_var("id", "ID", required=True)
-    pid = parse_gid(gid, "Product")
-    if pid is None:
-        raise GqlError("Invalid global id '%s'" % gid, "BAD_REQUEST", argument="id")
-    after = ctx.str_var("after")
-    cur = None
+    start = 0
+    after = f.args.get("after")
     if after is not None:
-        cur = decode_cursor(ctx.shop, after, "variants")
-        if cur["p"] != pid:
+        cur = decode_cursor(shop, after, "variants")
+        if cur["p"] != p.id:
             raise GqlError("Invalid cursor for current pagination: the cursor "
-                           "belongs to another product", "BAD_REQUEST",
-                           argument="after")
-    ctx.args.update(first=first, pid=pid, cursor=cur)
-    return 3 + 2 * first
+                           "belongs to another product", "BAD_REQUEST", argument="after")
+        idx = next((k for k, v in enumerate(p.variants) if v.id == cur["v"]), None)
+        start = (idx if idx is not None else cur["k"]) + 1
+    vs = p.variants[start:] if first is None else p.variants[start:start + first]
+    nodes = [variant_obj(shop, p, v, start + k + 1) for k, v in enumerate(vs)]
+
+    def cursor_of(i):
+        return encode_cursor(shop, {"t": "variants", "p": p.id, "v": vs[i].id,
+                                    "k": start + i})
+    return connection("ProductVariantConnection", nodes, start + len(vs) < len(p.variants),
+                      cursor_of, start > 0)
 
 
-@operation("ShopifySyncProductVariants", cost=_prepare_variants)
-def op_product_variants(ctx):
-    a = ctx.args
+def _variant_index(shop):
+    """[(variant id, product id)] of the live catalog, ascending (cached)."""
+    stamp = (shop.mutations, len(shop.order), shop.max_ts, shop.variant_count)
+    cached = getattr(shop, "_gql_vindex", None)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    idx = sorted((v.id, p.id) for p in shop.products.values() for v in p.variants)
+    shop._gql_vindex = (stamp, idx)
+    return idx
+
+
+def _variant_by_id(shop, vid):
+    idx = _variant_index(shop)
+    k = bisect.bisect_left(idx, (vid, -1))
+    if k < len(idx) and idx[k][0] == vid:
+        p = shop.products[idx[k][1]]
+        for pos, v in enumerate(p.variants):
+            if v.id == vid:
+                return p, v, pos + 1
+    return None
+
+
+@node_loader("ProductVariant")
+def load_variant(ctx, vid):
+    hit = _variant_by_id(ctx.shop, vid)
+    return variant_obj(ctx.shop, *hit) if hit else None
+
+
+@root_field("productVariant")
+def rf_product_variant(ctx, f):
+    vid = parse_gid(f.args.get("id"), "ProductVariant")
+    return load_variant(ctx, vid) if vid is not None else None
+
+
+@root_field("productVariants")
+def rf_product_variants(ctx, f):
+    """All variants by id (sortKey ID, the default); no search query."""
     shop = ctx.shop
-    requested = 3 + 2 * a["first"]
-    with shop.lock:
-        p = shop.products.get(a["pid"])
-        if p is None:
-            return {"product": None}, requested
-        start = 0
-        cur = a["cursor"]
-        if cur is not None:       # after the cursor's variant (by id, else index)
-            idx = next((k for k, v in enumerate(p.variants) if v.id == cur["v"]), None)
-            start = (idx if idx is not None else cur["k"]) + 1
-        node = product_fields(p)
-        node["variants"], _ = variants_connection(shop, p, a["first"], start)
-    return {"product": node}, requested
+    first = page_size(ctx, f, "productVariants")
+    _saved_search(f, "productVariants")
+    require_sort(f, "productVariants", "ID")
+    if f.args.get("query"):
+        raise limitation("productVariants(query:)")
+    idx = _variant_index(shop)
+    start = 0
+    after = f.args.get("after")
+    if after is not None:
+        start = bisect.bisect_right(idx, (decode_cursor(shop, after, "pvariants")["v"],
+                                          float("inf")))
+    page = idx[start:] if first is None else idx[start:start + first]
+    nodes = [load_variant(ctx, vid) for vid, _ in page]
+
+    def cursor_of(i):
+        return encode_cursor(shop, {"t": "pvariants", "v": page[i][0]})
+    return connection("ProductVariantConnection", nodes, start + len(page) < len(idx),
+                      cursor_of, start > 0)
 
 
-# -- control: the cost bucket ------------------------------------------------------------
+@root_field("productVariantsCount")
+def rf_product_variants_count(ctx, f):
+    _saved_search(f, "productVariantsCount")
+    if f.args.get("query"):
+        raise limitation("productVariantsCount(query:)")
+    return count_obj(len(_variant_index(ctx.shop)), f)
+
+
+# -- control: the cost bucket, the oracle ------------------------------------------------
 @ROUTER.control("GET", r"/_control/shops/(?P<domain>[^/]+)/graphql")
 def get_cost_bucket(req):
     shop = req.state.shop(unquote(req.match["domain"]))
@@ -446,3 +506,8 @@ def set_cost_bucket(req):
     except (TypeError, ValueError) as e:
         raise HttpError(400, str(e))
     return Response(200, {"graphql": shop.gql_bucket.to_dict()})
+
+
+@ROUTER.control("GET", r"/_control/graphql_oracle")
+def get_oracle(req):
+    return Response(200, {"oracle": oracle.get().stats()})

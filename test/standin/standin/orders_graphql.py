@@ -1,176 +1,156 @@
-"""GraphQL order operations (registered on graphql.OPERATIONS).
-
-  query ShopifySyncOrdersCount($query)                 cost 1
-  query ShopifySyncOrders($first, $after, $query, $linesFirst)
-        requested 2 + first*(3 + 2*linesFirst); actual 2 + sum(3 + 2*lines returned)
-  query ShopifySyncOrderLines($id, $first, $after)     cost 3 + 2*first
+"""GraphQL order root fields (gqlexec.root_field): ordersCount, orders, order,
+and node(id:) for Order gids.
 
 Orders of every status, sorted by (updated_at, id); the signed cursor holds
 the last (updated_at, id) and the query it was issued for, as for products.
-The search query accepts only updated_at:>= / > (graphql.parse_search).
-Amounts are GraphQL Decimals (orders.gql_decimal: "12.5", "10.0"), statuses
-upper case, timestamps UTC.  ``ordersCount`` without ``limit: null`` in the
-query text is capped at 10000 with precision AT_LEAST, as on Shopify.
+The search query accepts only updated_at:>= / > (graphql.parse_search), and
+orders(...) needs sortKey: UPDATED_AT.  Amounts are GraphQL Decimals
+(orders.gql_decimal: "12.5", "10.0") in MoneyBags, statuses upper case,
+timestamps UTC.  ``ordersCount`` is capped at its ``limit:`` (10000 by
+default) with precision AT_LEAST; ``limit: null`` counts exactly.
+Line items carry ``variant { id }`` and ``product { id }`` only (the ordered
+variant's ids; null for custom items and lost variants).
 """
 import bisect
-import re
 
-from .graphql import (GqlError, SORT_RE, decode_cursor, encode_cursor, operation,
-                      parse_gid, parse_search, search_start)
-from .orders import E_PID, E_PRICE, E_SKU, E_TITLE, E_VID, book_of
+from .gqlexec import GqlError, node_loader, root_field
+from .graphql import (connection, count_obj, decode_cursor, encode_cursor, page_size,
+                      parse_gid, parse_search, require_sort, search_start, tags_list,
+                      _saved_search)
+from .orders import E_PID, E_PRICE, E_SKU, E_TITLE, E_VENDOR, E_VID, E_VTITLE, book_of
 from .timefmt import fmt_utc
 
 ORDER_GID = "gid://shopify/Order/%d"
 FULFILLMENT_GQL = {None: "UNFULFILLED", "fulfilled": "FULFILLED",
                    "partial": "PARTIALLY_FULFILLED"}
-COUNT_LIMIT = 10000
-LIMIT_NULL_RE = re.compile(r"\blimit\s*:\s*null\b")
+
+
+def money_bag(amount, cur):
+    m = {"__typename": "MoneyV2", "amount": amount, "currencyCode": cur}
+    return {"__typename": "MoneyBag", "shopMoney": m, "presentmentMoney": m}
 
 
 def order_fields(o, book):
     amt = book.gql_amount
     cur = book.currency
     return {
-        "id": ORDER_GID % o.id, "name": "#%d" % (1000 + o.number),
+        "__typename": "Order",
+        "id": ORDER_GID % o.id, "legacyResourceId": str(o.id),
+        "name": "#%d" % (1000 + o.number),
         "createdAt": fmt_utc(o.created_at), "processedAt": fmt_utc(o.processed_at),
         "updatedAt": fmt_utc(o.updated_at), "cancelledAt": fmt_utc(o.cancelled_at),
+        "closedAt": fmt_utc(o.closed_at), "closed": o.closed_at is not None,
+        "cancelReason": o.cancel_reason.upper() if o.cancel_reason else None,
         "displayFinancialStatus": o.financial.upper(),
         "displayFulfillmentStatus": FULFILLMENT_GQL[o.fulfillment],
-        "currencyCode": cur,
-        "totalPriceSet": {"shopMoney": {"amount": amt(o.total), "currencyCode": cur}},
-        "subtotalPriceSet": {"shopMoney": {"amount": amt(o.subtotal)}},
-        "totalTaxSet": {"shopMoney": {"amount": amt(o.tax)}},
-        "totalDiscountsSet": {"shopMoney": {"amount": amt(o.discount)}},
-        "totalRefundedSet": {"shopMoney": {"amount": amt(o.refunded())}}}
+        "currencyCode": cur, "presentmentCurrencyCode": cur,
+        "tags": tags_list(o.tags), "note": o.note, "email": None, "test": False,
+        "totalPriceSet": money_bag(amt(o.total), cur),
+        "subtotalPriceSet": money_bag(amt(o.subtotal), cur),
+        "totalTaxSet": money_bag(amt(o.tax), cur),
+        "totalDiscountsSet": money_bag(amt(o.discount), cur),
+        "totalRefundedSet": money_bag(amt(o.refunded()), cur)}
 
 
 def line_node(line, book):
     lid, e, qty = line
-    return {"id": "gid://shopify/LineItem/%d" % lid, "sku": e[E_SKU],
-            "title": e[E_TITLE], "quantity": qty,
+    return {"__typename": "LineItem",
+            "id": "gid://shopify/LineItem/%d" % lid, "sku": e[E_SKU],
+            "title": e[E_TITLE], "variantTitle": e[E_VTITLE], "vendor": e[E_VENDOR],
+            "name": e[E_TITLE] if not e[E_VTITLE] else "%s - %s" % (e[E_TITLE], e[E_VTITLE]),
+            "quantity": qty,
             "variant": None if e[E_VID] is None
-            else {"id": "gid://shopify/ProductVariant/%d" % e[E_VID]},
+            else {"__typename": "ProductVariant",
+                  "id": "gid://shopify/ProductVariant/%d" % e[E_VID]},
             "product": None if e[E_PID] is None
-            else {"id": "gid://shopify/Product/%d" % e[E_PID]},
-            "originalUnitPriceSet": {"shopMoney": {"amount": book.gql_amount(e[E_PRICE])}}}
+            else {"__typename": "Product", "id": "gid://shopify/Product/%d" % e[E_PID]},
+            "originalUnitPriceSet": money_bag(book.gql_amount(e[E_PRICE]), book.currency)}
 
 
-def lines_connection(shop, book, o, first, start=0):
-    ls = o.lines[start:start + first]
-    end = None
-    if ls:
-        end = encode_cursor(shop, {"t": "lines", "o": o.id, "l": ls[-1][0],
-                                   "k": start + len(ls) - 1})
-    return {"pageInfo": {"hasNextPage": start + len(ls) < len(o.lines),
-                         "endCursor": end},
-            "nodes": [line_node(ln, book) for ln in ls]}, len(ls)
+ORDER_LAZY = {"lineItems": lambda ctx, f, d: lines_connection(ctx, *d["__rec__"], f)}
 
 
-# -- ordersCount ------------------------------------------------------------------------
-def _prepare_count(ctx):
-    ctx.args["filter"] = parse_search(ctx.shop, ctx.str_var("query"))
-    return 1
+def order_obj(shop, book, o):
+    d = order_fields(o, book)
+    d["__rec__"] = (book, o)
+    d["__lazy__"] = ORDER_LAZY
+    return d
 
 
-@operation("ShopifySyncOrdersCount", cost=_prepare_count)
-def op_orders_count(ctx):
+def lines_connection(ctx, book, o, f):
+    """lineItems(first:, after:) of o (all of them in a bulk export).  A line
+    cursor keeps its place by line id."""
+    first = page_size(ctx, f, "lineItems")
+    shop = ctx.shop
+    start = 0
+    after = f.args.get("after")
+    if after is not None:
+        cur = decode_cursor(shop, after, "lines")
+        if cur["o"] != o.id:
+            raise GqlError("Invalid cursor for current pagination: the cursor "
+                           "belongs to another order", "BAD_REQUEST", argument="after")
+        idx = next((k for k, ln in enumerate(o.lines) if ln[0] == cur["l"]), None)
+        start = (idx if idx is not None else cur["k"]) + 1
+    ls = o.lines[start:] if first is None else o.lines[start:start + first]
+    nodes = [line_node(ln, book) for ln in ls]
+
+    def cursor_of(i):
+        return encode_cursor(shop, {"t": "lines", "o": o.id, "l": ls[i][0], "k": start + i})
+    return connection("LineItemConnection", nodes, start + len(ls) < len(o.lines), cursor_of,
+                      start > 0)
+
+
+@root_field("ordersCount")
+def rf_orders_count(ctx, f):
+    _saved_search(f, "ordersCount")
+    flt = parse_search(ctx.shop, f.args.get("query"))
+    keys = book_of(ctx.shop).sorted_keys()
+    return count_obj(len(keys) - search_start(keys, flt), f)
+
+
+def order_filter(ctx, f):
+    """The `query:` filter of an orders(...) field (also read by bulk exports)."""
+    return parse_search(ctx.shop, f.args.get("query"))
+
+
+@root_field("orders")
+def rf_orders(ctx, f):
     shop = ctx.shop
     book = book_of(shop)
-    with shop.lock:
-        keys = book.sorted_keys()
-        n = len(keys) - search_start(keys, ctx.args["filter"])
-    precision = "EXACT"
-    if n > COUNT_LIMIT and not LIMIT_NULL_RE.search(ctx.text):
-        n, precision = COUNT_LIMIT, "AT_LEAST"
-    return {"ordersCount": {"count": n, "precision": precision}}, 1
-
-
-# -- orders -------------------------------------------------------------------------------
-def _prepare_orders(ctx):
-    first = ctx.int_var("first")
-    lfirst = ctx.int_var("linesFirst")
-    requested = 2 + first * (3 + 2 * lfirst)
-    ctx.args["requested"] = requested
-    q = ctx.str_var("query")
-    flt = parse_search(ctx.shop, q)
-    after = ctx.str_var("after")
-    cur = None
+    a = f.args
+    first = page_size(ctx, f, "orders")
+    _saved_search(f, "orders")
+    require_sort(f, "orders")
+    q = a.get("query")
+    flt = parse_search(shop, q)
+    keys = book.sorted_keys()
+    start = search_start(keys, flt)
+    after = a.get("after")
     if after is not None:
-        c = decode_cursor(ctx.shop, after, "orders")
+        c = decode_cursor(shop, after, "orders")
         if c.get("q") != q:
             raise GqlError("Invalid cursor for current pagination: the cursor was "
                            "issued for query %r, not %r" % (c.get("q"), q),
                            "BAD_REQUEST", argument="after")
-        cur = (c["u"], c["i"])
-    if not SORT_RE.search(ctx.text):
-        raise GqlError("The test stand-in implements orders(...) only with "
-                       "sortKey: UPDATED_AT", "BAD_REQUEST", argument="sortKey")
-    ctx.args.update(first=first, lfirst=lfirst, q=q, filter=flt, cursor=cur)
-    return requested
+        start = max(start, bisect.bisect_right(keys, (c["u"], c["i"])))
+    page = keys[start:start + first]
+    nodes = [order_obj(shop, book, book.orders[oid]) for _, oid in page]
+
+    def cursor_of(i):
+        u, oid = page[i]
+        return encode_cursor(shop, {"t": "orders", "u": u, "i": oid, "q": q})
+    return connection("OrderConnection", nodes, start + len(page) < len(keys), cursor_of,
+                      start > 0)
 
 
-@operation("ShopifySyncOrders", cost=_prepare_orders)
-def op_orders(ctx):
-    a = ctx.args
-    shop = ctx.shop
-    book = book_of(shop)
-    actual = 2
-    nodes = []
-    with shop.lock:
-        keys = book.sorted_keys()
-        start = search_start(keys, a["filter"])
-        if a["cursor"] is not None:
-            start = max(start, bisect.bisect_right(keys, tuple(a["cursor"])))
-        page = keys[start:start + a["first"]]
-        more = start + len(page) < len(keys)
-        for _, oid in page:
-            o = book.orders[oid]
-            node = order_fields(o, book)
-            node["lineItems"], nl = lines_connection(shop, book, o, a["lfirst"])
-            nodes.append(node)
-            actual += 3 + 2 * nl
-    end = None
-    if page:
-        u, i = page[-1]
-        end = encode_cursor(shop, {"t": "orders", "u": u, "i": i, "q": a["q"]})
-    return {"orders": {"pageInfo": {"hasNextPage": more, "endCursor": end},
-                       "nodes": nodes}}, actual
+@root_field("order")
+def rf_order(ctx, f):
+    oid = parse_gid(f.args.get("id"), "Order")
+    return load_order(ctx, oid) if oid is not None else None
 
 
-# -- one order's line items ------------------------------------------------------------------
-def _prepare_lines(ctx):
-    first = ctx.int_var("first")
-    ctx.args["requested"] = 3 + 2 * first
-    gid = ctx.str_var("id", "ID", required=True)
-    oid = parse_gid(gid, "Order")
-    if oid is None:
-        raise GqlError("Invalid global id '%s'" % gid, "BAD_REQUEST", argument="id")
-    after = ctx.str_var("after")
-    cur = None
-    if after is not None:
-        cur = decode_cursor(ctx.shop, after, "lines")
-        if cur["o"] != oid:
-            raise GqlError("Invalid cursor for current pagination: the cursor "
-                           "belongs to another order", "BAD_REQUEST", argument="after")
-    ctx.args.update(first=first, oid=oid, cursor=cur)
-    return 3 + 2 * first
-
-
-@operation("ShopifySyncOrderLines", cost=_prepare_lines)
-def op_order_lines(ctx):
-    a = ctx.args
-    shop = ctx.shop
-    book = book_of(shop)
-    requested = 3 + 2 * a["first"]
-    with shop.lock:
-        o = book.orders.get(a["oid"])
-        if o is None:
-            return {"order": None}, requested
-        start = 0
-        cur = a["cursor"]
-        if cur is not None:
-            idx = next((k for k, ln in enumerate(o.lines) if ln[0] == cur["l"]), None)
-            start = (idx if idx is not None else cur["k"]) + 1
-        node = order_fields(o, book)
-        node["lineItems"], _ = lines_connection(shop, book, o, a["first"], start)
-    return {"order": node}, requested
+@node_loader("Order")
+def load_order(ctx, oid):
+    book = book_of(ctx.shop)
+    o = book.orders.get(oid)
+    return order_obj(ctx.shop, book, o) if o is not None else None

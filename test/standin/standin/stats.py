@@ -20,6 +20,7 @@ class ShopStats:
         self.graphql_requests = 0
         self.throttled_graphql = 0
         self.max_cost_exceeded = 0
+        self.invalid_graphql = 0
         self.bulk_downloads = 0
         self.log = collections.deque(maxlen=LOG_CAP)
 
@@ -36,6 +37,7 @@ class ShopStats:
             "graphql_requests": self.graphql_requests,
             "throttled_graphql": self.throttled_graphql,
             "max_cost_exceeded": self.max_cost_exceeded,
+            "invalid_graphql": self.invalid_graphql,
             "bulk_downloads": self.bulk_downloads,
         }
         if with_log:
@@ -63,7 +65,7 @@ class Stats:
                fault=None, throttled=False, notes=(), kind=None, extra=None,
                arrived=None):
         """status 0 = no HTTP response (reset/hang).  kind "graphql": extra may
-        carry throttled/max_cost flags and the cost bucket's "available" after
+        carry throttled/max_cost/invalid flags and the cost bucket's "available" after
         the request (logged in the last column instead of the REST bucket).
         arrived: the monotonic time the request was read (before any latency);
         the entry's first column is the time it was answered."""
@@ -89,6 +91,7 @@ class Stats:
                 extra = extra or {}
                 s.throttled_graphql += bool(extra.get("throttled"))
                 s.max_cost_exceeded += bool(extra.get("max_cost"))
+                s.invalid_graphql += bool(extra.get("invalid"))
                 last = extra.get("available")
             elif kind == "bulk":
                 s.bulk_downloads += 1
