@@ -392,11 +392,11 @@ COMMENT ON COLUMN shopify.sync_jobs.lease_expires_at IS 'A running job whose lea
 
 CREATE TABLE shopify.sync_seen (
     job_id  bigint NOT NULL REFERENCES shopify.sync_jobs (id) ON DELETE CASCADE,
-    sku_id  bigint NOT NULL
+    sku_ids bigint[] NOT NULL
 );
 CREATE INDEX sync_seen_job_idx ON shopify.sync_seen (job_id);
 COMMENT ON TABLE shopify.sync_seen IS
-    'Internal: variant ids returned so far by each running full sync, for the final sweep of deleted variants; emptied when the job ends';
+    'Internal: variant ids returned so far by each running full (or bulk) sync, one row per page written, for the final sweep of deleted variants; emptied when the job ends';
 
 -------------------------------------------------------------------------------
 -- bulk_products: product lines of a bulk result being downloaded (internal)

@@ -32,6 +32,7 @@
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "portability/instr_time.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -80,6 +81,7 @@ apply_product(EventWork *w)
 	bool		stale;
 	bool		isnull;
 	Datum		ids;
+	MirrorScope scope;
 
 	vals[0] = Int64GetDatum(w->id);
 	/*
@@ -144,22 +146,38 @@ apply_product(EventWork *w)
 		return;
 	}
 
-	mirror_write(doc, strlen(doc), "rest_product", w->shop_id, true, seen_job, &w->counts);
-
+	/*
+	 * The product's complete list of variants is variant_gids when present
+	 * (the payload carries at most 100 variants in full), else the variants
+	 * array: the variants it does not list become inactive (mirror.c).
+	 */
+	memset(&scope, 0, sizeof(scope));
 	if (ids != (Datum) 0)
 	{
-		Oid			t2[3] = {INT8OID, INT8OID, INT8ARRAYOID};
-		Datum		v2[3] = {Int64GetDatum(w->shop_id), Int64GetDatum(product_id), ids};
-		int			gone;
+		ArrayType  *arr = DatumGetArrayTypeP(ids);
+		Datum	   *elems;
+		bool	   *enulls;
+		int			n;
+		int64	   *gids;
+		int			k = 0;
 
-		gone = shopify_spi_exec("UPDATE shopify.products SET is_active = false, deactivated_at = now()"
-								" WHERE shop_id = $1 AND product_id = $2 AND is_active"
-								"   AND sku_id <> ALL ($3)",
-								3, t2, v2, NULL, false);
+		deconstruct_array(arr, INT8OID, 8, true, TYPALIGN_DOUBLE, &elems, &enulls, &n);
+		gids = palloc(sizeof(int64) * Max(n, 1));
+		for (int i = 0; i < n; i++)
+			if (!enulls[i])
+				gids[k++] = DatumGetInt64(elems[i]);
+		scope.extra_pid = product_id;
+		scope.extra_ids = gids;
+		scope.nextra = k;
+	}
+	else
+		scope.no_deactivate = true;
+	mirror_write(doc, strlen(doc), "rest_product", w->shop_id, true, seen_job, &scope, &w->counts);
+	if (ids != (Datum) 0)
 		w->note = psprintf("applied: product %lld, %d variants (%d created, %d updated, %d unchanged, %d failed), %d deactivated",
 						   (long long) product_id, w->counts.processed, w->counts.created,
-						   w->counts.updated, w->counts.unchanged, w->counts.failed, gone);
-	}
+						   w->counts.updated, w->counts.unchanged, w->counts.failed,
+						   w->counts.deactivated);
 	else
 		w->note = psprintf("applied: product %lld, %d variants (%d created, %d updated, %d unchanged, %d failed)",
 						   (long long) product_id, w->counts.processed, w->counts.created,

@@ -14,14 +14,36 @@ typedef struct MirrorCounts
 	int			updated;
 	int			unchanged;
 	int			failed;			/* invalid, or owned by another store */
+	int			deactivated;	/* variants a complete product no longer lists */
 	char	   *errors;			/* a few failure reasons, or NULL */
+	/* the listed variant ids of the products named incomplete in the scope */
+	int64	   *pending_pids;
+	int64	   *pending_ids;
+	int			npending;
 } MirrorCounts;
 
+/*
+ * Which products of a payload carry their complete variant list (and so
+ * have their other variants deactivated).  By default all of them do.
+ */
+typedef struct MirrorScope
+{
+	bool		no_deactivate;	/* none does (bulk lines) */
+	bool		rest_cap;		/* products with 100 variants may have more */
+	const int64 *incomplete;	/* these do not: their variants continue elsewhere */
+	int			nincomplete;
+	int64		extra_pid;		/* this product's list also holds extra_ids */
+	const int64 *extra_ids;		/* (its earlier pages, a webhook's variant_gids) */
+	int			nextra;
+} MirrorScope;
+
 extern void mirror_write(const char *doc, size_t len, const char *shape, int64 shop_id,
-						 bool sync_inventory, int64 seen_job_id, MirrorCounts *out);
+						 bool sync_inventory, int64 seen_job_id, const MirrorScope *scope,
+						 MirrorCounts *out);
 extern void mirror_write_bulk(const char *doc, size_t len, int64 shop_id, bool sync_inventory,
 							  int64 seen_job_id, int64 job_id, MirrorCounts *out);
 extern int	mirror_sweep(int64 shop_id, int64 job_id);
+extern int	mirror_sweep_products(int64 shop_id, int64 job_id);
 extern void mirror_write_orders(const char *doc, size_t len, const char *shape, int64 shop_id,
 								MirrorCounts *out);
 extern void mirror_forget_seen(int64 job_id);

@@ -267,10 +267,10 @@ read_totals(JobTotals *t)
 void
 queue_record_page(int64 job_id, const PageProgress *p, JobTotals *t)
 {
-	Oid			types[13] = {INT8OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID,
-	INT4OID, INT4OID, INT4OID, INT4OID, TEXTOID, INT4OID, INT4OID};
-	Datum		vals[13];
-	char		nulls[13];
+	Oid			types[14] = {INT8OID, INT4OID, INT4OID, INT4OID, INT4OID, INT4OID,
+	INT4OID, INT4OID, INT4OID, INT4OID, TEXTOID, INT4OID, INT4OID, INT4OID};
+	Datum		vals[14];
+	char		nulls[14];
 
 	memset(nulls, ' ', sizeof(nulls));
 	vals[0] = Int64GetDatum(job_id);
@@ -289,6 +289,7 @@ queue_record_page(int64 job_id, const PageProgress *p, JobTotals *t)
 		nulls[10] = 'n';
 	vals[11] = Int32GetDatum(shopify_lease_time_s);
 	vals[12] = Int32GetDatum(p->total_products);
+	vals[13] = Int32GetDatum(p->deactivated);
 
 	shopify_spi_exec("UPDATE shopify.sync_jobs SET"
 					 "  products_fetched = products_fetched + $2,"
@@ -297,6 +298,7 @@ queue_record_page(int64 job_id, const PageProgress *p, JobTotals *t)
 					 "  variants_updated = variants_updated + $5,"
 					 "  variants_unchanged = variants_unchanged + $6,"
 					 "  variants_failed = variants_failed + $7,"
+					 "  variants_deactivated = variants_deactivated + $14,"
 					 "  pages_fetched = pages_fetched + 1,"
 					 "  api_calls = api_calls + $8, api_retries = api_retries + $9,"
 					 "  rate_limited = rate_limited + $10, cursor = $11,"
@@ -306,7 +308,7 @@ queue_record_page(int64 job_id, const PageProgress *p, JobTotals *t)
 					 "  heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => $12)"
 					 " WHERE id = $1"
 					 TOTALS_RETURNING,
-					 13, types, vals, nulls, false);
+					 14, types, vals, nulls, false);
 	read_totals(t);
 }
 
@@ -342,7 +344,7 @@ queue_complete(int64 job_id, int64 shop_id, int deactivated, JobTotals *t)
 	Datum		vals[3] = {Int64GetDatum(job_id), Int64GetDatum(shop_id), Int32GetDatum(deactivated)};
 
 	shopify_spi_exec("UPDATE shopify.sync_jobs SET status = 'completed', finished_at = now(),"
-					 "  progress_percentage = 100, variants_deactivated = $3, cursor = NULL,"
+					 "  progress_percentage = 100, variants_deactivated = variants_deactivated + $3, cursor = NULL,"
 					 "  lease_expires_at = NULL, error = NULL, error_class = NULL"
 					 " WHERE id = $1"
 					 TOTALS_RETURNING,

@@ -41,6 +41,7 @@ typedef struct PageProgress
 	int			updated;
 	int			unchanged;
 	int			failed;
+	int			deactivated;
 	int			api_calls;
 	int			retries;
 	int			throttled;

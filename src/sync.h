@@ -35,6 +35,10 @@ typedef struct PendingVariants
 {
 	char	   *product_gid;
 	char	   *after;
+	int64		product_id;
+	int64	   *ids;			/* its variant ids listed so far (products only) */
+	int			nids;
+	int			capids;
 } PendingVariants;
 
 typedef struct SyncTask
@@ -95,6 +99,7 @@ typedef struct PageWork
 	size_t		len;
 	const char *shape;
 	bool		bulk;			/* doc is a batch of bulk JSONL lines */
+	const MirrorScope *scope;	/* which products' variant lists are complete */
 	int			products_override;	/* -1: count the products of the payload */
 	const char *record_cursor;	/* checkpoint to store; NULL: listing complete */
 	bool		last;			/* sweep and complete the job in this transaction */

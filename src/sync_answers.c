@@ -71,7 +71,8 @@ sync_graphql_usable(SyncTask *t, ShopifyCall *c, int op, void *answer)
  */
 static bool
 write_answer(SyncTask *t, const char *what, const char *shape, size_t len,
-			 int products_override, const char *record_cursor, bool last)
+			 int products_override, const char *record_cursor, bool last,
+			 const MirrorScope *scope)
 {
 	PageWork	w;
 	char		err[512];
@@ -83,6 +84,7 @@ write_answer(SyncTask *t, const char *what, const char *shape, size_t len,
 	w.doc = t->cur->resp;
 	w.len = len;
 	w.shape = shape;
+	w.scope = scope;
 	w.products_override = products_override;
 	w.record_cursor = record_cursor;
 	w.last = last;
@@ -108,7 +110,7 @@ handle_rest_page(SyncTask *t)
 	sync_prefetch(t, next);
 	if (write_answer(t, psprintf("page %d", t->pages_fetched + 1),
 					 t->orders ? "rest_orders" : "rest_products", t->cur->resp_len,
-					 -1, next, next == NULL))
+					 -1, next, next == NULL, NULL))
 		sync_advance_page(t, next);
 }
 
@@ -124,12 +126,29 @@ collect_pending(SyncTask *t, GqlAnswer *a)
 	for (i = 0; i < a->nproducts; i++)
 		if (a->more_variants[i] && a->product_ids[i])
 		{
-			t->pending[t->npending].product_gid = pstrdup(a->product_ids[i]);
-			t->pending[t->npending].after = a->variants_cursor[i] ? pstrdup(a->variants_cursor[i]) : NULL;
-			t->npending++;
+			PendingVariants *p = &t->pending[t->npending++];
+			const char *slash = strrchr(a->product_ids[i], '/');
+
+			p->product_gid = pstrdup(a->product_ids[i]);
+			p->after = a->variants_cursor[i] ? pstrdup(a->variants_cursor[i]) : NULL;
+			p->product_id = slash ? strtoll(slash + 1, NULL, 10) : 0;
 		}
 	t->page_next = a->has_next && a->end_cursor ? pstrdup(a->end_cursor) : NULL;
 	MemoryContextSwitchTo(old);
+}
+
+/* The products whose variants continue on further pages (scope of a write). */
+static MirrorScope *
+pending_scope(SyncTask *t)
+{
+	MirrorScope *s = palloc0(sizeof(MirrorScope));
+	int64	   *ids = palloc(sizeof(int64) * Max(t->npending, 1));
+
+	for (int i = 0; i < t->npending; i++)
+		ids[i] = t->pending[i].product_id;
+	s->incomplete = ids;
+	s->nincomplete = t->npending;
+	return s;
 }
 
 static void
@@ -147,7 +166,8 @@ handle_graphql_page(SyncTask *t)
 	if (!write_answer(t, psprintf("page %d", t->pages_fetched + 1),
 					  t->orders ? "graphql_orders" : "graphql_products", t->cur->resp_len,
 					  -1, t->npending > 0 ? t->cursor : t->page_next,
-					  t->npending == 0 && t->page_next == NULL))
+					  t->npending == 0 && t->page_next == NULL,
+					  t->npending > 0 ? pending_scope(t) : NULL))
 		return;
 	if (t->npending > 0)
 		sync_prepare_variants(t);
@@ -163,15 +183,34 @@ handle_variants(SyncTask *t)
 	PendingVariants *p = &t->pending[0];
 	bool		product_done;
 	bool		all_done;
+	MirrorScope *scope;
 
 	if (!sync_graphql_usable(t, t->cur, t->orders ? GQL_ORDER_LINES : GQL_PRODUCT_VARIANTS, &a))
 		return;
 	product_done = a.product_null || !a.has_next || a.end_cursor == NULL;
 	all_done = product_done && t->npending == 1;
 
+	/*
+	 * The product's variant list is complete with the last of its pages:
+	 * its earlier pages' ids count as listed.  (A product deleted meanwhile,
+	 * product_null, is left to the full sync's sweep.)
+	 */
+	scope = palloc0(sizeof(MirrorScope));
+	if (product_done)
+	{
+		scope->extra_pid = p->product_id;
+		scope->extra_ids = p->ids;
+		scope->nextra = p->nids;
+	}
+	else
+	{
+		scope->incomplete = &p->product_id;
+		scope->nincomplete = 1;
+	}
 	if (!write_answer(t, "variants", t->orders ? "graphql_order" : "graphql_product",
 					  a.product_null ? 0 : t->cur->resp_len, 0,
-					  all_done ? t->page_next : t->cursor, all_done && t->page_next == NULL))
+					  all_done ? t->page_next : t->cursor, all_done && t->page_next == NULL,
+					  scope))
 		return;
 	if (!product_done)
 	{

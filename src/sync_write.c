@@ -19,6 +19,7 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "log.h"
@@ -234,6 +235,35 @@ log_completed(PageWork *w)
 	log_sync_operation(t->shop_id, t->job_id, "info", "completed", msg, j.buf.data);
 }
 
+/*
+ * The variant ids a write listed for products whose variants continue on
+ * further pages: kept on the task (its memory, not the transaction's) until
+ * the product's last page completes its list.
+ */
+static void
+keep_pending_ids(SyncTask *t, const MirrorCounts *c)
+{
+	MemoryContext old = MemoryContextSwitchTo(t->cxt);
+
+	for (int i = 0; i < c->npending; i++)
+		for (int k = 0; k < t->npending; k++)
+		{
+			PendingVariants *p = &t->pending[k];
+
+			if (p->product_id != c->pending_pids[i])
+				continue;
+			if (p->nids == p->capids)
+			{
+				p->capids = p->capids ? p->capids * 2 : 64;
+				p->ids = p->ids ? repalloc(p->ids, sizeof(int64) * p->capids) :
+					palloc(sizeof(int64) * p->capids);
+			}
+			p->ids[p->nids++] = c->pending_ids[i];
+			break;
+		}
+	MemoryContextSwitchTo(old);
+}
+
 static void
 page_tx(void *arg)
 {
@@ -266,7 +296,9 @@ page_tx(void *arg)
 							  t->full_sync ? t->job_id : 0, t->job_id, &w->counts);
 		else
 			mirror_write(w->doc, w->len, w->shape, t->shop_id, t->sync_inventory,
-						 t->full_sync ? t->job_id : 0, &w->counts);
+						 t->full_sync ? t->job_id : 0, w->scope, &w->counts);
+		if (w->counts.npending > 0)
+			keep_pending_ids(t, &w->counts);
 		t->inserted_since_analyze += w->counts.created;
 		if (mirror_keep_statistics(t->orders, t->inserted_since_analyze))
 			t->inserted_since_analyze = 0;
@@ -279,6 +311,7 @@ page_tx(void *arg)
 	p.updated = w->counts.updated;
 	p.unchanged = w->counts.unchanged;
 	p.failed = w->counts.failed;
+	p.deactivated = w->counts.deactivated;
 	if (c)
 	{
 		p.api_calls = c->attempt + c->throttled;

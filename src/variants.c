@@ -522,9 +522,9 @@ parse_one(ParseState *ps, char *doc, int len)
 	pfree(lex);
 }
 
-/* Parse doc and put its rows into ts. */
+/* Parse doc and hand its rows to emit. */
 static void
-parse_payload(char *doc, int len, Shape shape, Tuplestorestate *ts, TupleDesc desc)
+parse_payload(char *doc, int len, Shape shape, VariantEmit emit, void *emit_arg)
 {
 	ParseState *ps = palloc0(sizeof(ParseState));
 	MemoryContext line_cxt = NULL;
@@ -544,8 +544,8 @@ parse_payload(char *doc, int len, Shape shape, Tuplestorestate *ts, TupleDesc de
 
 	ps->shape = shape;
 	ps->single_product = (shape == SHAPE_REST_PRODUCT);
-	ps->ts = ts;
-	ps->desc = desc;
+	ps->emit = emit;
+	ps->emit_arg = emit_arg;
 	ps->product_cxt = AllocSetContextCreate(CurrentMemoryContext, "shopify_sync product",
 											ALLOCSET_DEFAULT_SIZES);
 	if (shape != SHAPE_BULK_JSONL)
@@ -585,13 +585,10 @@ parse_payload(char *doc, int len, Shape shape, Tuplestorestate *ts, TupleDesc de
 		MemoryContextDelete(line_cxt);
 }
 
-Datum
-shopify_page_variants(PG_FUNCTION_ARGS)
+static Shape
+shape_of(const char *shape)
 {
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	text	   *doc = PG_GETARG_TEXT_PP(0);
-	char	   *shape = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	Shape		sh;
+	Shape		sh = SHAPE_REST_PRODUCTS;
 
 	if (strcmp(shape, "rest_products") == 0)
 		sh = SHAPE_REST_PRODUCTS;
@@ -607,9 +604,50 @@ shopify_page_variants(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown payload shape \"%s\"", shape)));
+	return sh;
+}
+
+/*
+ * The rows of a payload of the named shape, one emit() call each (values
+ * and nulls of the VROW_* columns; by-reference values live until the
+ * next call).
+ */
+void
+variants_parse(const char *doc, size_t len, const char *shape, VariantEmit emit, void *emit_arg)
+{
+	if (len > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("Shopify payload is too large (%zu bytes)", len)));
+	parse_payload((char *) doc, (int) len, shape_of(shape), emit, emit_arg);
+}
+
+typedef struct SrfOut
+{
+	Tuplestorestate *ts;
+	TupleDesc	desc;
+} SrfOut;
+
+static void
+emit_tuple(void *arg, Datum *values, bool *nulls)
+{
+	SrfOut	   *o = (SrfOut *) arg;
+
+	tuplestore_putvalues(o->ts, o->desc, values, nulls);
+}
+
+Datum
+shopify_page_variants(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	text	   *doc = PG_GETARG_TEXT_PP(0);
+	char	   *shape = text_to_cstring(PG_GETARG_TEXT_PP(1));
+	Shape		sh = shape_of(shape);
+	SrfOut		o;
 
 	InitMaterializedSRF(fcinfo, 0);
-	parse_payload(VARDATA_ANY(doc), VARSIZE_ANY_EXHDR(doc), sh,
-				  rsinfo->setResult, rsinfo->setDesc);
+	o.ts = rsinfo->setResult;
+	o.desc = rsinfo->setDesc;
+	parse_payload(VARDATA_ANY(doc), VARSIZE_ANY_EXHDR(doc), sh, emit_tuple, &o);
 	return (Datum) 0;
 }

@@ -13,19 +13,33 @@
 #include "utils/tuplestore.h"
 
 #include "convert.h"
+#include "variants.h"
 
 #define MAX_DEPTH 64
 
-/* output columns */
-enum
-{
-	COL_OK, COL_ERROR, COL_SKU_ID, COL_PRODUCT_ID, COL_SKU, COL_TITLE,
-	COL_VARIANT_TITLE, COL_VENDOR, COL_PRODUCT_TYPE, COL_HANDLE, COL_STATUS,
-	COL_TAGS, COL_PRICE, COL_COMPARE_AT, COL_BARCODE, COL_INVENTORY,
-	COL_INVENTORY_ITEM, COL_POSITION, COL_VARIANT_UPDATED, COL_PRODUCT_UPDATED,
-	COL_KIND,
-	NCOLS
-};
+/* output columns: variants.h */
+#define COL_OK VROW_OK
+#define COL_ERROR VROW_ERROR
+#define COL_SKU_ID VROW_SKU_ID
+#define COL_PRODUCT_ID VROW_PRODUCT_ID
+#define COL_SKU VROW_SKU
+#define COL_TITLE VROW_TITLE
+#define COL_VARIANT_TITLE VROW_VARIANT_TITLE
+#define COL_VENDOR VROW_VENDOR
+#define COL_PRODUCT_TYPE VROW_PRODUCT_TYPE
+#define COL_HANDLE VROW_HANDLE
+#define COL_STATUS VROW_STATUS
+#define COL_TAGS VROW_TAGS
+#define COL_PRICE VROW_PRICE
+#define COL_COMPARE_AT VROW_COMPARE_AT
+#define COL_BARCODE VROW_BARCODE
+#define COL_INVENTORY VROW_INVENTORY
+#define COL_INVENTORY_ITEM VROW_INVENTORY_ITEM
+#define COL_POSITION VROW_POSITION
+#define COL_VARIANT_UPDATED VROW_VARIANT_UPDATED
+#define COL_PRODUCT_UPDATED VROW_PRODUCT_UPDATED
+#define COL_KIND VROW_KIND
+#define NCOLS VROW_NCOLS
 
 /* fields kept from a product object */
 enum
@@ -104,8 +118,8 @@ typedef struct ParseState
 	bool		product_open;
 
 	MemoryContext product_cxt;	/* reset after each product */
-	Tuplestorestate *ts;
-	TupleDesc	desc;
+	VariantEmit emit;			/* where rows go */
+	void	   *emit_arg;
 } ParseState;
 
 extern void row_begin_product(ParseState *ps);

@@ -47,7 +47,7 @@ emit_row(ParseState *ps, Row *row, const char *kind)
 	}
 	else
 		row->nulls[COL_ERROR] = true;
-	tuplestore_putvalues(ps->ts, ps->desc, row->values, row->nulls);
+	ps->emit(ps->emit_arg, row->values, row->nulls);
 }
 
 /* The product columns, shared by all its variants' rows. */

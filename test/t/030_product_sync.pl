@@ -76,18 +76,26 @@ ok(defined $job->{updated_since}, 'incremental sync has an updated_since bound')
 is($job->{products_fetched}, scalar(@{ $m->{touched} }), 'only the touched products were fetched');
 cmp_ok($job->{variants_created}, '>', 0, 'new variants created');
 cmp_ok($job->{variants_updated}, '>', 0, 'changed variants updated');
-is($job->{variants_deactivated}, 0, 'an incremental sync deactivates nothing');
+# a listed product carries its complete variant list: the variants removed
+# from it are deactivated at once; deleted products are not listed at all
+is($job->{variants_deactivated}, 4,
+	'an incremental sync deactivates the variants removed from the products it lists');
 $diff = mirror_diff($node, $standin, $shop->{domain}, $sid);
 is($diff->{missing}, 0, 'after the incremental sync every current variant matches')
   or diag explain $diff->{examples};
 my $deleted = $standin->deleted($shop->{domain});
 my $del_list = join(',', @{ $deleted->{sku_ids} });
-is($diff->{extra}, scalar(@{ $deleted->{sku_ids} }), 'deleted variants are still active until a full sync');
+my $gone_products = join(',', @{ $deleted->{product_ids} });
+my $of_deleted = $node->safe_psql('app',
+	"SELECT count(*) FROM shopify.products WHERE product_id IN ($gone_products) AND is_active");
+cmp_ok($of_deleted, '>', 0, 'the variants of deleted products are still active');
+is($diff->{extra}, $of_deleted, 'only the variants of deleted products are active until a full sync');
+is($of_deleted + 4, scalar(@{ $deleted->{sku_ids} }), 'every other deleted variant is inactive already');
 
 # ---- full sync reflects deletes
 $job = run_sync($node, $sid);
 is($job->{status}, 'completed', 'full sync after deletes completed');
-is($job->{variants_deactivated}, scalar(@{ $deleted->{sku_ids} }), 'deleted variants counted deactivated');
+is($job->{variants_deactivated}, $of_deleted, 'the deleted products\' variants counted deactivated');
 $diff = mirror_diff($node, $standin, $shop->{domain}, $sid);
 is($diff->{missing} + $diff->{extra}, 0, 'mirror equals the catalog after deletes');
 is($node->safe_psql('app',
