@@ -5,6 +5,9 @@ use strict;
 use warnings;
 
 use Test::More;
+use Cwd qw(abs_path);
+use File::Basename qw(dirname);
+use File::Spec;
 use File::Temp qw(tempdir);
 use HTTP::Tiny;
 use IO::Socket::INET;
@@ -600,11 +603,11 @@ sub bulk_start {
 
 # Poll until a final status; returns (node, [distinct statuses in order]).
 sub bulk_wait {
-	my ($gid, $timeout) = @_;
+	my ($gid, $timeout, $shop) = @_;
 	my $deadline = time() + ($timeout // 15);
 	my (@seq, $n);
 	while (1) {
-		my ($d, $res) = gql($eps, $Q_BULK_STATUS, { id => $gid });
+		my ($d, $res) = gql($shop // $eps, $Q_BULK_STATUS, { id => $gid });
 		$n = $d->{data}{node} or die "bulk status: $res->{content}";
 		push @seq, $n->{status} unless @seq && $seq[-1] eq $n->{status};
 		last if $n->{status} =~ /^(COMPLETED|FAILED|CANCELED|EXPIRED)$/ || time() > $deadline;
@@ -1103,6 +1106,185 @@ sub gql_orders_walk {
 		stats_from_rows($s->orders_expected($ZETA), $now2), 'orders_stats after mutations');
 }
 
+# --- GraphQL as Shopify's schema has it (the graphql-js oracle) ---------------------------
+{
+	my $Z = $ZETA;
+	$s->set_graphql($Z, { maximum => 1000, restore => 0 });     # no restore: every point shows
+	my $avail = sub { $s->graphql_bucket($Z)->{available} };
+
+	# an invalid field: undefinedField, phrased and placed as Shopify does, nothing charged
+	my $bad = 'query Bad { shop { name nope } }';
+	my ($d, $res) = gql($zeta, $bad);
+	is($res->{status}, 200, 'a field the schema does not have -> HTTP 200');
+	is_deeply($d->{errors}, [{ message => "Field 'nope' doesn't exist on type 'Shop'",
+		locations => [{ line => 1, column => 1 + index($bad, 'nope') }], path => ['query Bad', 'shop', 'nope'],
+		extensions => { code => 'undefinedField', typeName => 'Shop', fieldName => 'nope' } }],
+		'... undefinedField with locations, path and extensions');
+	ok(!exists $d->{data} && !exists $d->{extensions}, '... no data, no cost');
+	is($avail->(), 1000, '... nothing charged');
+	is($s->shop_stats($Z)->{invalid_graphql}, 1, '... counted in stats (invalid_graphql)');
+
+	# arguments of the wrong type, missing ones, connections without first/last
+	($d) = gql($zeta, '{ products(first: "ten", sortKey: UPDATED_AT) { nodes { id } } }');
+	is_deeply([ $d->{errors}[0]{message}, $d->{errors}[0]{extensions}{code} ],
+		[ q{Argument 'first' on Field 'products' has an invalid value ("ten"). Expected type 'Int'.},
+		  'argumentLiteralsIncompatible' ], 'first: "ten" -> argumentLiteralsIncompatible');
+	($d) = gql($zeta, 'query P($n: String) { products(first: $n, sortKey: UPDATED_AT) { nodes { id } } }', { n => '5' });
+	is_deeply([ $d->{errors}[0]{message}, $d->{errors}[0]{extensions}{code} ],
+		[ 'Type mismatch on variable $n and argument first (String / Int)', 'variableMismatch' ],
+		'a String variable for first: Int -> variableMismatch');
+	($d) = gql($zeta, 'query P($n: Int!) { products(first: $n, sortKey: UPDATED_AT) { nodes { id } } }', { n => 'x' });
+	is($d->{errors}[0]{message}, 'Variable $n of type Int! was provided invalid value', 'a variable value that is no Int');
+	is($d->{errors}[0]{extensions}{problems}[0]{explanation}, 'Could not coerce value "x" to Int', '... explained');
+	($d) = gql($zeta, 'query P { products(first: 1, sortKey: FASTEST) { nodes { id } } }');
+	is($d->{errors}[0]{extensions}{code}, 'argumentLiteralsIncompatible', 'an enum value the schema does not have');
+	($d) = gql($zeta, 'mutation { bulkOperationRunQuery { userErrors { message } } }');
+	is_deeply([ $d->{errors}[0]{message}, $d->{errors}[0]{extensions}{code} ],
+		[ "Field 'bulkOperationRunQuery' is missing required arguments: query", 'missingRequiredArguments' ],
+		'bulkOperationRunQuery without query: -> missingRequiredArguments');
+	($d) = gql($zeta, '{ products(sortKey: UPDATED_AT) { nodes { id } } }');
+	is($d->{errors}[0]{message}, 'you must provide one of first or last', 'a connection without first or last');
+	is($avail->(), 1000, 'none of them charged');
+
+	# a deprecated field (ShopPlan.displayName, deprecated for publicDisplayName) is still answered
+	($d) = gql($zeta, '{ shop { plan { displayName publicDisplayName } } }');
+	is_deeply($d->{data}, { shop => { plan => { displayName => 'Basic', publicDisplayName => 'Basic' } } },
+		'deprecated plan { displayName } still answered, next to publicDisplayName');
+	is($d->{extensions}{cost}{requestedQueryCost}, 2, '... cost 2: shop 1 + plan 1');
+	is($avail->(), 998, '... charged');
+
+	# aliases, only the selected fields, __typename, fragments, nested connections
+	($d) = gql($zeta, 'query A { a: products(first: 2, sortKey: UPDATED_AT) { nodes { __typename pid: id ...T } } '
+		. 'b: productsCount(limit: null) { n: count } c: productsCount(limit: 5) { count precision } shop { __typename } } '
+		. 'fragment T on Product { title variants(first: 1) { edges { cursor node { id } } pageInfo { hasNextPage } } }');
+	my $n0 = $d->{data}{a}{nodes}[0];
+	is_deeply([sort keys %{ $d->{data} }], [qw(a b c shop)], 'aliased root fields');
+	is_deeply([sort keys %$n0], [qw(__typename pid title variants)], 'a node has exactly the selected fields, under their aliases');
+	is_deeply([ $n0->{__typename}, $d->{data}{shop}{__typename} ], [qw(Product Shop)], '__typename');
+	ok($n0->{pid} =~ m{^gid://shopify/Product/\d+$} && $n0->{variants}{edges}[0]{node}{id} =~ m{ProductVariant/\d+$}
+		&& length($n0->{variants}{edges}[0]{cursor}) > 10 && exists $n0->{variants}{pageInfo}{hasNextPage},
+		'a fragment spread with a nested connection: edges { cursor node }, pageInfo');
+	is_deeply([ $d->{data}{b}, $d->{data}{c} ], [ { n => 40 }, { count => 5, precision => 'AT_LEAST' } ],
+		'counts: limit: null exact, limit: 5 capped with precision AT_LEAST');
+	my $oid = "gid://shopify/Order/" . $s->orders_expected($Z)->{orders}[0]{order_id};
+	($d) = gql($zeta, 'query N($id: ID!) { node(id: $id) { __typename id ... on Order { name } ... on Product { title } } }',
+		{ id => $oid });
+	is_deeply([sort keys %{ $d->{data}{node} }], [qw(__typename id name)], 'node(id:) of an order: only the Order fragment');
+	is($d->{extensions}{cost}{requestedQueryCost}, 1, '... an interface costs its dearest selection (1)');
+
+	# requested cost: the rule's figures
+	my $before = $avail->();
+	($d, $res) = gql($zeta, $Q_PRODUCTS, { first => 40, after => undef, query => undef, variantsFirst => 10 });
+	my $c = $d->{extensions}{cost};
+	my $actual = 2;
+	$actual += 3 + 2 * scalar @{ $_->{variants}{nodes} } for @{ $d->{data}{products}{nodes} };
+	is($c->{requestedQueryCost}, 922, 'products page of 40 x 10 variants: 2 + 40 x (1 + 2 + 10 x 2) = 922');
+	is($c->{actualQueryCost}, $actual, "... actual: 2 + per product 3 + 2 x its variants returned = $actual");
+	is($avail->(), $before - $actual, '... the bucket is charged the actual cost');
+	($d) = gql($zeta, $Q_ORDERS, { first => 40, after => undef, query => undef, linesFirst => 10 });
+	is_deeply([ $d->{errors}[0]{message}, @{ $d->{errors}[0]{extensions} }{qw(code cost)} ],
+		[ 'Query cost is 2522, which exceeds the single query max cost limit (1000).', 'MAX_COST_EXCEEDED', 2522 ],
+		"the shared docs' example: 40 orders x (1 + 5 money sets + lineItems 2 + 10 x 5) = 2522 -> MAX_COST_EXCEEDED");
+	is($avail->(), $before - $actual, '... nothing charged');
+
+	# valid on Shopify, not implemented by the stand-in: said so
+	($d) = gql($zeta, '{ customers(first: 1) { nodes { id } } }');
+	ok($d->{errors}[0]{extensions}{code} eq 'STANDIN_NOT_IMPLEMENTED' && $d->{errors}[0]{message} =~ /stand-in/,
+		'a root field the stand-in lacks: ' . $d->{errors}[0]{message});
+	($d) = gql($zeta, '{ products(first: 1, sortKey: UPDATED_AT) { nodes { id onlineStoreUrl } } }');
+	like($d->{errors}[0]{message}, qr/field 'onlineStoreUrl' on type 'Product'/, '... and a field it lacks');
+	is($avail->(), $before - $actual, '... refunded in full');
+	$s->set_graphql($Z, { maximum => 100000, restore => 100000 });
+}
+
+# --- bulk exports from the inner query; concurrency by version --------------------------
+{
+	my $Z = $ZETA;
+	my $exp = $s->orders_expected($Z);
+	my %want_o = map { ("gid://shopify/Order/$_->{order_id}" => 1) } @{ $exp->{orders} };
+	my %want_l = map { ("gid://shopify/LineItem/$_->{line_id}" => "gid://shopify/Order/$_->{order_id}") } @{ $exp->{lines} };
+	my $OQ = '{ orders { edges { node { id name totalPriceSet { shopMoney { amount } } '
+	  . 'lineItems { edges { node { id quantity variant { id } } } } } } } }';
+	my $plain = HTTP::Tiny->new(timeout => 20);
+	my $export = sub {        # (start answer, node, [decoded lines])
+		my (%o) = @_;
+		my $st = $o{mutation}
+		  ? gql($zeta, $o{mutation}, { query => $o{query} // $OQ })->{data}{bulkOperationRunQuery}
+		  : bulk_start(shop => $zeta, query => $o{query} // $OQ, version => $o{version});
+		return ($st) unless $st->{bulkOperation};
+		my ($n) = bulk_wait($st->{bulkOperation}{id}, 15, $zeta);
+		my $dl = $plain->get($n->{url});
+		return ($st, $n, [ map { $JSON->decode($_) } split /\n/, $dl->{content} ]);
+	};
+	# count the child lines that come before their parent's line
+	my $early = sub {
+		my (%seen, $n);
+		for (@{ $_[0] }) {
+			if ($_->{__parentId}) { $n++ unless $seen{ $_->{__parentId} } } else { $seen{ $_->{id} } = 1 }
+		}
+		return $n // 0;
+	};
+
+	$s->set_bulk($Z, { delay_s => 0.1 });
+	my ($st, $n, $lines) = $export->();
+	is($st->{bulkOperation}{status}, 'CREATED', 'bulk orders export started');
+	my (%o, %l, $shape_ok);
+	$shape_ok = 1;
+	for my $x (@$lines) {
+		if (exists $x->{__parentId}) {
+			$l{ $x->{id} } = $x->{__parentId};
+			$shape_ok = 0 unless join(',', sort keys %$x) eq '__parentId,id,quantity,variant';
+		} else {
+			$o{ $x->{id} }++;
+			$shape_ok = 0 unless join(',', sort keys %$x) eq 'id,name,totalPriceSet'
+			  && $x->{totalPriceSet}{shopMoney}{amount} =~ /^\d+(\.\d+)?$/;
+		}
+	}
+	ok($shape_ok, 'order lines carry exactly id, name, totalPriceSet; line item lines id, quantity, variant, __parentId');
+	is_deeply(\%o, { map { ($_ => 1) } keys %want_o }, 'every order once (' . scalar(keys %o) . ')');
+	is_deeply(\%l, \%want_l, 'every line item once, __parentId its order (' . scalar(keys %l) . ')');
+	is($early->($lines), 0, 'children_first 0: every line item after its order');
+	my ($info) = grep { $_->{id} eq $st->{bulkOperation}{id} } @{ $s->bulk_info($Z)->{operations} };
+	ok($n->{objectCount} == @$lines && $info->{rootObjectCount} == keys %o,
+		'objectCount counts every line, rootObjectCount the orders');
+	is_deeply([ @$info{qw(query api_version)}, $info->{groupObjects} ? 1 : 0 ], [ $OQ, $V, 0 ],
+		'bulk_info records the inner query, the version and groupObjects');
+
+	$s->set_bulk($Z, { children_first => 0.5, shuffle => JSON::PP::false });
+	($st, $n, $lines) = $export->();
+	my $e = $early->($lines);
+	ok($e > 0, "children_first 0.5 (groupObjects false): $e line items come before their order");
+	is(scalar(grep { $_->{__parentId} && !$want_o{ $_->{__parentId} } } @$lines), 0, '... every __parentId an order');
+	($st, $n, $lines) = $export->(mutation => 'mutation G($query: String!) { bulkOperationRunQuery(query: $query, '
+		. 'groupObjects: true) { bulkOperation { id status } userErrors { field message code } } }');
+	is($early->($lines), 0, '... but not with groupObjects: true');
+	$s->set_bulk($Z, { reset => JSON::PP::true });
+
+	# the inner query is judged by Shopify's bulk rules
+	($st) = $export->(query => '{ orders { edges { node { id nope } } } }');
+	is_deeply($st, { bulkOperation => undef, userErrors => [{ field => ['query'], code => 'INVALID',
+		message => "Invalid bulk query: Field 'nope' doesn't exist on type 'Order'" }] },
+		'an invalid inner query: userError INVALID');
+	($st) = $export->(query => '{ products { edges { node { id variants { edges { node { id '
+		. 'sellingPlanGroups { edges { node { id } } } } } } } } } }');
+	like($st->{userErrors}[0]{message}, qr/nesting depth greater than 2/, 'connections nested 3 deep: INVALID');
+
+	# schema versions: bulkOperation(id:) exists from 2026-01 on; currentBulkOperation everywhere
+	my $gid = $st->{bulkOperation} ? $st->{bulkOperation}{id} : $info->{id};
+	my $Q_BOP = 'query B($id: ID!) { bulkOperation(id: $id) { id status } }';
+	my $d = gql($zeta, $Q_BOP, { id => $gid }, version => '2025-10');
+	is_deeply([ $d->{errors}[0]{message}, $d->{errors}[0]{extensions}{code} ],
+		[ "Field 'bulkOperation' doesn't exist on type 'QueryRoot'", 'undefinedField' ], '2025-10: bulkOperation(id:) refused');
+	$d = gql($zeta, $Q_BOP, { id => $gid }, version => '2026-01');
+	is($d->{data}{bulkOperation}{id}, $gid, '2026-01: bulkOperation(id:) answered');
+	is($d->{extensions}{cost}{actualQueryCost}, 1, '... a poll costs 1');
+	$d = gql($zeta, $Q_BULK_CURRENT, undef, version => '2025-10');
+	ok($d->{data}{currentBulkOperation}{id}, '2025-10: currentBulkOperation answered');
+	$d = gql($zeta, $Q_BULK_START, { query => $OQ });
+	is_deeply([ @{ $d->{extensions}{cost} }{qw(requestedQueryCost actualQueryCost)} ], [10, 10], 'a bulk start costs 10');
+	bulk_wait($d->{data}{bulkOperationRunQuery}{bulkOperation}{id}, 15, $zeta);
+}
+
 # --- crafted answers (inject) ----------------------------------------------------
 {
 	my $BETA = 'beta.myshopify.com';
@@ -1173,6 +1355,28 @@ sub gql_orders_walk {
 			{ content => $JSON->encode($bad->[0]) });
 		ok($res->{status} == 400 && $res->{content} =~ /$bad->[1]/, "a bad rule is refused ($bad->[1])");
 	}
+}
+
+# --- the oracle's own checks: node tests of the cost rules, the validation CLI ----------
+{
+	my $gdir = $ShopifyStandin::GRAPHQL_DIR
+	  // File::Spec->catdir(dirname(abs_path($INC{'ShopifyStandin.pm'})), File::Spec->updir, 'graphql');
+	my $out = `node --test "$gdir/cost.test.mjs" 2>&1`;
+	my ($np, $nf) = ($out =~ /^# pass (\d+)/m, $out =~ /^# fail (\d+)/m);
+	ok($? == 0 && $np && !$nf, 'node --test test/graphql/cost.test.mjs: the cost rules and request checks ('
+		. ($np // 0) . ' passed)') or diag($out);
+	my $docs = "$dir/documents.jsonl";
+	open(my $fh, '>', $docs) or die "$docs: $!";
+	print $fh $JSON->encode({ name => 'products', api_version => $V, query => $Q_PRODUCTS,
+		variables => { first => 40, variantsFirst => 10 } }), "\n";
+	print $fh $JSON->encode({ name => 'shop', api_version => $V, query => $Q_SHOP }), "\n";
+	print $fh $JSON->encode({ name => 'bulk', api_version => '2025-10', query => $BULK_QUERY, bulk => JSON::PP::true }), "\n";
+	close $fh;
+	my @r = map { $JSON->decode($_) } split /\n/, `node "$gdir/validate_documents.mjs" < "$docs"`;
+	is_deeply([ map { [ $_->{name}, $_->{valid} ? 1 : 0, $_->{cost} ] } @r ],
+		[ [ 'products', 1, 922 ], [ 'shop', 0, 2 ], [ 'bulk', 1, $r[2]{cost} ] ],
+		'validate_documents.mjs: products page valid (922), the shop query invalid (deprecated field), the bulk query valid');
+	like($r[1]{errors}[0]{message} // '', qr/ShopPlan\.displayName' is deprecated/, '... the deprecation reported as an error');
 }
 
 my $pid = $s->pid;
