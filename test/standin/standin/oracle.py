@@ -205,11 +205,11 @@ class Oracle:
 
     def _call(self, msg):
         with self.lock:
-            for attempt in (1, 2):
+            for _attempt in (1, 2):
                 if self.proc is None or self.proc.poll() is not None:
-                    if attempt == 2 or self.proc is not None:
-                        _log("GraphQL oracle exited (%s); restarting"
-                             % (self.proc.returncode if self.proc else "not running"))
+                    if self.proc is not None:
+                        _log("GraphQL oracle exited (status %s); restarting"
+                             % self.proc.returncode)
                     self.start()
                 self.seq += 1
                 msg["id"] = self.seq
