@@ -749,6 +749,10 @@ sub bulk_op_info {
 	$opb = bulk_start(version => '2025-10');
 	ok(!defined $opb->{bulkOperation} && $opb->{userErrors}[0]{code} eq 'OPERATION_IN_PROGRESS',
 		'busy_s: start refused with OPERATION_IN_PROGRESS (2025-10)');
+	$s->set_bulk($EPS, { busy_s => 1, busy_ops => 5 });
+	$opb = bulk_start();
+	ok(!defined $opb->{bulkOperation} && $opb->{userErrors}[0]{code} eq 'OPERATION_IN_PROGRESS',
+		"busy_ops 5: all of $V\'s 5 places taken, start refused");
 	$s->set_bulk($EPS, { busy_s => 0 });
 
 	$s->set_bulk($EPS, { fail => 'TIMEOUT' });

@@ -11,7 +11,7 @@ connection's nodes (variants, lineItems) as lines of their own with
 One ``BulkState`` per shop (settings + operations); operation ids come from a
 global counter.  At most 5 operations of a shop are in progress at once when
 the request's API version is 2026-01 or later, 1 before (``busy_s`` occupies
-one place as a foreign operation).  An operation's status is computed from
+``busy_ops`` places, 1 by default, as another app's operations).  An operation's status is computed from
 the clock: CREATED for the first third of ``delay_s``, then RUNNING, then
 (once the file is written and ``delay_s`` has passed) COMPLETED, FAILED or
 EXPIRED as the settings ask; a cancel (mutation or ``cancel_after_s``) gives
@@ -348,16 +348,17 @@ class BulkState:
         self.settings = dict(DEFAULTS)
         self.ops = []
         self.busy_until = 0.0
-        self.busy_id = None
+        self.busy_ids = []
 
     def configure(self, d):
         with self.lock:
             new = dict(DEFAULTS) if d.get("reset") else dict(self.settings)
             if d.get("reset"):
-                self.busy_until, self.busy_id = 0.0, None
+                self.busy_until, self.busy_ids = 0.0, []
             for k in d:
-                if k not in DEFAULTS and k not in ("busy_s", "reset"):
-                    raise ValueError("unknown bulk setting %r (known: %s, busy_s, reset)"
+                if k not in DEFAULTS and k not in ("busy_s", "busy_ops", "reset"):
+                    raise ValueError("unknown bulk setting %r (known: %s, busy_s, busy_ops, "
+                                     "reset)"
                                      % (k, ", ".join(DEFAULTS)))
             if "delay_s" in d:
                 new["delay_s"] = float(_num(d, "delay_s"))
@@ -384,25 +385,29 @@ class BulkState:
                 new["children_first"] = float(cf)
             if "seed" in d:
                 new["seed"] = d["seed"]
+            if "busy_ops" in d and "busy_s" not in d:
+                raise ValueError("busy_ops goes with busy_s")
             if "busy_s" in d:
                 busy = _num(d, "busy_s")
+                n = _num(d, "busy_ops", 1, integer=True) if "busy_ops" in d else 1
                 self.busy_until = time.monotonic() + busy
-                self.busy_id = next(_IDS) if busy > 0 else None
+                self.busy_ids = [next(_IDS) for _ in range(n)] if busy > 0 else []
             self.settings = new
             return self._summary()
 
     def _summary(self):
         return {"settings": dict(self.settings),
-                "busy_s_left": round(max(0.0, self.busy_until - time.monotonic()), 3)}
+                "busy_s_left": round(max(0.0, self.busy_until - time.monotonic()), 3),
+                "busy_ops": len(self.busy_ids)}
 
     def start(self, shop, state, export):
         """-> (op, None) or (None, gid of an operation in the way).  At most 5
-        in progress from API version 2026-01 on, 1 before; busy_s counts as
-        one (another app's operation)."""
+        in progress from API version 2026-01 on, 1 before; busy_s stands for
+        busy_ops of them (another app's operations)."""
         limit = MAX_CONCURRENT if export.version >= CONCURRENT_FROM else 1
         with self.lock:
             now = time.monotonic()
-            busy = [BULK_GID % self.busy_id] if now < self.busy_until else []
+            busy = [BULK_GID % i for i in self.busy_ids] if now < self.busy_until else []
             running = busy + [op.gid for op in self.ops if op.in_progress(now)]
             if len(running) >= limit:
                 return None, running[0]
