@@ -25,7 +25,6 @@ OBJS = \
 	src/rest.o \
 	src/convert.o \
 	src/variants.o \
-	src/variants_rows.o \
 	src/mirror.o \
 	src/sync.o \
 	src/sync_write.o \
@@ -36,6 +35,7 @@ OBJS = \
 	src/gql_doc.o \
 	src/introspect.o \
 	src/jsonpick.o \
+	src/extract.o \
 	src/webhook.o \
 	src/events.o \
 	src/status.o
@@ -51,7 +51,7 @@ PG_CONFIG ?= pg_config
 
 PG_CPPFLAGS = -I$(srcdir)/src -DEXTVERSION=\"$(EXTVERSION)\"
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
-SHLIB_LINK  = -lcurl -lcrypto
+SHLIB_LINK  = -lcurl -lcrypto -lyajl
 # scripts/test.sh turns on the extension's Assert()s (src/assert_on.h) and
 # scripts/sanitize.sh adds AddressSanitizer/UBSan, through these
 PG_CPPFLAGS += $(ASSERT_CPPFLAGS)

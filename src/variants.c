@@ -1,29 +1,23 @@
 /*
- * variants.c — Shopify payloads to typed variant rows: the SQL function
- * shopify._variants(doc text, shape text).
+ * variants.c — Shopify product payloads to typed variant rows: the
+ * declaration of what a product and a variant keep, and the rows made of
+ * them (also offered to SQL as shopify._variants(doc text, shape text)).
  *
- * Every payload (a REST page, a webhook product; GraphQL pages and bulk
- * batches use the same machinery) becomes rows of one shape: one row per
- * variant, with its product's fields copied onto it and values converted to
- * the mirror's types (bigint ids, exact numeric prices, timestamptz).
- *
- * The text is parsed once, streaming, with PostgreSQL's JSON parser and a
- * small state machine (the semantic actions below) that keeps only the
- * fields the mirror stores: no jsonb tree is built.  Measured on a
- * 250-product REST page (880 kB, 1,100 variants): 14 ms here against 45 ms
- * for building jsonb and walking it (see scripts/bench.sh).  Variants are
- * held until their product object closes, because JSON key order is free
- * and product fields may come after "variants".
+ * Every payload (a REST page, a webhook product, a GraphQL page, a
+ * product's further variants, a batch of bulk lines) is read once by
+ * extract.c from the declarations below, and becomes rows of one shape:
+ * one row per variant, with its product's fields copied onto it and values
+ * converted to the mirror's types (bigint ids, also from GraphQL global
+ * ids; exact numeric prices; timestamptz).
  *
  * Nothing here throws for bad data inside a well-formed document: a variant
  * with a value of the wrong type, an id out of range, an unparsable price or
  * timestamp, or a string longer than 64 kB comes out with ok = false and a
  * reason, so the caller counts it as failed and stores nothing of it, while
- * the rest of the page goes on.  A document that is not JSON (or holds
- * \u0000), is not valid in the database encoding (invalid UTF-8, a NUL
- * byte: the text goes into text columns as it is), or nests deeper than
- * SHOPIFY_JSON_MAX_DEPTH is an error of class 22 (data exception) for the
- * whole call.
+ * the rest of the page goes on.  A product without a list of variants, or
+ * an element that is not an object, is one failed row.  Documents that are
+ * not JSON, not valid text, or nested too deep are errors of class 22 for
+ * the whole call (extract.c).
  *
  * Shapes:
  *   rest_products     {"products": [{..., "variants": [...]}, ...]}   (REST page)
@@ -37,574 +31,387 @@
  *                     caller joins them to their variants), variant lines as
  *                     rows of kind 'variant' with only their product_id.
  * Rows of the other shapes have kind 'variant'.
- *
- * This file holds the parser (the semantic actions) and the SQL entry
- * point; a finished product becomes rows in variants_rows.c, and values
- * are converted by convert.c.
- */#include "postgres.h"
+ */
+#include "postgres.h"
 
 #include "funcapi.h"
-#include "mb/pg_wchar.h"
-#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/tuplestore.h"
 
 #include "convert.h"
-#include "jsonpick.h"
-#include "variants_int.h"
+#include "extract.h"
+#include "variants.h"
 
 PG_FUNCTION_INFO_V1(shopify_page_variants);
 
-/* ----- semantic actions ----- */
+/* ----- the declarations ----- */
 
-static Frame *
-top(ParseState *ps)
+enum
 {
-	return ps->depth > 0 ? &ps->stack[ps->depth - 1] : NULL;
+	P_ID, P_TITLE, P_VENDOR, P_PRODUCT_TYPE, P_HANDLE, P_STATUS, P_TAGS, P_UPDATED_AT,
+	NPFIELDS
+};
+
+static const XFieldDecl product_fields[NPFIELDS] = {
+	[P_ID] = {"id"},
+	[P_TITLE] = {"title"},
+	[P_VENDOR] = {"vendor"},
+	[P_PRODUCT_TYPE] = {"product_type|productType"},
+	[P_HANDLE] = {"handle"},
+	[P_STATUS] = {"status"},
+	[P_TAGS] = {"tags", XF_LIST},	/* REST "a, b"; GraphQL ["a", "b"] */
+	[P_UPDATED_AT] = {"updated_at|updatedAt"},
+};
+
+enum
+{
+	V_ID, V_PRODUCT_ID, V_SKU, V_TITLE, V_BARCODE, V_PRICE, V_COMPARE_AT, V_INVENTORY,
+	V_INVENTORY_ITEM, V_POSITION, V_UPDATED_AT,
+	NVFIELDS,
+	V_PARENT = NVFIELDS			/* bulk lines only */
+};
+
+static const XFieldDecl variant_fields[NVFIELDS + 1] = {
+	[V_ID] = {"id"},
+	[V_PRODUCT_ID] = {"product_id"},
+	[V_SKU] = {"sku"},
+	[V_TITLE] = {"title"},
+	[V_BARCODE] = {"barcode"},
+	[V_PRICE] = {"price"},
+	[V_COMPARE_AT] = {"compare_at_price|compareAtPrice"},
+	[V_INVENTORY] = {"inventory_quantity|inventoryQuantity"},
+	[V_INVENTORY_ITEM] = {"inventory_item_id|inventoryItem.id"},
+	[V_POSITION] = {"position"},
+	[V_UPDATED_AT] = {"updated_at|updatedAt"},
+	[V_PARENT] = {"__parentId"},
+};
+
+static const XRecordDecl variant_decl = {"variant", variant_fields, NVFIELDS, NULL, 0};
+static const XRecordDecl bulk_variant_decl = {"variant", variant_fields, NVFIELDS + 1, NULL, 0};
+
+/* REST: an array; GraphQL: a connection's nodes or edges */
+static const XChildDecl product_children[] = {
+	{"variants.*", &variant_decl},
+	{"variants.nodes.*", &variant_decl},
+	{"variants.edges.*.node", &variant_decl},
+};
+
+static const XRecordDecl product_decl = {"product", product_fields, NPFIELDS,
+product_children, lengthof(product_children)};
+
+/* a bulk product line has no children: its variants are lines of their own */
+static const XRecordDecl bulk_product_decl = {"product", product_fields, NPFIELDS, NULL, 0};
+
+static const char *const rest_page_roots[] = {"products.*"};
+static const char *const rest_product_roots[] = {""};
+static const char *const graphql_page_roots[] = {"data.products.nodes.*", "data.products.edges.*.node"};
+static const char *const graphql_product_roots[] = {"data.product"};
+
+static const XShape shapes[] = {
+	{.name = "rest_products", .roots = rest_page_roots, .nroots = 1, .marker = "products",
+	.marker_array = true, .decl = &product_decl},
+	{.name = "rest_product", .roots = rest_product_roots, .nroots = 1, .wrapper = "product",
+	.decl = &product_decl},
+	{.name = "graphql_products", .roots = graphql_page_roots, .nroots = 2,
+	.marker = "data.products", .decl = &product_decl},
+	{.name = "graphql_product", .roots = graphql_product_roots, .nroots = 1, .decl = &product_decl},
+	{.name = "bulk_jsonl", .jsonl = true, .decl = &bulk_product_decl,
+	.child_decl = &bulk_variant_decl, .parent_field = V_PARENT},
+};
+
+/* ----- rows ----- */
+
+typedef struct Row
+{
+	Datum		values[VROW_NCOLS];
+	bool		nulls[VROW_NCOLS];
+	const char *error;
+} Row;
+
+typedef struct Builder
+{
+	VariantEmit emit;
+	void	   *arg;
+	MemoryContext cxt;			/* the rows of one record; reset after it */
+} Builder;
+
+/* an extracted value as the converters take it */
+static Scalar
+scalar_of(const XValue *x)
+{
+	Scalar		s;
+
+	memset(&s, 0, sizeof(s));
+	switch (x->type)
+	{
+		case XT_ABSENT:
+			break;
+		case XT_NULL:
+			s.s = "null";
+			s.len = 4;
+			s.type = JSON_TOKEN_NULL;
+			break;
+		case XT_STRING:
+			s.s = (char *) x->s;
+			s.len = x->len;
+			s.type = JSON_TOKEN_STRING;
+			break;
+		case XT_NUMBER:
+			s.s = (char *) x->s;
+			s.len = x->len;
+			s.type = JSON_TOKEN_NUMBER;
+			break;
+		case XT_BOOL:
+			s.s = (char *) x->s;
+			s.len = x->len;
+			s.type = x->len == 4 ? JSON_TOKEN_TRUE : JSON_TOKEN_FALSE;
+			break;
+		case XT_CONTAINER:
+			s.container = true;
+			break;
+	}
+	return s;
 }
 
 static void
-push(ParseState *ps, Role role)
+null_row(Row *row)
 {
-	if (ps->depth >= MAX_DEPTH)
-	{
-		ps->skip = 1;			/* deeper than anything we keep */
-		return;
-	}
-	ps->stack[ps->depth].role = role;
-	ps->stack[ps->depth].field = NULL;
-	ps->depth++;
-}
-
-static bool
-is_field(Frame *t, const char *name)
-{
-	return t->field != NULL && strcmp(t->field, name) == 0;
-}
-
-/*
- * rest_product: the product of {"product": {...}} has been emitted and its
- * memory reset; the wrapper's other fields belong to no product and are
- * ignored ({"product": {...}, "variants": [...]} must not add variants to
- * a product that is gone).
- */
-static bool
-wrapper_done(ParseState *ps, Frame *t)
-{
-	return t->role == R_WRAPPER && !ps->product_open;
-}
-
-/* Roles whose scalar fields are product fields / variant fields. */
-static bool
-product_role(Role r)
-{
-	return r == R_PRODUCT || r == R_WRAPPER || r == R_LINE;
-}
-
-static bool
-variant_role(Role r)
-{
-	return r == R_VARIANT || r == R_LINE;
-}
-
-/* Mark a kept field of the current product/variant as the wrong type. */
-static bool
-mark_container(ParseState *ps, Frame *t)
-{
-	int			k;
-	bool		kept = false;
-
-	if (product_role(t->role) && (k = row_product_field(t->field)) >= 0)
-	{
-		ps->pf[k].container = true;
-		kept = true;
-	}
-	if (variant_role(t->role) && ps->nvariants > 0 && (k = row_variant_field(t->field)) >= 0)
-	{
-		ps->variants[ps->nvariants - 1].f[k].container = true;
-		kept = true;
-	}
-	if (t->role == R_LINE && is_field(t, "__parentId"))
-	{
-		ps->parent.container = true;
-		kept = true;
-	}
-	return kept;
+	memset(row, 0, sizeof(*row));
+	for (int i = 0; i < VROW_NCOLS; i++)
+		row->nulls[i] = true;
 }
 
 static void
-begin_single_product(ParseState *ps)
+put(Row *row, int col, FieldStatus st, const char *what)
 {
-	MemoryContextReset(ps->product_cxt);
-	memset(ps->pf, 0, sizeof(ps->pf));
-	ps->nvariants = 0;
-	ps->has_variants = false;
-	row_begin_product(ps);
-}
-
-/*
- * One more object or array open.  PostgreSQL's parser recurses once per
- * level: stop long before "stack depth limit exceeded", which is not a data
- * error (the page would be taken for a database failure).
- */
-static void
-nest(ParseState *ps)
-{
-	if (++ps->nesting > SHOPIFY_JSON_MAX_DEPTH)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("Shopify payload nests deeper than %d levels", SHOPIFY_JSON_MAX_DEPTH)));
+	row->nulls[col] = (st != FS_OK);
+	if (st == FS_BAD && row->error == NULL)
+		row->error = what;
 }
 
 static void
-sa_object_start(void *state)
+emit_row(Builder *b, Row *row, const char *kind)
 {
-	ParseState *ps = (ParseState *) state;
-	Frame	   *t = top(ps);
-
-	nest(ps);
-	if (ps->skip > 0)
+	row->values[VROW_KIND] = CStringGetTextDatum(kind);
+	row->nulls[VROW_KIND] = false;
+	row->values[VROW_OK] = BoolGetDatum(row->error == NULL);
+	row->nulls[VROW_OK] = false;
+	if (row->error)
 	{
-		ps->skip++;
-		return;
+		row->values[VROW_ERROR] = CStringGetTextDatum(row->error);
+		row->nulls[VROW_ERROR] = false;
 	}
-	if (t == NULL)
-	{
-		switch (ps->shape)
-		{
-			case SHAPE_REST_PRODUCT:
-				push(ps, R_WRAPPER);
-				row_begin_product(ps);
-				break;
-			case SHAPE_BULK_JSONL:
-				push(ps, R_LINE);
-				row_begin_product(ps);
-				(void) row_new_variant(ps);
-				break;
-			default:
-				push(ps, R_ROOT);
-				break;
-		}
-		return;
-	}
-	switch (t->role)
-	{
-		case R_ROOT:
-			if (is_field(t, "data") && ps->shape != SHAPE_REST_PRODUCTS)
-			{
-				push(ps, R_GDATA);
-				return;
-			}
-			break;
-		case R_GDATA:
-			if (is_field(t, "products") && ps->shape == SHAPE_GRAPHQL_PRODUCTS)
-			{
-				ps->saw_products = true;
-				push(ps, R_GCONN);
-				return;
-			}
-			if (is_field(t, "product") && ps->shape == SHAPE_GRAPHQL_PRODUCT)
-			{
-				begin_single_product(ps);
-				push(ps, R_PRODUCT);
-				return;
-			}
-			break;
-		case R_GEDGES:
-			push(ps, R_GEDGE);
-			return;
-		case R_GEDGE:
-			if (is_field(t, "node"))
-			{
-				push(ps, R_PRODUCT);
-				row_begin_product(ps);
-				return;
-			}
-			break;
-		case R_PRODUCTS:
-			push(ps, R_PRODUCT);
-			row_begin_product(ps);
-			return;
-		case R_PRODUCT:
-		case R_WRAPPER:
-			if (t->role == R_WRAPPER && is_field(t, "product"))
-			{
-				/* {"product": {...}}: the inner object is the product */
-				begin_single_product(ps);
-				push(ps, R_PRODUCT);
-				return;
-			}
-			if (wrapper_done(ps, t))
-			{
-				ps->skip = 1;
-				return;
-			}
-			if (is_field(t, "variants"))
-			{
-				push(ps, R_VCONN);	/* GraphQL: a connection */
-				return;
-			}
-			break;
-		case R_VEDGES:
-			push(ps, R_VEDGE);
-			return;
-		case R_VEDGE:
-			if (is_field(t, "node"))
-			{
-				(void) row_new_variant(ps);
-				push(ps, R_VARIANT);
-				return;
-			}
-			break;
-		case R_VARIANTS:
-			(void) row_new_variant(ps);
-			push(ps, R_VARIANT);
-			return;
-		case R_VARIANT:
-		case R_LINE:
-			if (is_field(t, "inventoryItem"))
-			{
-				push(ps, R_INVITEM);
-				return;
-			}
-			break;
-		default:
-			break;
-	}
-	(void) mark_container(ps, t);
-	ps->skip = 1;
-}
-
-static void
-sa_object_end(void *state)
-{
-	ParseState *ps = (ParseState *) state;
-	Frame	   *t;
-
-	ps->nesting--;
-	if (ps->skip > 0)
-	{
-		ps->skip--;
-		return;
-	}
-	t = top(ps);
-	if (t == NULL)
-		return;
-	if (t->role == R_PRODUCT || (t->role == R_WRAPPER && ps->product_open))
-		row_finish_product(ps);
-	else if (t->role == R_LINE)
-		row_finish_line(ps);
-	ps->depth--;
-}
-
-static void
-sa_array_start(void *state)
-{
-	ParseState *ps = (ParseState *) state;
-	Frame	   *t = top(ps);
-
-	nest(ps);
-	if (ps->skip > 0)
-	{
-		ps->skip++;
-		return;
-	}
-	if (t == NULL)
-	{
-		ps->skip = 1;			/* a bare array: nothing we know */
-		return;
-	}
-	if (t->role == R_ROOT && is_field(t, "products") && ps->shape == SHAPE_REST_PRODUCTS)
-	{
-		ps->saw_products = true;
-		push(ps, R_PRODUCTS);
-		return;
-	}
-	if (t->role == R_GCONN)
-	{
-		if (is_field(t, "nodes"))
-		{
-			push(ps, R_PRODUCTS);
-			return;
-		}
-		if (is_field(t, "edges"))
-		{
-			push(ps, R_GEDGES);
-			return;
-		}
-	}
-	if (t->role == R_VCONN)
-	{
-		if (is_field(t, "nodes") || is_field(t, "edges"))
-		{
-			ps->has_variants = true;
-			push(ps, is_field(t, "nodes") ? R_VARIANTS : R_VEDGES);
-			return;
-		}
-	}
-	if (product_role(t->role) && t->field && !wrapper_done(ps, t))
-	{
-		if (strcmp(t->field, "variants") == 0 && t->role != R_LINE)
-		{
-			ps->has_variants = true;
-			push(ps, R_VARIANTS);
-			return;
-		}
-		if (strcmp(t->field, "tags") == 0)
-		{
-			ps->tags_array = true;
-			push(ps, R_TAGS);
-			return;
-		}
-	}
-	(void) mark_container(ps, t);
-	ps->skip = 1;
-}
-
-static void
-sa_array_end(void *state)
-{
-	ParseState *ps = (ParseState *) state;
-
-	ps->nesting--;
-	if (ps->skip > 0)
-	{
-		ps->skip--;
-		return;
-	}
-	if (ps->depth > 0)
-		ps->depth--;
-}
-
-static void
-sa_field_start(void *state, char *fname, bool isnull)
-{
-	ParseState *ps = (ParseState *) state;
-	Frame	   *t;
-
-	if (ps->skip > 0)
-	{
-		pfree(fname);
-		return;
-	}
-	t = top(ps);
-	if (t->field)
-		pfree(t->field);
-	t->field = fname;
-}
-
-static void
-set_scalar(Scalar *dst, char *token, JsonTokenType type, bool copy)
-{
-	if (dst->s && !copy)
-		pfree(dst->s);
-	dst->s = copy && token ? pstrdup(token) : token;
-	dst->len = token ? strlen(token) : 0;
-	dst->type = type;
-	dst->container = false;
-}
-
-static void
-sa_scalar(void *state, char *token, JsonTokenType type)
-{
-	ParseState *ps = (ParseState *) state;
-	Frame	   *t = top(ps);
-	bool		kept = false;
-	int			k;
-
-	if (ps->skip > 0 || t == NULL || wrapper_done(ps, t))
-	{
-		if (token)
-			pfree(token);
-		return;
-	}
-	switch (t->role)
-	{
-		case R_PRODUCT:
-		case R_WRAPPER:
-		case R_VARIANT:
-		case R_LINE:
-			{
-				MemoryContext old = MemoryContextSwitchTo(ps->product_cxt);
-
-				if (product_role(t->role) && (k = row_product_field(t->field)) >= 0)
-				{
-					set_scalar(&ps->pf[k], token, type, t->role == R_LINE);
-					kept = true;
-				}
-				if (variant_role(t->role) && ps->nvariants > 0 && (k = row_variant_field(t->field)) >= 0)
-				{
-					set_scalar(&ps->variants[ps->nvariants - 1].f[k], token, type, t->role == R_LINE);
-					kept = true;
-				}
-				if (t->role == R_LINE && is_field(t, "__parentId"))
-				{
-					set_scalar(&ps->parent, token, type, true);
-					kept = true;
-				}
-				MemoryContextSwitchTo(old);
-				if (t->role == R_LINE && kept && token)
-				{
-					pfree(token);
-					return;
-				}
-				break;
-			}
-		case R_INVITEM:
-			if (is_field(t, "id") && ps->nvariants > 0)
-			{
-				set_scalar(&ps->variants[ps->nvariants - 1].f[V_INVENTORY_ITEM], token, type, false);
-				kept = true;
-			}
-			break;
-		case R_TAGS:
-			if (type != JSON_TOKEN_STRING)
-				ps->tags_bad = true;
-			else
-			{
-				MemoryContext old = MemoryContextSwitchTo(ps->product_cxt);
-
-				if (ps->tags.len > 0)
-					appendStringInfoString(&ps->tags, ", ");
-				if (ps->tags.len + strlen(token) <= MAX_TEXT + 1)
-					appendStringInfoString(&ps->tags, token);
-				else
-					ps->tags_bad = true;
-				MemoryContextSwitchTo(old);
-			}
-			break;
-		case R_PRODUCTS:
-			if (type != JSON_TOKEN_NULL)
-				row_lone_error(ps, "product is not an object");
-			break;
-		case R_VARIANTS:
-			if (type != JSON_TOKEN_NULL)
-				row_new_variant(ps)->error = "variant is not an object";
-			break;
-		default:
-			break;
-	}
-	if (!kept && token)
-		pfree(token);
-}
-
-static void
-parse_one(ParseState *ps, char *doc, int len)
-{
-	JsonSemAction sem;
-	JsonLexContext *lex;
-	JsonParseErrorType rc;
-
-	memset(&sem, 0, sizeof(sem));
-	sem.semstate = ps;
-	sem.object_start = sa_object_start;
-	sem.object_end = sa_object_end;
-	sem.array_start = sa_array_start;
-	sem.array_end = sa_array_end;
-	sem.object_field_start = sa_field_start;
-	sem.scalar = sa_scalar;
-
-	ps->depth = 0;
-	ps->skip = 0;
-	ps->nesting = 0;
-	lex = makeJsonLexContextCstringLen(doc, len, GetDatabaseEncoding(), true);
-	rc = pg_parse_json(lex, &sem);
-	if (rc != JSON_SUCCESS)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("Shopify payload is not valid JSON"),
-				 errdetail("%s", json_errdetail(rc, lex))));
-	if (lex->strval)
-	{
-		pfree(lex->strval->data);
-		pfree(lex->strval);
-	}
-	pfree(lex);
-}
-
-/* Parse doc and hand its rows to emit. */
-static void
-parse_payload(char *doc, int len, Shape shape, VariantEmit emit, void *emit_arg)
-{
-	ParseState *ps = palloc0(sizeof(ParseState));
-	MemoryContext line_cxt = NULL;
-	int			valid;
-
-	/*
-	 * The parser copies string bytes as they are into the rows' text: they
-	 * must be valid in the database encoding.  (Pages are checked when they
-	 * arrive; bulk batches and direct calls are not.)
-	 */
-	valid = pg_encoding_verifymbstr(GetDatabaseEncoding(), doc, len);
-	if (valid < len)
-		ereport(ERROR,
-				(errcode(ERRCODE_CHARACTER_NOT_IN_REPERTOIRE),
-				 errmsg("Shopify payload is not valid %s", GetDatabaseEncodingName()),
-				 errdetail("Invalid byte sequence or NUL byte at byte %d of %d.", valid + 1, len)));
-
-	ps->shape = shape;
-	ps->single_product = (shape == SHAPE_REST_PRODUCT);
-	ps->emit = emit;
-	ps->emit_arg = emit_arg;
-	ps->product_cxt = AllocSetContextCreate(CurrentMemoryContext, "shopify_sync product",
-											ALLOCSET_DEFAULT_SIZES);
-	if (shape != SHAPE_BULK_JSONL)
-		parse_one(ps, doc, len);
 	else
-	{
-		/* one JSON document per line; each line's parse in a context reset after it */
-		char	   *p = doc;
-		char	   *end = doc + len;
-
-		line_cxt = AllocSetContextCreate(CurrentMemoryContext, "shopify_sync bulk line",
-										 ALLOCSET_DEFAULT_SIZES);
-		while (p < end)
-		{
-			char	   *nl = memchr(p, '\n', end - p);
-			char	   *stop = nl ? nl : end;
-			MemoryContext old;
-
-			if (stop > p && !(stop - p == 1 && *p == '\r'))
-			{
-				old = MemoryContextSwitchTo(line_cxt);
-				parse_one(ps, p, (int) (stop - p));
-				MemoryContextSwitchTo(old);
-				MemoryContextReset(line_cxt);
-			}
-			p = stop + 1;
-		}
-	}
-	if ((shape == SHAPE_REST_PRODUCTS || shape == SHAPE_GRAPHQL_PRODUCTS) && !ps->saw_products)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("Shopify page has no products"),
-				 errdetail("Expected %s.", shape == SHAPE_REST_PRODUCTS ?
-						   "a \"products\" array" : "\"data\": {\"products\": ...}")));
-	MemoryContextDelete(ps->product_cxt);
-	if (line_cxt)
-		MemoryContextDelete(line_cxt);
+		row->nulls[VROW_ERROR] = true;
+	b->emit(b->arg, row->values, row->nulls);
 }
 
-static Shape
+/* tags: a string, or an array of strings joined with ", " */
+static FieldStatus
+conv_tags(const XValue *x, Datum *out)
+{
+	StringInfoData b;
+
+	if (!x->list)
+	{
+		Scalar		s = scalar_of(x);
+
+		return conv_text(&s, out);
+	}
+	initStringInfo(&b);
+	for (const XValue *e = x; e; e = e->more)
+	{
+		if (e->type == XT_ABSENT)
+			continue;			/* an empty array */
+		if (e->type != XT_STRING)
+			return FS_BAD;
+		if (b.len > 0)
+			appendStringInfoString(&b, ", ");
+		if (b.len + e->len > MAX_TEXT)
+			return FS_BAD;
+		appendBinaryStringInfo(&b, e->s, e->len);
+	}
+	*out = PointerGetDatum(cstring_to_text_with_len(b.data, b.len));
+	return FS_OK;
+}
+
+/* The product columns, shared by all its variants' rows. */
+static void
+product_columns(const XRecord *p, Row *row, int64 *product_id)
+{
+	FieldStatus st;
+	Scalar		s;
+
+	null_row(row);
+	s = scalar_of(&p->v[P_ID]);
+	st = conv_int64(&s, product_id);
+	if (st != FS_OK || *product_id <= 0)
+		row->error = "product id missing or not a positive 64-bit integer";
+	row->values[VROW_PRODUCT_ID] = Int64GetDatum(*product_id);
+	row->nulls[VROW_PRODUCT_ID] = (st != FS_OK);
+
+	s = scalar_of(&p->v[P_TITLE]);
+	put(row, VROW_TITLE, conv_text(&s, &row->values[VROW_TITLE]),
+		"product title is not a string of at most 64 kB");
+	s = scalar_of(&p->v[P_VENDOR]);
+	put(row, VROW_VENDOR, conv_text(&s, &row->values[VROW_VENDOR]),
+		"vendor is not a string of at most 64 kB");
+	s = scalar_of(&p->v[P_PRODUCT_TYPE]);
+	put(row, VROW_PRODUCT_TYPE, conv_text(&s, &row->values[VROW_PRODUCT_TYPE]),
+		"product_type is not a string of at most 64 kB");
+	s = scalar_of(&p->v[P_HANDLE]);
+	put(row, VROW_HANDLE, conv_text(&s, &row->values[VROW_HANDLE]),
+		"handle is not a string of at most 64 kB");
+	s = scalar_of(&p->v[P_STATUS]);
+	put(row, VROW_STATUS, conv_status(&s, &row->values[VROW_STATUS]), "status is not a string");
+	put(row, VROW_TAGS, conv_tags(&p->v[P_TAGS], &row->values[VROW_TAGS]),
+		p->v[P_TAGS].list ? "tags are not an array of strings of at most 64 kB" :
+		"tags are not a string of at most 64 kB");
+	s = scalar_of(&p->v[P_UPDATED_AT]);
+	put(row, VROW_PRODUCT_UPDATED, conv_timestamptz(&s, &row->values[VROW_PRODUCT_UPDATED]),
+		"product updated_at is not a timestamp");
+}
+
+static void
+variant_columns(const XRecord *v, Row *row, int64 product_id, bool check_product)
+{
+	int64		id = 0,
+				vpid = 0,
+				item = 0;
+	int32		i32 = 0;
+	FieldStatus st;
+	Scalar		s;
+
+	if (v->not_object && row->error == NULL)
+		row->error = "variant is not an object";
+
+	s = scalar_of(&v->v[V_ID]);
+	st = conv_int64(&s, &id);
+	row->values[VROW_SKU_ID] = Int64GetDatum(id);
+	row->nulls[VROW_SKU_ID] = (st != FS_OK);
+	if ((st != FS_OK || id <= 0) && row->error == NULL)
+		row->error = "variant id missing or not a positive 64-bit integer";
+
+	if (check_product)
+	{
+		s = scalar_of(&v->v[V_PRODUCT_ID]);
+		st = conv_int64(&s, &vpid);
+		if ((st == FS_BAD || (st == FS_OK && vpid != product_id)) && row->error == NULL)
+			row->error = "variant product_id does not match its product";
+	}
+
+	s = scalar_of(&v->v[V_SKU]);
+	put(row, VROW_SKU, conv_text(&s, &row->values[VROW_SKU]), "sku is not a string of at most 64 kB");
+	s = scalar_of(&v->v[V_TITLE]);
+	put(row, VROW_VARIANT_TITLE, conv_text(&s, &row->values[VROW_VARIANT_TITLE]),
+		"variant title is not a string of at most 64 kB");
+	s = scalar_of(&v->v[V_BARCODE]);
+	put(row, VROW_BARCODE, conv_text(&s, &row->values[VROW_BARCODE]),
+		"barcode is not a string of at most 64 kB");
+	s = scalar_of(&v->v[V_PRICE]);
+	put(row, VROW_PRICE, conv_numeric(&s, &row->values[VROW_PRICE]), "price is not a decimal number");
+	s = scalar_of(&v->v[V_COMPARE_AT]);
+	put(row, VROW_COMPARE_AT, conv_numeric(&s, &row->values[VROW_COMPARE_AT]),
+		"compare_at_price is not a decimal number");
+
+	s = scalar_of(&v->v[V_INVENTORY]);
+	st = conv_int32(&s, &i32);
+	row->values[VROW_INVENTORY] = Int32GetDatum(i32);
+	put(row, VROW_INVENTORY, st, "inventory_quantity is not a 32-bit integer");
+
+	s = scalar_of(&v->v[V_INVENTORY_ITEM]);
+	st = conv_int64(&s, &item);
+	if (st == FS_OK && item <= 0)
+		st = FS_BAD;
+	row->values[VROW_INVENTORY_ITEM] = Int64GetDatum(item);
+	put(row, VROW_INVENTORY_ITEM, st, "inventory_item_id is not a positive 64-bit integer");
+
+	i32 = 0;
+	s = scalar_of(&v->v[V_POSITION]);
+	st = conv_int32(&s, &i32);
+	row->values[VROW_POSITION] = Int32GetDatum(i32);
+	put(row, VROW_POSITION, st, "position is not a 32-bit integer");
+
+	s = scalar_of(&v->v[V_UPDATED_AT]);
+	put(row, VROW_VARIANT_UPDATED, conv_timestamptz(&s, &row->values[VROW_VARIANT_UPDATED]),
+		"variant updated_at is not a timestamp");
+}
+
+static void build_record(Builder *b, XRecord *rec);
+
+/* A product (with its variants) or a bulk line becomes rows. */
+static void
+build_rows(void *arg, XRecord *rec)
+{
+	Builder    *b = (Builder *) arg;
+	MemoryContext old = MemoryContextSwitchTo(b->cxt);
+
+	build_record(b, rec);
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(b->cxt);
+}
+
+static void
+build_record(Builder *b, XRecord *rec)
+{
+	Row			prow;
+	int64		product_id = 0;
+
+	if (rec->decl == &bulk_variant_decl)
+	{
+		/* a bulk variant line: its product is the one it names */
+		Row			row;
+		Scalar		s = scalar_of(&rec->v[V_PARENT]);
+		FieldStatus st = conv_int64(&s, &product_id);
+
+		null_row(&row);
+		if (st != FS_OK || product_id <= 0)
+			row.error = "__parentId is not a product id";
+		row.values[VROW_PRODUCT_ID] = Int64GetDatum(product_id);
+		row.nulls[VROW_PRODUCT_ID] = (st != FS_OK);
+		variant_columns(rec, &row, product_id, false);
+		emit_row(b, &row, "variant");
+		return;
+	}
+	if (rec->not_object)
+	{
+		null_row(&prow);
+		prow.error = "product is not an object";
+		emit_row(b, &prow, "variant");
+		return;
+	}
+	product_columns(rec, &prow, &product_id);
+	if (rec->decl == &bulk_product_decl)
+	{
+		emit_row(b, &prow, "product");
+		return;
+	}
+	if (rec->has_children == 0)
+	{
+		if (prow.error == NULL)
+			prow.error = "product has no variants array";
+		emit_row(b, &prow, "variant");
+	}
+	for (int i = 0; i < rec->nchildren; i++)
+	{
+		Row			row = prow;
+
+		variant_columns(rec->children[i], &row, product_id, true);
+		emit_row(b, &row, "variant");
+	}
+}
+
+static const XShape *
 shape_of(const char *shape)
 {
-	Shape		sh = SHAPE_REST_PRODUCTS;
-
-	if (strcmp(shape, "rest_products") == 0)
-		sh = SHAPE_REST_PRODUCTS;
-	else if (strcmp(shape, "rest_product") == 0)
-		sh = SHAPE_REST_PRODUCT;
-	else if (strcmp(shape, "graphql_products") == 0)
-		sh = SHAPE_GRAPHQL_PRODUCTS;
-	else if (strcmp(shape, "graphql_product") == 0)
-		sh = SHAPE_GRAPHQL_PRODUCT;
-	else if (strcmp(shape, "bulk_jsonl") == 0)
-		sh = SHAPE_BULK_JSONL;
-	else
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown payload shape \"%s\"", shape)));
-	return sh;
+	for (int i = 0; i < (int) lengthof(shapes); i++)
+		if (strcmp(shapes[i].name, shape) == 0)
+			return &shapes[i];
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("unknown payload shape \"%s\"", shape)));
+	return NULL;
 }
 
 /*
@@ -615,11 +422,20 @@ shape_of(const char *shape)
 void
 variants_parse(const char *doc, size_t len, const char *shape, VariantEmit emit, void *emit_arg)
 {
-	if (len > PG_INT32_MAX)
+	const XShape *sh = shape_of(shape);
+	Builder		b = {emit, emit_arg, NULL};
+	XResult		res;
+
+	b.cxt = AllocSetContextCreate(CurrentMemoryContext, "shopify_sync variant rows",
+								  ALLOCSET_DEFAULT_SIZES);
+	extract_run(sh, doc, len, build_rows, &b, &res);
+	MemoryContextDelete(b.cxt);
+	if (sh->marker && !res.saw_root)
 		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("Shopify payload is too large (%zu bytes)", len)));
-	parse_payload((char *) doc, (int) len, shape_of(shape), emit, emit_arg);
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("Shopify page has no products"),
+				 errdetail("Expected %s.", strcmp(shape, "rest_products") == 0 ?
+						   "a \"products\" array" : "\"data\": {\"products\": ...}")));
 }
 
 typedef struct SrfOut
@@ -642,12 +458,12 @@ shopify_page_variants(PG_FUNCTION_ARGS)
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	text	   *doc = PG_GETARG_TEXT_PP(0);
 	char	   *shape = text_to_cstring(PG_GETARG_TEXT_PP(1));
-	Shape		sh = shape_of(shape);
 	SrfOut		o;
 
+	(void) shape_of(shape);		/* an unknown shape is refused before anything else */
 	InitMaterializedSRF(fcinfo, 0);
 	o.ts = rsinfo->setResult;
 	o.desc = rsinfo->setDesc;
-	parse_payload(VARDATA_ANY(doc), VARSIZE_ANY_EXHDR(doc), sh, emit_tuple, &o);
+	variants_parse(VARDATA_ANY(doc), VARSIZE_ANY_EXHDR(doc), shape, emit_tuple, &o);
 	return (Datum) 0;
 }
