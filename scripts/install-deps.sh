@@ -7,7 +7,7 @@ set -euo pipefail
 
 PKGS=(
   postgresql-15 postgresql-server-dev-15 postgresql-contrib postgresql-15-cron
-  libcurl4-openssl-dev libssl-dev
+  libcurl4-openssl-dev libssl-dev libyajl-dev
   libipc-run-perl libjson-pp-perl
   python3 make gcc ca-certificates openssl curl
   sqlsmith
