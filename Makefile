@@ -31,6 +31,7 @@ OBJS = \
 	src/sync_answers.o \
 	src/bulk.o \
 	src/orders.o \
+	src/order_rows.o \
 	src/graphql.o \
 	src/gql_doc.o \
 	src/introspect.o \

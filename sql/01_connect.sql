@@ -92,6 +92,8 @@ SELECT shopify_connect_store('tokens.myshopify.com', NULL);
 SELECT shopify_connect_store(NULL, :'tok1');
 SELECT count(*) AS tokens_store_absent FROM shopify.stores WHERE shop_domain = 'tokens.myshopify.com';
 SELECT shopify_connect_store('tokens.myshopify.com', :'tok1', repeat('n', 256));
+-- A token given as the shop name (arguments swapped) would be stored in plain text.
+SELECT shopify_connect_store('tokens.myshopify.com', 'Tokens', :'tok1');
 
 -- The token is stored encrypted: different ciphertext for the same token
 -- (fresh nonce), never the plaintext.

@@ -392,11 +392,11 @@ COMMENT ON COLUMN shopify.sync_jobs.lease_expires_at IS 'A running job whose lea
 
 CREATE TABLE shopify.sync_seen (
     job_id  bigint NOT NULL REFERENCES shopify.sync_jobs (id) ON DELETE CASCADE,
-    sku_ids bigint[] NOT NULL
+    ids     bigint[] NOT NULL
 );
 CREATE INDEX sync_seen_job_idx ON shopify.sync_seen (job_id);
 COMMENT ON TABLE shopify.sync_seen IS
-    'Internal: variant ids returned so far by each running full (or bulk) sync, one row per page written, for the final sweep of deleted variants; emptied when the job ends';
+    'Internal: the ids (variants; order lines of bulk order syncs) returned so far by each running full or bulk sync, one row per page written, for the final sweep of deleted ones; emptied when the job ends';
 
 -------------------------------------------------------------------------------
 -- bulk_products: product lines of a bulk result being downloaded (internal)
@@ -416,6 +416,29 @@ CREATE UNLOGGED TABLE shopify.bulk_products (
 );
 COMMENT ON TABLE shopify.bulk_products IS
     'Internal: product lines of a bulk operation result while it is downloaded, joined to the variant lines that follow; emptied when the job ends (unlogged: a crash restarts the download)';
+
+-------------------------------------------------------------------------------
+-- bulk_orders, bulk_pending: a bulk result being downloaded (internal)
+-------------------------------------------------------------------------------
+
+CREATE UNLOGGED TABLE shopify.bulk_orders (
+    job_id              bigint NOT NULL,
+    order_id            bigint NOT NULL,
+    own                 boolean NOT NULL,
+    cancelled           boolean NOT NULL,
+    PRIMARY KEY (job_id, order_id)
+);
+COMMENT ON TABLE shopify.bulk_orders IS
+    'Internal: orders of a bulk operation result while it is downloaded (own: the result speaks for the order, it was not older than the mirror), for the line items that follow them anywhere in the file; emptied when the job ends (unlogged: a crash restarts the download)';
+
+CREATE UNLOGGED TABLE shopify.bulk_pending (
+    job_id              bigint NOT NULL,
+    parent_id           bigint NOT NULL,
+    line                text NOT NULL
+);
+CREATE INDEX bulk_pending_parent_idx ON shopify.bulk_pending (job_id, parent_id);
+COMMENT ON TABLE shopify.bulk_pending IS
+    'Internal: lines of a bulk operation result that came before the line of their parent (results of groupObjects: false are not ordered), kept until it comes; emptied when the job ends';
 
 -------------------------------------------------------------------------------
 -- webhook_events
@@ -496,6 +519,8 @@ ALTER TABLE shopify.order_lines ENABLE ROW LEVEL SECURITY;
 ALTER TABLE shopify.sync_jobs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE shopify.sync_seen ENABLE ROW LEVEL SECURITY;
 ALTER TABLE shopify.bulk_products ENABLE ROW LEVEL SECURITY;
+ALTER TABLE shopify.bulk_orders ENABLE ROW LEVEL SECURITY;
+ALTER TABLE shopify.bulk_pending ENABLE ROW LEVEL SECURITY;
 ALTER TABLE shopify.webhook_events ENABLE ROW LEVEL SECURITY;
 ALTER TABLE shopify.sync_log ENABLE ROW LEVEL SECURITY;
 
@@ -578,8 +603,10 @@ REVOKE ALL ON FUNCTION shopify._graphql_documents() FROM PUBLIC;
 -- Orders payloads to rows: kind 'order' (one per order) and 'line' (one per
 -- line item).  REST pages {"orders": [...]}, REST single orders (webhooks,
 -- {"order": ...} or the order itself), GraphQL pages {"data": {"orders":
--- {"nodes"|"edges"}}} and single orders {"data": {"order": ...}}.  A value
--- of the wrong shape makes its order (or line) ok = false, never an error.
+-- {"nodes"|"edges"}}}, single orders {"data": {"order": ...}} and bulk
+-- results (bulk_orders).  A value of the wrong shape makes its order (or
+-- line) ok = false, never an error.  The worker reads the same rows from
+-- the payload's text (order_rows.c); this is that reader for SQL.
 CREATE FUNCTION shopify._orders(doc jsonb, shape text,
     OUT kind text, OUT ok boolean, OUT error text, OUT order_id bigint, OUT name text,
     OUT created_at timestamptz, OUT processed_at timestamptz, OUT updated_at timestamptz,
@@ -589,106 +616,10 @@ CREATE FUNCTION shopify._orders(doc jsonb, shape text,
     OUT line_id bigint, OUT sku_id bigint, OUT product_id bigint, OUT quantity integer,
     OUT price numeric, OUT lines_complete boolean)
 RETURNS SETOF record
-LANGUAGE sql STABLE PARALLEL SAFE
-SET search_path = pg_catalog, pg_temp
-AS $fn$
-WITH o AS (
-  SELECT x.o, shape LIKE 'graphql%' AS gql
-    FROM (SELECT CASE shape
-            WHEN 'rest_orders' THEN doc->'orders'
-            WHEN 'rest_order' THEN jsonb_build_array(coalesce(doc->'order', doc))
-            WHEN 'graphql_orders' THEN coalesce(doc->'data'->'orders'->'nodes',
-                   (SELECT jsonb_agg(e->'node') FROM jsonb_array_elements(doc->'data'->'orders'->'edges') e))
-            WHEN 'graphql_order' THEN CASE WHEN jsonb_typeof(doc->'data'->'order') = 'object'
-                                           THEN jsonb_build_array(doc->'data'->'order') END
-          END AS arr) a,
-         LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(a.arr) = 'array' THEN a.arr ELSE '[]' END) x(o)
-),
-f AS (
-  SELECT o.o, o.gql,
-         shopify._to_id(o.o->'id') AS order_id,
-         CASE WHEN jsonb_typeof(o.o->'name') = 'string' THEN o.o->>'name' END AS name,
-         shopify._to_timestamptz(o.o->>CASE WHEN gql THEN 'createdAt' ELSE 'created_at' END) AS created_at,
-         shopify._to_timestamptz(o.o->>CASE WHEN gql THEN 'processedAt' ELSE 'processed_at' END) AS processed_at,
-         shopify._to_timestamptz(o.o->>CASE WHEN gql THEN 'updatedAt' ELSE 'updated_at' END) AS updated_at,
-         o.o->>CASE WHEN gql THEN 'cancelledAt' ELSE 'cancelled_at' END AS cancelled_raw,
-         lower(o.o->>CASE WHEN gql THEN 'displayFinancialStatus' ELSE 'financial_status' END) AS financial_status,
-         -- GraphQL's display status in REST's words: one mirror whichever API wrote it
-         CASE WHEN NOT gql THEN lower(o.o->>'fulfillment_status')
-              ELSE CASE upper(o.o->>'displayFulfillmentStatus')
-                     WHEN 'UNFULFILLED' THEN NULL
-                     WHEN 'PARTIALLY_FULFILLED' THEN 'partial'
-                     ELSE lower(o.o->>'displayFulfillmentStatus') END
-         END AS fulfillment_status,
-         o.o->>CASE WHEN gql THEN 'currencyCode' ELSE 'currency' END AS currency,
-         CASE WHEN gql THEN o.o#>>'{totalPriceSet,shopMoney,amount}' ELSE o.o->>'total_price' END AS total_raw,
-         CASE WHEN gql THEN o.o#>>'{subtotalPriceSet,shopMoney,amount}' ELSE o.o->>'subtotal_price' END AS subtotal_raw,
-         CASE WHEN gql THEN o.o#>>'{totalTaxSet,shopMoney,amount}' ELSE o.o->>'total_tax' END AS tax_raw,
-         CASE WHEN gql THEN o.o#>>'{totalDiscountsSet,shopMoney,amount}' ELSE o.o->>'total_discounts' END AS discounts_raw,
-         CASE WHEN gql THEN shopify._to_numeric(o.o#>>'{totalRefundedSet,shopMoney,amount}')
-              -- NULL (invalid) when one successful refund amount is not a number
-              ELSE (SELECT CASE WHEN coalesce(bool_and(shopify._to_numeric(t->>'amount') IS NOT NULL), true)
-                                THEN coalesce(sum(shopify._to_numeric(t->>'amount')), 0) END
-                      FROM jsonb_array_elements(CASE WHEN jsonb_typeof(o.o->'refunds') = 'array' THEN o.o->'refunds' ELSE '[]' END) r,
-                           jsonb_array_elements(CASE WHEN jsonb_typeof(r->'transactions') = 'array' THEN r->'transactions' ELSE '[]' END) t
-                     WHERE t->>'kind' = 'refund' AND t->>'status' = 'success')
-         END AS total_refunded,
-         CASE WHEN gql THEN o.o#>'{lineItems,nodes}' ELSE o.o->'line_items' END AS lines,
-         -- the payload carries all of the order's lines (REST always; GraphQL
-         -- when the order's first page of lines is its last)
-         CASE WHEN NOT gql THEN true
-              WHEN shape = 'graphql_orders' THEN coalesce(o.o#>'{lineItems,pageInfo,hasNextPage}' = 'false', false)
-              ELSE false END AS lines_complete
-    FROM o
-),
-g AS (
-  SELECT f.*,
-         shopify._to_timestamptz(cancelled_raw) AS cancelled_at,
-         shopify._to_numeric(total_raw) AS total_price,
-         shopify._to_numeric(subtotal_raw) AS subtotal_price,
-         shopify._to_numeric(tax_raw) AS total_tax,
-         shopify._to_numeric(discounts_raw) AS total_discounts
-    FROM f
-)
-SELECT 'order'::text,
-       coalesce(g.order_id > 0, false) AND g.updated_at IS NOT NULL
-         AND (g.cancelled_raw IS NULL OR g.cancelled_at IS NOT NULL)
-         AND (g.total_raw IS NULL OR g.total_price IS NOT NULL)
-         AND (g.subtotal_raw IS NULL OR g.subtotal_price IS NOT NULL)
-         AND (g.tax_raw IS NULL OR g.total_tax IS NOT NULL)
-         AND (g.discounts_raw IS NULL OR g.total_discounts IS NOT NULL)
-         AND g.total_refunded IS NOT NULL,
-       CASE WHEN g.order_id IS NULL OR g.order_id <= 0 THEN 'order id missing or not a positive 64-bit integer'
-            WHEN g.updated_at IS NULL THEN 'order updated_at missing or not a timestamp'
-            WHEN g.cancelled_raw IS NOT NULL AND g.cancelled_at IS NULL THEN 'cancelled_at is not a timestamp'
-            WHEN (g.total_raw IS NOT NULL AND g.total_price IS NULL) OR (g.subtotal_raw IS NOT NULL AND g.subtotal_price IS NULL)
-              OR (g.tax_raw IS NOT NULL AND g.total_tax IS NULL) OR (g.discounts_raw IS NOT NULL AND g.total_discounts IS NULL)
-              OR g.total_refunded IS NULL THEN 'an amount is not a decimal number' END,
-       g.order_id, left(g.name, 255), g.created_at, g.processed_at, g.updated_at, g.cancelled_at,
-       left(g.financial_status, 64), left(g.fulfillment_status, 64), left(g.currency, 8),
-       g.total_price, g.subtotal_price, g.total_tax, g.total_discounts, g.total_refunded,
-       NULL::bigint, NULL::bigint, NULL::bigint, NULL::integer, NULL::numeric, g.lines_complete
-  FROM g
-UNION ALL
-SELECT 'line'::text,
-       coalesce(g.order_id > 0 AND l.line_id > 0, false) AND l.quantity IS NOT NULL AND (l.price_raw IS NULL OR l.price IS NOT NULL),
-       CASE WHEN l.line_id IS NULL OR l.line_id <= 0 THEN 'line id missing or not a positive 64-bit integer'
-            WHEN l.quantity IS NULL THEN 'quantity is not an integer'
-            WHEN l.price_raw IS NOT NULL AND l.price IS NULL THEN 'line price is not a decimal number' END,
-       g.order_id, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-       l.line_id, l.sku_id, l.product_id, l.quantity, l.price, NULL::boolean
-  FROM g,
-       LATERAL (SELECT shopify._to_id(li->'id') AS line_id,
-                       shopify._to_id(CASE WHEN g.gql THEN li#>'{variant,id}' ELSE li->'variant_id' END) AS sku_id,
-                       shopify._to_id(CASE WHEN g.gql THEN li#>'{product,id}' ELSE li->'product_id' END) AS product_id,
-                       CASE WHEN jsonb_typeof(li->'quantity') = 'number' AND li->>'quantity' ~ '^-?\d{1,9}$'
-                            THEN (li->>'quantity')::int END AS quantity,
-                       CASE WHEN g.gql THEN li#>>'{originalUnitPriceSet,shopMoney,amount}' ELSE li->>'price' END AS price_raw,
-                       shopify._to_numeric(CASE WHEN g.gql THEN li#>>'{originalUnitPriceSet,shopMoney,amount}' ELSE li->>'price' END) AS price
-                  FROM jsonb_array_elements(CASE WHEN jsonb_typeof(g.lines) = 'array' THEN g.lines ELSE '[]' END) li) l
-$fn$;
+AS 'MODULE_PATHNAME', 'shopify_order_rows'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION shopify._orders(jsonb, text) IS
-    'Internal: an orders payload (shape rest_orders, rest_order, graphql_orders or graphql_order) as order and line rows; invalid ones come out with ok = false and the reason; lines_complete: the payload carries all of the order''s lines';
+    'Internal: an orders payload (shape rest_orders, rest_order, graphql_orders, graphql_order or bulk_orders) as order and line rows; invalid ones come out with ok = false and the reason; lines_complete: the payload carries all of the order''s lines';
 REVOKE ALL ON FUNCTION shopify._orders(jsonb, text) FROM PUBLIC;
 
 -------------------------------------------------------------------------------

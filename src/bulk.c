@@ -43,7 +43,8 @@ static void
 prepare_start(SyncTask *t, double delay_s)
 {
 	t->stage = STAGE_BULK_START;
-	sync_prepare_call(t, t->cur, "POST", gql_path(), gql_bulk_start_body(t->listing, NULL), true);
+	sync_prepare_call(t, t->cur, "POST", gql_path(),
+					  gql_bulk_start_body(t->listing, gql_filter_since(t->has_since, t->since)), true);
 	t->cur->expected_cost = 10;
 	t->cur->not_before = GetCurrentTimestamp() + (TimestampTz) (delay_s * USECS_PER_SEC);
 }

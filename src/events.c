@@ -203,7 +203,7 @@ apply_order(EventWork *w)
 						 1, types, vals, NULL, false) != 1)
 		elog(ERROR, "webhook event " INT64_FORMAT " vanished", w->id);
 	doc = shopify_spi_text(0, 1);
-	mirror_write_orders(doc, strlen(doc), "rest_order", w->shop_id, &w->counts);
+	mirror_write_orders(doc, strlen(doc), "rest_order", w->shop_id, 0, &w->counts);
 	if (w->counts.processed == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),

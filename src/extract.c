@@ -316,6 +316,8 @@ typedef struct XState
 	int			cap;
 	int			skip;			/* > 0: inside a subtree that is not kept */
 	int			nesting;		/* objects and arrays open, kept or not */
+	const char *line;			/* jsonl: the line being read */
+	int			linelen;
 	bool		bad_string;		/* a kept string held \u0000 or invalid text */
 } XState;
 
@@ -330,6 +332,11 @@ new_record(XState *st, const XRecordDecl *d, XRecord *parent)
 	if (st->shape->jsonl && st->shape->child_decl && parent == NULL)
 		r->v2 = palloc0(sizeof(XValue) * Max(st->shape->child_decl->nfields, 1));
 	r->parent = parent;
+	if (st->shape->jsonl && parent == NULL)
+	{
+		r->src = st->line;
+		r->srclen = st->linelen;
+	}
 	MemoryContextSwitchTo(old);
 	return r;
 }
@@ -415,7 +422,7 @@ set_value(XState *st, XRecord *rec, int slot, int f, XType type, const char *s, 
 	MemoryContext old = MemoryContextSwitchTo(st->rec_cxt);
 	char	   *copy = NULL;
 
-	if (type == XT_STRING || type == XT_NUMBER)
+	if (type == XT_STRING || type == XT_NUMBER || type == XT_BOOL)
 	{
 		/* de-escaped text: \u0000, or a lone surrogate, is not text */
 		if (type == XT_STRING &&
@@ -829,6 +836,8 @@ parse_text(XState *st, MemoryContext ycxt, const char *doc, size_t len)
 	st->depth = 0;
 	st->skip = 0;
 	st->nesting = 0;
+	st->line = doc;
+	st->linelen = (int) len;
 	rc = yajl_parse(h, (const unsigned char *) doc, len);
 	if (rc == yajl_status_ok)
 		rc = yajl_complete_parse(h);

@@ -70,6 +70,8 @@ typedef struct XRecord
 	int			capchildren;
 	struct XRecord *parent;		/* the record it is a child of, or NULL */
 	XValue	   *v2;				/* jsonl: the values read as child_decl's fields */
+	const char *src;			/* jsonl: the line it was read from (in the document) */
+	int			srclen;
 } XRecord;
 
 /*

@@ -69,6 +69,8 @@ typedef struct VRow
 {
 	Datum		v[VROW_NCOLS];
 	bool		n[VROW_NCOLS];
+	const char *src;			/* bulk: the line it came from (in the payload) */
+	int			srclen;
 } VRow;
 
 typedef struct VRows
@@ -104,7 +106,7 @@ col_byref(int c)
 }
 
 static void
-collect_row(void *arg, Datum *values, bool *nulls)
+collect_row(void *arg, Datum *values, bool *nulls, const char *src, int srclen)
 {
 	VRows	   *r = (VRows *) arg;
 	MemoryContext old = MemoryContextSwitchTo(r->cxt);
@@ -116,6 +118,8 @@ collect_row(void *arg, Datum *values, bool *nulls)
 		r->rows = r->rows ? repalloc(r->rows, sizeof(VRow) * r->cap) : palloc(sizeof(VRow) * r->cap);
 	}
 	row = &r->rows[r->n++];
+	row->src = src;
+	row->srclen = srclen;
 	for (int c = 0; c < VROW_NCOLS; c++)
 	{
 		row->n[c] = nulls[c];
@@ -310,7 +314,7 @@ prepare_plans(void)
 
 	deactivate_plan = keep("UPDATE shopify.products SET is_active = false, deactivated_at = now()"
 						   " WHERE sku_id = ANY ($1) AND is_active", 1, t1);
-	seen_plan = keep("INSERT INTO shopify.sync_seen (job_id, sku_ids) VALUES ($1, $2)", 2, t2);
+	seen_plan = keep("INSERT INTO shopify.sync_seen (job_id, ids) VALUES ($1, $2)", 2, t2);
 }
 
 static Datum
@@ -745,14 +749,97 @@ mirror_write(const char *doc, size_t len, const char *shape, int64 shop_id,
 
 static SPIPlanPtr stage_plan = NULL;
 static SPIPlanPtr staged_plan = NULL;
+static SPIPlanPtr pending_take_plan = NULL;
+static SPIPlanPtr pending_put_plan = NULL;
+
+/* the product columns a bulk product line gives its variants */
+static const int bulk_pcols[8] = {VROW_PRODUCT_ID, VROW_TITLE, VROW_VENDOR, VROW_PRODUCT_TYPE,
+VROW_HANDLE, VROW_STATUS, VROW_TAGS, VROW_PRODUCT_UPDATED};
+static const Oid bulk_ptypes[8] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
+TIMESTAMPTZOID};
+
+static void
+prepare_bulk_plans(void)
+{
+	Oid			t[9] = {INT8OID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
+	TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID};
+	Oid			t2[2] = {INT8OID, INT8ARRAYOID};
+	Oid			t3[3] = {INT8OID, INT8ARRAYOID, TEXTARRAYOID};
+
+	if (stage_plan != NULL)
+		return;
+	stage_plan = keep("INSERT INTO shopify.bulk_products AS b"
+					  "  (job_id, product_id, title, vendor, product_type, handle, status, tags, product_updated_at)"
+					  " SELECT $1, u.* FROM unnest($2, $3, $4, $5, $6, $7, $8, $9) AS u"
+					  " ON CONFLICT (job_id, product_id) DO NOTHING", 9, t);
+	staged_plan = keep("SELECT product_id, title, vendor, product_type, handle, status, tags, product_updated_at"
+					   "  FROM shopify.bulk_products WHERE job_id = $1 AND product_id = ANY ($2)", 2, t2);
+	pending_take_plan = keep("DELETE FROM shopify.bulk_pending WHERE job_id = $1 AND parent_id = ANY ($2)"
+							 " RETURNING line", 2, t2);
+	pending_put_plan = keep("INSERT INTO shopify.bulk_pending (job_id, parent_id, line)"
+							" SELECT $1, u.p, u.l FROM unnest($2, $3) AS u(p, l)", 3, t3);
+}
+
+/*
+ * Lines of job_id kept for parents among pids: taken out of
+ * shopify.bulk_pending as one text of lines (NULL: none).
+ */
+char *
+mirror_take_pending(int64 job_id, int64 *pids, int npids)
+{
+	Datum		a[2];
+	StringInfoData b;
+
+	if (npids == 0)
+		return NULL;
+	prepare_bulk_plans();
+	a[0] = Int64GetDatum(job_id);
+	a[1] = int8_array(pids, npids);
+	if (SPI_execute_plan(pending_take_plan, a, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "bulk pending lines failed");
+	if (SPI_processed == 0)
+		return NULL;
+	initStringInfo(&b);
+	for (uint64 k = 0; k < SPI_processed; k++)
+	{
+		bool		isnull;
+		Datum		d = SPI_getbinval(SPI_tuptable->vals[k], SPI_tuptable->tupdesc, 1, &isnull);
+		text	   *t = DatumGetTextPP(d);
+
+		appendBinaryStringInfo(&b, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+		appendStringInfoChar(&b, '\n');
+	}
+	return b.data;
+}
+
+/* Keep lines whose parent has not come yet (parent ids and the lines' text). */
+void
+mirror_put_pending(int64 job_id, int64 *pids, const char **lines, const int *lens, int n)
+{
+	Datum		a[3];
+	Datum	   *t = palloc(sizeof(Datum) * Max(n, 1));
+
+	if (n == 0)
+		return;
+	prepare_bulk_plans();
+	for (int i = 0; i < n; i++)
+		t[i] = PointerGetDatum(cstring_to_text_with_len(lines[i], lens[i]));
+	a[0] = Int64GetDatum(job_id);
+	a[1] = int8_array(pids, n);
+	a[2] = PointerGetDatum(construct_array(t, n, TEXTOID, -1, false, TYPALIGN_INT));
+	if (SPI_execute_plan(pending_put_plan, a, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "bulk pending lines failed");
+}
 
 /*
  * Write a batch of complete bulk JSONL lines of job_id.  Product lines are
  * staged in shopify.bulk_products; variant lines take their product's
- * fields from the batch or from the staging table (children come after
- * their parent, not always in the same batch).  out->products counts the
- * batch's product lines.  Nothing is deactivated here: a product's variant
- * lines may be anywhere in the file (mirror_sweep, mirror_sweep_products).
+ * fields from the batch or from the staging table.  A variant line whose
+ * product line has not come yet (results are not ordered with groupObjects:
+ * false) waits in shopify.bulk_pending and is written with the batch that
+ * brings its product.  out->products counts the batch's product lines.
+ * Nothing is deactivated here: a product's variant lines may be anywhere in
+ * the file (mirror_sweep, mirror_sweep_products).
  */
 void
 mirror_write_bulk(const char *doc, size_t len, int64 shop_id, bool sync_inventory,
@@ -770,6 +857,10 @@ mirror_write_bulk(const char *doc, size_t len, int64 shop_id, bool sync_inventor
 	int			nvars = 0;
 	int64	   *need;
 	int			nneed = 0;
+	int64	   *wait_pids;
+	const char **wait_lines;
+	int		   *wait_lens;
+	int			nwait = 0;
 	MirrorScope scope;
 	typedef struct Parent
 	{
@@ -778,9 +869,13 @@ mirror_write_bulk(const char *doc, size_t len, int64 shop_id, bool sync_inventor
 	} Parent;
 	Parent	   *par;
 	bool		found;
+	int			nbatch;
+	char	   *pending;
 
 	memset(out, 0, sizeof(*out));
+	prepare_bulk_plans();
 	variants_parse(doc, len, "bulk_jsonl", collect_row, &r);
+	nbatch = r.n;
 	old = MemoryContextSwitchTo(cxt);
 
 	memset(&ctl, 0, sizeof(ctl));
@@ -789,7 +884,6 @@ mirror_write_bulk(const char *doc, size_t len, int64 shop_id, bool sync_inventor
 	ctl.hcxt = cxt;
 	parents = hash_create("shopify_sync bulk parents", 256, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	prods = palloc(sizeof(VRow *) * Max(r.n, 1));
-	vars = palloc(sizeof(VRow) * Max(r.n, 1));
 	need = palloc(sizeof(int64) * Max(r.n, 1));
 
 	/* product lines of the batch */
@@ -807,8 +901,22 @@ mirror_write_bulk(const char *doc, size_t len, int64 shop_id, bool sync_inventor
 		par = hash_search(parents, &pid, HASH_ENTER, &found);
 		par->row = row;			/* the last one counts */
 		if (!found)
-			prods[nprods++] = row;
+		{
+			prods[nprods] = row;
+			need[nprods++] = pid;
+		}
 	}
+	/* variant lines that came before these products' lines */
+	MemoryContextSwitchTo(old);
+	pending = mirror_take_pending(job_id, need, nprods);
+	if (pending)
+		variants_parse(pending, strlen(pending), "bulk_jsonl", collect_row, &r);
+	MemoryContextSwitchTo(cxt);
+	vars = palloc(sizeof(VRow) * Max(r.n, 1));
+	wait_pids = palloc(sizeof(int64) * Max(r.n, 1));
+	wait_lines = palloc(sizeof(char *) * Max(r.n, 1));
+	wait_lens = palloc(sizeof(int) * Max(r.n, 1));
+
 	/* products of variant lines that are not in the batch: from staging */
 	for (int i = 0; i < r.n; i++)
 	{
@@ -825,25 +933,9 @@ mirror_write_bulk(const char *doc, size_t len, int64 shop_id, bool sync_inventor
 			need[nneed++] = pid;
 		}
 	}
-	if (stage_plan == NULL)
-	{
-		Oid			t[10] = {INT8OID, INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID,
-		TEXTARRAYOID, TEXTARRAYOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID};
-		Oid			t2[2] = {INT8OID, INT8ARRAYOID};
-
-		stage_plan = keep("INSERT INTO shopify.bulk_products AS b"
-						  "  (job_id, product_id, title, vendor, product_type, handle, status, tags, product_updated_at)"
-						  " SELECT $1, u.* FROM unnest($2, $3, $4, $5, $6, $7, $8, $9) AS u"
-						  " ON CONFLICT (job_id, product_id) DO NOTHING", 9, t);
-		staged_plan = keep("SELECT product_id, title, vendor, product_type, handle, status, tags, product_updated_at"
-						   "  FROM shopify.bulk_products WHERE job_id = $1 AND product_id = ANY ($2)", 2, t2);
-	}
+	MemoryContextSwitchTo(old);
 	if (nprods > 0)
 	{
-		static const int pc[8] = {VROW_PRODUCT_ID, VROW_TITLE, VROW_VENDOR, VROW_PRODUCT_TYPE,
-		VROW_HANDLE, VROW_STATUS, VROW_TAGS, VROW_PRODUCT_UPDATED};
-		static const Oid pt[8] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID,
-		TIMESTAMPTZOID};
 		Datum		args[9];
 		Datum	   *d = palloc(sizeof(Datum) * nprods);
 		bool	   *dn = palloc(sizeof(bool) * nprods);
@@ -859,11 +951,11 @@ mirror_write_bulk(const char *doc, size_t len, int64 shop_id, bool sync_inventor
 
 			for (int k = 0; k < nprods; k++)
 			{
-				d[k] = prods[k]->v[pc[c]];
-				dn[k] = prods[k]->n[pc[c]];
+				d[k] = prods[k]->v[bulk_pcols[c]];
+				dn[k] = prods[k]->n[bulk_pcols[c]];
 			}
-			get_typlenbyvalalign(pt[c], &typlen, &typbyval, &typalign);
-			args[c + 1] = PointerGetDatum(construct_md_array(d, dn, 1, dims, lbs, pt[c], typlen,
+			get_typlenbyvalalign(bulk_ptypes[c], &typlen, &typbyval, &typalign);
+			args[c + 1] = PointerGetDatum(construct_md_array(d, dn, 1, dims, lbs, bulk_ptypes[c], typlen,
 															 typbyval, typalign));
 		}
 		if (SPI_execute_plan(stage_plan, args, NULL, false, 0) != SPI_OK_INSERT)
@@ -879,16 +971,15 @@ mirror_write_bulk(const char *doc, size_t len, int64 shop_id, bool sync_inventor
 		{
 			HeapTuple	tup = SPI_tuptable->vals[k];
 			TupleDesc	td = SPI_tuptable->tupdesc;
-			VRow	   *pr = palloc0(sizeof(VRow));
-			static const int pc[8] = {VROW_PRODUCT_ID, VROW_TITLE, VROW_VENDOR, VROW_PRODUCT_TYPE,
-			VROW_HANDLE, VROW_STATUS, VROW_TAGS, VROW_PRODUCT_UPDATED};
+			VRow	   *pr = MemoryContextAllocZero(cxt, sizeof(VRow));
 			int64		pid;
 
 			for (int c = 0; c < 8; c++)
 			{
-				Datum		v = SPI_getbinval(tup, td, c + 1, &pr->n[pc[c]]);
+				Datum		v = SPI_getbinval(tup, td, c + 1, &pr->n[bulk_pcols[c]]);
 
-				pr->v[pc[c]] = (pr->n[pc[c]] || c == 0 || c == 7) ? v : PointerGetDatum(PG_DETOAST_DATUM_COPY(v));
+				pr->v[bulk_pcols[c]] = (pr->n[bulk_pcols[c]] || bulk_ptypes[c] != TEXTOID) ? v :
+					PointerGetDatum(PG_DETOAST_DATUM_PACKED(v));
 			}
 			pid = DatumGetInt64(pr->v[VROW_PRODUCT_ID]);
 			par = hash_search(parents, &pid, HASH_FIND, NULL);
@@ -906,29 +997,30 @@ mirror_write_bulk(const char *doc, size_t len, int64 shop_id, bool sync_inventor
 
 		if (row_is_product_line(row))
 			continue;
+		if (row_ok(row))
+		{
+			pid = DatumGetInt64(row->v[VROW_PRODUCT_ID]);
+			par = hash_search(parents, &pid, HASH_FIND, NULL);
+			if (par == NULL || par->row == NULL)
+			{
+				/* its product's line has not come yet: it waits */
+				wait_pids[nwait] = pid;
+				wait_lines[nwait] = row->src;
+				wait_lens[nwait++] = row->srclen;
+				continue;
+			}
+		}
 		v = &vars[nvars++];
 		*v = *row;
 		if (!row_ok(row))
 			continue;
-		pid = DatumGetInt64(row->v[VROW_PRODUCT_ID]);
-		par = hash_search(parents, &pid, HASH_FIND, NULL);
-		if (par == NULL || par->row == NULL)
-		{
-			v->v[VROW_OK] = BoolGetDatum(false);
-			v->v[VROW_ERROR] = CStringGetTextDatum("variant line before its product line");
-			v->n[VROW_ERROR] = false;
-			continue;
-		}
 		for (int c = 0; c < 8; c++)
 		{
-			static const int pc[8] = {VROW_PRODUCT_ID, VROW_TITLE, VROW_VENDOR, VROW_PRODUCT_TYPE,
-			VROW_HANDLE, VROW_STATUS, VROW_TAGS, VROW_PRODUCT_UPDATED};
-
-			v->v[pc[c]] = par->row->v[pc[c]];
-			v->n[pc[c]] = par->row->n[pc[c]];
+			v->v[bulk_pcols[c]] = par->row->v[bulk_pcols[c]];
+			v->n[bulk_pcols[c]] = par->row->n[bulk_pcols[c]];
 		}
 	}
-	MemoryContextSwitchTo(old);
+	mirror_put_pending(job_id, wait_pids, wait_lines, wait_lens, nwait);
 
 	memset(&scope, 0, sizeof(scope));
 	scope.no_deactivate = true;
@@ -939,7 +1031,32 @@ mirror_write_bulk(const char *doc, size_t len, int64 shop_id, bool sync_inventor
 		/* write_rows counted the variant lines' products; a batch counts its product lines */
 		out->products = nproducts;
 	}
+	(void) nbatch;
 	MemoryContextDelete(cxt);
+}
+
+/*
+ * The end of a bulk download: lines still waiting for a parent whose line
+ * never came (or was invalid) are failed items.  Returns how many, with a
+ * few of them in *examples.
+ */
+int
+mirror_pending_leftovers(int64 job_id, char **examples)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		vals[1] = {Int64GetDatum(job_id)};
+	int			n;
+
+	*examples = NULL;
+	if (shopify_spi_exec("SELECT count(*)::int, string_agg(parent_id::text, ', ') FILTER (WHERE rn <= 3)"
+						 "  FROM (SELECT parent_id, row_number() OVER () AS rn FROM shopify.bulk_pending"
+						 "         WHERE job_id = $1) p",
+						 1, types, vals, NULL, true) != 1)
+		return 0;
+	n = DatumGetInt32(shopify_spi_value(0, 1, &(bool){false}));
+	if (n > 0)
+		*examples = shopify_spi_text(0, 2);
+	return n;
 }
 
 /*
@@ -961,7 +1078,7 @@ mirror_sweep(int64 shop_id, int64 job_id)
 	n = shopify_spi_exec("UPDATE shopify.products p SET is_active = false, deactivated_at = now()"
 						 "  FROM (SELECT sku_id FROM shopify.products WHERE shop_id = $1 AND is_active"
 						 "        EXCEPT"
-						 "        SELECT unnest(sku_ids) FROM shopify.sync_seen WHERE job_id = $2) g"
+						 "        SELECT unnest(ids) FROM shopify.sync_seen WHERE job_id = $2) g"
 						 " WHERE p.sku_id = g.sku_id AND p.is_active",
 						 2, types, vals, NULL, false);
 	mirror_forget_seen(job_id);
@@ -987,7 +1104,7 @@ mirror_sweep_products(int64 shop_id, int64 job_id)
 						 "           AND (p2.product_updated_at IS NULL OR b.product_updated_at IS NULL"
 						 "                OR p2.product_updated_at <= b.product_updated_at)"
 						 "        EXCEPT"
-						 "        SELECT unnest(sku_ids) FROM shopify.sync_seen WHERE job_id = $2) g"
+						 "        SELECT unnest(ids) FROM shopify.sync_seen WHERE job_id = $2) g"
 						 " WHERE p.sku_id = g.sku_id AND p.is_active",
 						 2, types, vals, NULL, false);
 	mirror_forget_seen(job_id);

@@ -42,10 +42,14 @@ extern void mirror_write(const char *doc, size_t len, const char *shape, int64 s
 						 MirrorCounts *out);
 extern void mirror_write_bulk(const char *doc, size_t len, int64 shop_id, bool sync_inventory,
 							  int64 seen_job_id, int64 job_id, MirrorCounts *out);
+extern char *mirror_take_pending(int64 job_id, int64 *pids, int npids);
+extern void mirror_put_pending(int64 job_id, int64 *pids, const char **lines, const int *lens, int n);
+extern int	mirror_pending_leftovers(int64 job_id, char **examples);
 extern int	mirror_sweep(int64 shop_id, int64 job_id);
 extern int	mirror_sweep_products(int64 shop_id, int64 job_id);
 extern void mirror_write_orders(const char *doc, size_t len, const char *shape, int64 shop_id,
-								MirrorCounts *out);
+								int64 job_id, MirrorCounts *out);
+extern int	mirror_finish_bulk_orders(int64 shop_id, int64 job_id);
 extern void mirror_forget_seen(int64 job_id);
 extern bool mirror_keep_statistics(bool orders, int64 inserted);
 

@@ -350,7 +350,7 @@ queue_complete(int64 job_id, int64 shop_id, int deactivated, JobTotals *t)
 					 TOTALS_RETURNING,
 					 3, types, vals, NULL, false);
 	read_totals(t);
-	shopify_spi_exec("DELETE FROM shopify.bulk_products WHERE job_id = $1", 1, types, vals, NULL, false);
+	queue_forget_staging(job_id);
 	shopify_spi_exec("UPDATE shopify.stores SET last_sync_at = now(), last_sync_status = 'completed',"
 					 "  last_sync_job_id = $1, last_error = NULL, updated_at = now()"
 					 " WHERE shop_id = $2",
@@ -380,8 +380,22 @@ finish_unsuccessfully(int64 job_id, int64 shop_id, const char *status,
 					 5, types, vals, NULL, false);
 	shopify_spi_exec("DELETE FROM shopify.sync_seen WHERE job_id = $1",
 					 1, types, vals, NULL, false);
-	shopify_spi_exec("DELETE FROM shopify.bulk_products WHERE job_id = $1",
-					 1, types, vals, NULL, false);
+	queue_forget_staging(job_id);
+}
+
+/*
+ * Forget what a bulk download staged for the job (its products, orders and
+ * lines waiting for their parent).
+ */
+void
+queue_forget_staging(int64 job_id)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		vals[1] = {Int64GetDatum(job_id)};
+
+	shopify_spi_exec("DELETE FROM shopify.bulk_products WHERE job_id = $1", 1, types, vals, NULL, false);
+	shopify_spi_exec("DELETE FROM shopify.bulk_orders WHERE job_id = $1", 1, types, vals, NULL, false);
+	shopify_spi_exec("DELETE FROM shopify.bulk_pending WHERE job_id = $1", 1, types, vals, NULL, false);
 }
 
 void
@@ -466,11 +480,11 @@ queue_set_bulk(int64 job_id, const char *bulk_id, int64 expected, bool reset)
 	{
 		shopify_spi_exec("UPDATE shopify.sync_jobs SET products_fetched = 0, variants_processed = 0,"
 						 "  variants_created = 0, variants_updated = 0, variants_unchanged = 0,"
-						 "  variants_failed = 0"
+						 "  variants_failed = 0, variants_deactivated = 0"
 						 " WHERE id = $1",
 						 1, types, vals, NULL, false);
 		shopify_spi_exec("DELETE FROM shopify.sync_seen WHERE job_id = $1", 1, types, vals, NULL, false);
-		shopify_spi_exec("DELETE FROM shopify.bulk_products WHERE job_id = $1", 1, types, vals, NULL, false);
+		queue_forget_staging(job_id);
 	}
 }
 

@@ -51,6 +51,13 @@ find_token(char *s)
 	return NULL;
 }
 
+/* Does s hold something shaped like a Shopify token? */
+bool
+shopify_looks_like_token(const char *s)
+{
+	return s != NULL && find_token((char *) s) != NULL;
+}
+
 /* Overwrite every token's secret part with '*' in place. */
 static void
 scrub(char *s)

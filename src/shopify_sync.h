@@ -154,5 +154,6 @@ extern void shopify_run_cleanup(int batch, int64 *logs, int64 *jobs, int64 *even
 extern void shopify_install_log_redaction(void);
 extern void shopify_redact_activity(const char *call);
 extern void shopify_scrub_secrets(char *s, bool json);
+extern bool shopify_looks_like_token(const char *s);
 
 #endif							/* SHOPIFY_SYNC_H */

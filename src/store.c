@@ -80,6 +80,12 @@ shopify_connect_store(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ERRCODE_STRING_DATA_RIGHT_TRUNCATION),
 					 errmsg("shop_name is longer than 255 characters")));
+		/* a token in the wrong argument would be stored (and shown) in plain text */
+		if (shopify_looks_like_token(shop_name))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("shop_name looks like an access token"),
+					 errhint("The arguments are (shop_domain, access_token, shop_name); tokens are stored only encrypted.")));
 	}
 
 	domain = shopify_normalize_domain(raw_domain, &reason);

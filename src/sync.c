@@ -167,7 +167,7 @@ sync_task_create(const ClaimedJob *job, const char *token, int slot)
 	strlcpy(t->shop_domain, job->shop_domain, sizeof(t->shop_domain));
 	t->orders = job->resource != NULL && strcmp(job->resource, "orders") == 0;
 	t->listing = t->orders ? &gql_orders : &gql_products;
-	t->api = strcmp(job->api, "bulk") == 0 && !t->orders ? API_BULK :
+	t->api = strcmp(job->api, "bulk") == 0 ? API_BULK :
 		strcmp(job->api, "rest") == 0 ? API_REST : API_GRAPHQL;
 	t->full_sync = job->full_sync;
 	t->sync_inventory = job->sync_inventory;

@@ -271,9 +271,8 @@ handle_count(SyncTask *t)
 	}
 	t->total_products = count;
 
-	/* a large catalog's full GraphQL sync runs as a bulk operation */
-	if (t->api == API_GRAPHQL && !t->orders && t->full_sync && !t->has_since &&
-		shopify_bulk_threshold >= 0 &&
+	/* many products (orders) to list: a GraphQL sync runs as a bulk operation */
+	if (t->api == API_GRAPHQL && shopify_bulk_threshold >= 0 &&
 		(shopify_bulk_threshold == 0 || count > shopify_bulk_threshold))
 	{
 		t->api = API_BULK;

@@ -236,6 +236,25 @@ log_completed(PageWork *w)
 }
 
 /*
+ * The end of a bulk result: lines still waiting for a parent whose line
+ * never came (or was invalid) are failed items, named in the log.
+ */
+static void
+bulk_leftovers(SyncTask *t, MirrorCounts *c)
+{
+	char	   *examples;
+	int			n = mirror_pending_leftovers(t->job_id, &examples);
+
+	if (n == 0)
+		return;
+	c->processed += n;
+	c->failed += n;
+	log_sync_operation(t->shop_id, t->job_id, "warning", t->orders ? "orders_failed" : "variants_failed",
+					   psprintf("%d line(s) of the bulk result name a parent that is not in it (or is invalid), e.g. %s",
+								n, examples ? examples : "?"), NULL);
+}
+
+/*
  * The variant ids a write listed for products whose variants continue on
  * further pages: kept on the task (its memory, not the transaction's) until
  * the product's last page completes its list.
@@ -290,10 +309,11 @@ page_tx(void *arg)
 	if (w->len > 0)
 	{
 		if (t->orders)
-			mirror_write_orders(w->doc, w->len, w->shape, t->shop_id, &w->counts);
+			mirror_write_orders(w->doc, w->len, w->bulk ? "bulk_orders" : w->shape, t->shop_id,
+								t->job_id, &w->counts);
 		else if (w->bulk)
 			mirror_write_bulk(w->doc, w->len, t->shop_id, t->sync_inventory,
-							  t->full_sync ? t->job_id : 0, t->job_id, &w->counts);
+							  t->job_id, t->job_id, &w->counts);
 		else
 			mirror_write(w->doc, w->len, w->shape, t->shop_id, t->sync_inventory,
 						 t->full_sync ? t->job_id : 0, w->scope, &w->counts);
@@ -303,6 +323,9 @@ page_tx(void *arg)
 		if (mirror_keep_statistics(t->orders, t->inserted_since_analyze))
 			t->inserted_since_analyze = 0;
 	}
+
+	if (w->last && t->api == API_BULK)
+		bulk_leftovers(t, &w->counts);
 
 	memset(&p, 0, sizeof(p));
 	p.products = w->products_override >= 0 ? w->products_override : w->counts.products;
@@ -331,7 +354,24 @@ page_tx(void *arg)
 		w->outcome = PAGE_NEXT;
 		return;
 	}
-	w->deactivated = t->full_sync && !t->orders ? mirror_sweep(t->shop_id, t->job_id) : 0;
+	/*
+	 * The end of a listing: what it no longer has goes.  A full sync's
+	 * products: every variant not seen.  A bulk result carried each of its
+	 * products' (orders') complete children, wherever they were in the
+	 * file: an incremental one's products lose the variants not seen, its
+	 * orders the lines.  (A page already deactivated what a product it
+	 * carried whole no longer lists.)
+	 */
+	if (t->orders)
+		w->deactivated = 0;
+	else if (t->full_sync)
+		w->deactivated = mirror_sweep(t->shop_id, t->job_id);
+	else if (t->api == API_BULK)
+		w->deactivated = mirror_sweep_products(t->shop_id, t->job_id);
+	else
+		w->deactivated = 0;
+	if (t->orders && t->api == API_BULK)
+		(void) mirror_finish_bulk_orders(t->shop_id, t->job_id);
 	queue_complete(t->job_id, t->shop_id, w->deactivated, &w->totals);
 	log_completed(w);
 	w->outcome = PAGE_COMPLETED;

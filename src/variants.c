@@ -191,7 +191,7 @@ put(Row *row, int col, FieldStatus st, const char *what)
 }
 
 static void
-emit_row(Builder *b, Row *row, const char *kind)
+emit_row(Builder *b, Row *row, const char *kind, const XRecord *rec)
 {
 	row->values[VROW_KIND] = CStringGetTextDatum(kind);
 	row->nulls[VROW_KIND] = false;
@@ -204,7 +204,7 @@ emit_row(Builder *b, Row *row, const char *kind)
 	}
 	else
 		row->nulls[VROW_ERROR] = true;
-	b->emit(b->arg, row->values, row->nulls);
+	b->emit(b->arg, row->values, row->nulls, rec ? rec->src : NULL, rec ? rec->srclen : 0);
 }
 
 /* tags: a string, or an array of strings joined with ", " */
@@ -371,34 +371,34 @@ build_record(Builder *b, XRecord *rec)
 		row.values[VROW_PRODUCT_ID] = Int64GetDatum(product_id);
 		row.nulls[VROW_PRODUCT_ID] = (st != FS_OK);
 		variant_columns(rec, &row, product_id, false);
-		emit_row(b, &row, "variant");
+		emit_row(b, &row, "variant", rec);
 		return;
 	}
 	if (rec->not_object)
 	{
 		null_row(&prow);
 		prow.error = "product is not an object";
-		emit_row(b, &prow, "variant");
+		emit_row(b, &prow, "variant", rec);
 		return;
 	}
 	product_columns(rec, &prow, &product_id);
 	if (rec->decl == &bulk_product_decl)
 	{
-		emit_row(b, &prow, "product");
+		emit_row(b, &prow, "product", rec);
 		return;
 	}
 	if (rec->has_children == 0)
 	{
 		if (prow.error == NULL)
 			prow.error = "product has no variants array";
-		emit_row(b, &prow, "variant");
+		emit_row(b, &prow, "variant", rec);
 	}
 	for (int i = 0; i < rec->nchildren; i++)
 	{
 		Row			row = prow;
 
 		variant_columns(rec->children[i], &row, product_id, true);
-		emit_row(b, &row, "variant");
+		emit_row(b, &row, "variant", rec);
 	}
 }
 
@@ -445,7 +445,7 @@ typedef struct SrfOut
 } SrfOut;
 
 static void
-emit_tuple(void *arg, Datum *values, bool *nulls)
+emit_tuple(void *arg, Datum *values, bool *nulls, const char *src, int srclen)
 {
 	SrfOut	   *o = (SrfOut *) arg;
 

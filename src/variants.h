@@ -17,7 +17,8 @@ enum
 	VROW_NCOLS
 };
 
-typedef void (*VariantEmit) (void *arg, Datum *values, bool *nulls);
+/* src: the bulk line the row was read from (NULL for other shapes) */
+typedef void (*VariantEmit) (void *arg, Datum *values, bool *nulls, const char *src, int srclen);
 
 extern void variants_parse(const char *doc, size_t len, const char *shape,
 						   VariantEmit emit, void *emit_arg);

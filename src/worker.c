@@ -49,6 +49,7 @@
 #include "shopify_sync.h"
 #include "sync.h"
 #include "txn.h"
+#include "util.h"
 
 #define SAFETY_POLL_MS		10000	/* claim at least this often */
 #define EXTENSION_POLL_MS	5000	/* while the extension is missing */
@@ -65,6 +66,7 @@ typedef struct ClaimWork
 	int			nrunning;
 	/* results */
 	bool		ext_ready;
+	char		ext_version[32];	/* the installed version, when it is not the library's */
 	int64		alive[SHOPIFY_MAX_SLOTS];
 	bool		cancel[SHOPIFY_MAX_SLOTS];
 	int			nalive;
@@ -149,6 +151,23 @@ claim_tx(void *arg)
 	w->ext_ready = OidIsValid(get_extension_oid("shopify_sync", true));
 	if (!w->ext_ready)
 		return;
+	/*
+	 * The library serves the schema of its own version only: after an
+	 * upgrade of the library, syncs wait for ALTER EXTENSION ... UPDATE (as
+	 * the log says), and nothing is written into the older schema.
+	 */
+	if (shopify_spi_exec("SELECT extversion FROM pg_extension WHERE extname = 'shopify_sync'",
+						 0, NULL, NULL, NULL, true) == 1)
+	{
+		char	   *v = shopify_spi_text(0, 1);
+
+		if (v && strcmp(v, EXTVERSION) != 0)
+		{
+			strlcpy(w->ext_version, v, sizeof(w->ext_version));
+			w->ext_ready = false;
+			return;
+		}
+	}
 
 	if (w->rescue_all || w->rescue_expired)
 		queue_rescue(w->rescue_all, w->running, w->nrunning);
@@ -231,6 +250,8 @@ free_slot(void)
 /*
  * One claim pass: returns false when the extension is not installed.
  */
+static char installed_version[32];	/* when it is not the library's */
+
 static bool
 claim_pass(bool rescue_all, bool rescue_expired, MemoryContext cxt)
 {
@@ -250,6 +271,7 @@ claim_pass(bool rescue_all, bool rescue_expired, MemoryContext cxt)
 
 	if (!shopify_run_in_tx("shopify_sync: claiming jobs", claim_tx, w, err, sizeof(err), NULL))
 		return true;			/* logged; try again on the next pass */
+	strlcpy(installed_version, w->ext_version, sizeof(installed_version));
 	if (!w->ext_ready)
 		return false;
 
@@ -455,10 +477,19 @@ shopify_worker_main(Datum arg)
 
 			if ((ok ? 1 : 0) != ready)
 			{
-				ereport(LOG,
-						(errmsg(ok ? "shopify_sync worker: extension found, serving database \"%s\""
-								: "shopify_sync worker: extension shopify_sync is not installed in database \"%s\"; waiting",
-								shopify_database_name)));
+				if (ok)
+					ereport(LOG,
+							(errmsg("shopify_sync worker: extension found, serving database \"%s\"",
+									shopify_database_name)));
+				else if (installed_version[0] != '\0')
+					ereport(LOG,
+							(errmsg("shopify_sync worker: extension shopify_sync is at version %s in database \"%s\" but the library is %s; waiting",
+									installed_version, shopify_database_name, EXTVERSION),
+							 errhint("Run ALTER EXTENSION shopify_sync UPDATE; syncs and webhook events wait until then.")));
+				else
+					ereport(LOG,
+							(errmsg("shopify_sync worker: extension shopify_sync is not installed in database \"%s\"; waiting",
+									shopify_database_name)));
 				if (!ok)
 					stop_all_tasks();
 			}
@@ -498,7 +529,8 @@ shopify_worker_main(Datum arg)
 				sync_task_pump(tasks[i]);
 		reap_finished_tasks();
 
-		shopify_set_worker_state(ready != 1 ? "waiting for extension" :
+		shopify_set_worker_state(ready != 1 ? (installed_version[0] ? "waiting for ALTER EXTENSION UPDATE" :
+												"waiting for extension") :
 								 running_tasks(NULL) > 0 ? "syncing" : "idle");
 		pgstat_report_activity(STATE_IDLE, NULL);
 
