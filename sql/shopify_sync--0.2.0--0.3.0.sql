@@ -5,8 +5,8 @@
  * ids per page written, not one row per variant (the ids of a sync running
  * during the update are carried over); orders are read by the extension's
  * C reader (shopify._orders() is now that reader); order syncs can run as
- * bulk operations (shopify.bulk_orders, shopify.bulk_pending).  Mirror rows
- * are not touched.
+ * bulk operations (shopify.bulk_orders, shopify.bulk_pending); the
+ * statistics triggers look lines up by index.  Mirror rows are not touched.
  */
 
 \echo Use "ALTER EXTENSION shopify_sync UPDATE TO '0.3.0'" to load this file. \quit
@@ -75,3 +75,90 @@ COMMENT ON TABLE shopify.bulk_pending IS
 
 ALTER TABLE shopify.bulk_orders ENABLE ROW LEVEL SECURITY;
 ALTER TABLE shopify.bulk_pending ENABLE ROW LEVEL SECURITY;
+
+-- the statistics triggers find the lines they fix by index
+CREATE OR REPLACE FUNCTION shopify._orders_totals() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO shopify.order_totals AS t (shop_id, order_count, cancelled_count, revenue)
+    SELECT shop_id, count(*), count(*) FILTER (WHERE cancelled_at IS NOT NULL),
+           coalesce(sum(coalesce(total_price, 0) - total_refunded) FILTER (WHERE cancelled_at IS NULL), 0)
+      FROM new_rows GROUP BY shop_id
+    ON CONFLICT (shop_id) DO UPDATE SET order_count = t.order_count + EXCLUDED.order_count,
+        cancelled_count = t.cancelled_count + EXCLUDED.cancelled_count, revenue = t.revenue + EXCLUDED.revenue;
+  ELSIF TG_OP = 'UPDATE' THEN
+    WITH d AS (
+      SELECT shop_id, 1 AS n, (cancelled_at IS NOT NULL)::int AS c,
+             CASE WHEN cancelled_at IS NULL THEN coalesce(total_price, 0) - total_refunded ELSE 0 END AS r
+        FROM new_rows
+      UNION ALL
+      SELECT shop_id, -1, -(cancelled_at IS NOT NULL)::int,
+             CASE WHEN cancelled_at IS NULL THEN total_refunded - coalesce(total_price, 0) ELSE 0 END
+        FROM old_rows)
+    INSERT INTO shopify.order_totals AS t (shop_id, order_count, cancelled_count, revenue)
+    SELECT shop_id, sum(n), sum(c), sum(r) FROM d GROUP BY shop_id
+    HAVING sum(n) <> 0 OR sum(c) <> 0 OR sum(r) <> 0
+    ON CONFLICT (shop_id) DO UPDATE SET order_count = t.order_count + EXCLUDED.order_count,
+        cancelled_count = t.cancelled_count + EXCLUDED.cancelled_count, revenue = t.revenue + EXCLUDED.revenue;
+    -- an order cancelled or un-cancelled: its lines follow (and variant_sales
+    -- with them); the lines are found by their order's index whatever the
+    -- statistics say (a join planned as a scan of every line ran per page)
+    UPDATE shopify.order_lines l SET order_cancelled = c.cancelled
+      FROM (SELECT n.order_id, n.cancelled_at IS NOT NULL AS cancelled
+              FROM new_rows n JOIN old_rows o ON o.order_id = n.order_id
+             WHERE (n.cancelled_at IS NULL) <> (o.cancelled_at IS NULL)) c
+     WHERE l.order_id = ANY (ARRAY(SELECT n.order_id FROM new_rows n JOIN old_rows o ON o.order_id = n.order_id
+                                    WHERE (n.cancelled_at IS NULL) <> (o.cancelled_at IS NULL)))
+       AND l.order_id = c.order_id AND l.order_cancelled <> c.cancelled;
+  ELSE
+    -- deletions only subtract (a store being deleted takes its totals with it)
+    UPDATE shopify.order_totals t SET order_count = t.order_count - d.n,
+           cancelled_count = t.cancelled_count - d.c, revenue = t.revenue - d.r
+      FROM (SELECT shop_id, count(*) AS n, count(*) FILTER (WHERE cancelled_at IS NOT NULL) AS c,
+                   coalesce(sum(coalesce(total_price, 0) - total_refunded) FILTER (WHERE cancelled_at IS NULL), 0) AS r
+              FROM old_rows GROUP BY shop_id) d
+     WHERE t.shop_id = d.shop_id;
+  END IF;
+  RETURN NULL;
+END
+$fn$;
+CREATE OR REPLACE FUNCTION shopify._lines_sales() RETURNS trigger
+LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $fn$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    INSERT INTO shopify.variant_sales AS v (shop_id, sku_id, units)
+    SELECT shop_id, sku_id, sum(coalesce(quantity, 0)) FROM new_rows
+     WHERE sku_id IS NOT NULL AND NOT order_cancelled GROUP BY shop_id, sku_id
+    ON CONFLICT (shop_id, sku_id) DO UPDATE SET units = v.units + EXCLUDED.units;
+    -- lines written without their order's cancellation (any writer): set it;
+    -- rows are found by their keys' indexes whatever the statistics say (a
+    -- join planned as a scan of every line ran for each page written)
+    UPDATE shopify.order_lines l SET order_cancelled = true
+     WHERE l.line_id = ANY (ARRAY(
+             SELECT n.line_id FROM new_rows n
+              WHERE NOT n.order_cancelled
+                AND n.order_id = ANY (ARRAY(
+                      SELECT o.order_id FROM shopify.orders o
+                       WHERE o.order_id = ANY (ARRAY(SELECT DISTINCT order_id FROM new_rows WHERE NOT order_cancelled))
+                         AND o.cancelled_at IS NOT NULL))))
+       AND NOT l.order_cancelled;
+  ELSIF TG_OP = 'UPDATE' THEN
+    WITH d AS (
+      SELECT shop_id, sku_id, coalesce(quantity, 0) AS q FROM new_rows
+       WHERE sku_id IS NOT NULL AND NOT order_cancelled
+      UNION ALL
+      SELECT shop_id, sku_id, -coalesce(quantity, 0) FROM old_rows
+       WHERE sku_id IS NOT NULL AND NOT order_cancelled)
+    INSERT INTO shopify.variant_sales AS v (shop_id, sku_id, units)
+    SELECT shop_id, sku_id, sum(q) FROM d GROUP BY shop_id, sku_id HAVING sum(q) <> 0
+    ON CONFLICT (shop_id, sku_id) DO UPDATE SET units = v.units + EXCLUDED.units;
+  ELSE
+    UPDATE shopify.variant_sales v SET units = v.units - d.q
+      FROM (SELECT shop_id, sku_id, sum(coalesce(quantity, 0)) AS q FROM old_rows
+             WHERE sku_id IS NOT NULL AND NOT order_cancelled GROUP BY shop_id, sku_id) d
+     WHERE v.shop_id = d.shop_id AND v.sku_id = d.sku_id;
+  END IF;
+  RETURN NULL;
+END
+$fn$;

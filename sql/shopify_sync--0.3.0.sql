@@ -228,12 +228,16 @@ BEGIN
     HAVING sum(n) <> 0 OR sum(c) <> 0 OR sum(r) <> 0
     ON CONFLICT (shop_id) DO UPDATE SET order_count = t.order_count + EXCLUDED.order_count,
         cancelled_count = t.cancelled_count + EXCLUDED.cancelled_count, revenue = t.revenue + EXCLUDED.revenue;
-    -- an order cancelled or un-cancelled: its lines follow (and variant_sales with them)
-    UPDATE shopify.order_lines l SET order_cancelled = (n.cancelled_at IS NOT NULL)
-      FROM new_rows n JOIN old_rows o ON o.order_id = n.order_id
-     WHERE l.order_id = n.order_id
-       AND (n.cancelled_at IS NULL) <> (o.cancelled_at IS NULL)
-       AND l.order_cancelled <> (n.cancelled_at IS NOT NULL);
+    -- an order cancelled or un-cancelled: its lines follow (and variant_sales
+    -- with them); the lines are found by their order's index whatever the
+    -- statistics say (a join planned as a scan of every line ran per page)
+    UPDATE shopify.order_lines l SET order_cancelled = c.cancelled
+      FROM (SELECT n.order_id, n.cancelled_at IS NOT NULL AS cancelled
+              FROM new_rows n JOIN old_rows o ON o.order_id = n.order_id
+             WHERE (n.cancelled_at IS NULL) <> (o.cancelled_at IS NULL)) c
+     WHERE l.order_id = ANY (ARRAY(SELECT n.order_id FROM new_rows n JOIN old_rows o ON o.order_id = n.order_id
+                                    WHERE (n.cancelled_at IS NULL) <> (o.cancelled_at IS NULL)))
+       AND l.order_id = c.order_id AND l.order_cancelled <> c.cancelled;
   ELSE
     -- deletions only subtract (a store being deleted takes its totals with it)
     UPDATE shopify.order_totals t SET order_count = t.order_count - d.n,
@@ -258,10 +262,18 @@ BEGIN
     SELECT shop_id, sku_id, sum(coalesce(quantity, 0)) FROM new_rows
      WHERE sku_id IS NOT NULL AND NOT order_cancelled GROUP BY shop_id, sku_id
     ON CONFLICT (shop_id, sku_id) DO UPDATE SET units = v.units + EXCLUDED.units;
-    -- lines written without their order's cancellation (any writer): set it
+    -- lines written without their order's cancellation (any writer): set it;
+    -- rows are found by their keys' indexes whatever the statistics say (a
+    -- join planned as a scan of every line ran for each page written)
     UPDATE shopify.order_lines l SET order_cancelled = true
-      FROM new_rows n JOIN shopify.orders o ON o.order_id = n.order_id
-     WHERE l.line_id = n.line_id AND o.cancelled_at IS NOT NULL AND NOT n.order_cancelled;
+     WHERE l.line_id = ANY (ARRAY(
+             SELECT n.line_id FROM new_rows n
+              WHERE NOT n.order_cancelled
+                AND n.order_id = ANY (ARRAY(
+                      SELECT o.order_id FROM shopify.orders o
+                       WHERE o.order_id = ANY (ARRAY(SELECT DISTINCT order_id FROM new_rows WHERE NOT order_cancelled))
+                         AND o.cancelled_at IS NOT NULL))))
+       AND NOT l.order_cancelled;
   ELSIF TG_OP = 'UPDATE' THEN
     WITH d AS (
       SELECT shop_id, sku_id, coalesce(quantity, 0) AS q FROM new_rows

@@ -3,7 +3,7 @@
  *
  * The worker needs a handful of values from GraphQL answers (pageInfo,
  * query cost, errors, bulk operation status) without building a jsonb tree
- * of the whole page: one pass with PostgreSQL's JSON parser keeps the path
+ * of the whole page: one pass with yajl keeps the path
  * of the current value ("data.products.pageInfo.endCursor", array elements
  * as "*") and records the scalars whose path matches.  Values of a
  * wildcard path come in document order, so parallel paths line up (the id
@@ -15,6 +15,8 @@
  * SHOPIFY_JSON_MAX_DEPTH is refused before it is parsed.
  */
 #include "postgres.h"
+
+#include <yajl/yajl_parse.h>
 
 #include "lib/stringinfo.h"
 #include "mb/pg_wchar.h"
@@ -68,51 +70,34 @@ pop_segment(PickState *st)
 	st->path.data[st->path.len] = '\0';
 }
 
-/* fname belongs to the parser until the end callback, which frees it */
-static void
-pk_field_start(void *state, char *fname, bool isnull)
+/* what the open containers are */
+typedef struct PickFrame
 {
-	push_segment((PickState *) state, fname);
-}
+	bool		array;
+	bool		has_key;		/* map: a key segment is on the path */
+	int			elems;			/* array: elements so far */
+} PickFrame;
 
-static void
-pk_field_end(void *state, char *fname, bool isnull)
+typedef struct PickParse
 {
-	pop_segment((PickState *) state);
-	if (fname)
-		pfree(fname);
-}
+	PickState  *st;
+	PickFrame	frames[SHOPIFY_JSON_MAX_DEPTH + 1];
+	int			nframes;
+} PickParse;
 
+/* a value starts: in an array, it is the next element */
 static void
-pk_array_start(void *state)
+value_start(PickParse *pp)
 {
-	PickState  *st = (PickState *) state;
+	PickState  *st = pp->st;
+	PickFrame  *f = pp->nframes > 0 ? &pp->frames[pp->nframes - 1] : NULL;
+	int			index;
 
-	if (st->narrays > MAX_PICK_DEPTH)
-		st->array_overflow++;
-	else
-		st->elems[st->narrays++] = 0;
-}
-
-static void
-pk_array_end(void *state)
-{
-	PickState  *st = (PickState *) state;
-
-	if (st->array_overflow > 0)
-		st->array_overflow--;
-	else if (st->narrays > 0)
-		st->narrays--;
-}
-
-static void
-pk_elem_start(void *state, bool isnull)
-{
-	PickState  *st = (PickState *) state;
-	int			index = -1;
-
-	if (st->array_overflow == 0 && st->narrays > 0)
-		index = st->elems[st->narrays - 1]++;
+	if (f == NULL || !f->array)
+		return;
+	index = f->elems++;
+	if (pp->nframes > MAX_PICK_DEPTH + 1)
+		index = -1;
 	if (st->star_depth < 0 && st->overflow == 0 && st->depth < MAX_PICK_DEPTH)
 	{
 		st->star_depth = st->depth;
@@ -122,53 +107,189 @@ pk_elem_start(void *state, bool isnull)
 }
 
 static void
-pk_elem_end(void *state, bool isnull)
+value_end(PickParse *pp)
 {
-	PickState  *st = (PickState *) state;
+	PickState  *st = pp->st;
+	PickFrame  *f = pp->nframes > 0 ? &pp->frames[pp->nframes - 1] : NULL;
 
+	if (f == NULL || !f->array)
+		return;
 	pop_segment(st);
 	if (st->overflow == 0 && st->depth == st->star_depth)
 		st->star_depth = -1;
 }
 
 static void
-pk_scalar(void *state, char *token, JsonTokenType type)
+record(PickState *st, const char *s, size_t len, bool null)
 {
-	PickState  *st = (PickState *) state;
-
-	if (st->overflow == 0)
+	if (st->overflow > 0)
+		return;
+	for (int i = 0; i < st->npicks; i++)
 	{
-		for (int i = 0; i < st->npicks; i++)
-		{
-			JsonPick   *p = &st->picks[i];
+		JsonPick   *p = &st->picks[i];
 
-			if (strcmp(p->path, st->path.data) != 0)
-				continue;
-			if (p->n == p->cap)
-			{
-				p->cap = p->cap ? p->cap * 2 : 8;
-				p->values = p->values ? repalloc(p->values, sizeof(char *) * p->cap)
-					: palloc(sizeof(char *) * p->cap);
-				p->index = p->index ? repalloc(p->index, sizeof(int) * p->cap)
-					: palloc(sizeof(int) * p->cap);
-			}
-			p->index[p->n] = st->star_depth >= 0 ? st->star_index : -1;
-			p->values[p->n++] = (type == JSON_TOKEN_NULL || token == NULL) ? NULL : pstrdup(token);
+		if (strcmp(p->path, st->path.data) != 0)
+			continue;
+		if (p->n == p->cap)
+		{
+			p->cap = p->cap ? p->cap * 2 : 8;
+			p->values = p->values ? repalloc(p->values, sizeof(char *) * p->cap)
+				: palloc(sizeof(char *) * p->cap);
+			p->index = p->index ? repalloc(p->index, sizeof(int) * p->cap)
+				: palloc(sizeof(int) * p->cap);
 		}
+		p->index[p->n] = st->star_depth >= 0 ? st->star_index : -1;
+		p->values[p->n++] = null ? NULL : pnstrdup(s, len);
 	}
-	if (token)
-		pfree(token);
 }
 
+static int
+pk_scalar(PickParse *pp, const char *s, size_t len, bool null)
+{
+	value_start(pp);
+	record(pp->st, s, len, null);
+	value_end(pp);
+	return 1;
+}
+
+static int
+pk_null(void *ctx)
+{
+	return pk_scalar((PickParse *) ctx, NULL, 0, true);
+}
+
+static int
+pk_bool(void *ctx, int b)
+{
+	return pk_scalar((PickParse *) ctx, b ? "true" : "false", b ? 4 : 5, false);
+}
+
+static int
+pk_number(void *ctx, const char *s, size_t len)
+{
+	return pk_scalar((PickParse *) ctx, s, len, false);
+}
+
+static int
+pk_string(void *ctx, const unsigned char *s, size_t len)
+{
+	/* a NUL (from \u0000) would cut the value short: keep it as it reads */
+	return pk_scalar((PickParse *) ctx, (const char *) s, strnlen((const char *) s, len), false);
+}
+
+static int
+pk_open(PickParse *pp, bool array)
+{
+	PickFrame  *f;
+
+	value_start(pp);
+	if (pp->nframes > SHOPIFY_JSON_MAX_DEPTH)
+		return 0;				/* cannot happen: the depth was checked */
+	f = &pp->frames[pp->nframes++];
+	f->array = array;
+	f->has_key = false;
+	f->elems = 0;
+	if (array)
+	{
+		if (pp->st->narrays > MAX_PICK_DEPTH)
+			pp->st->array_overflow++;
+		else
+			pp->st->elems[pp->st->narrays++] = 0;
+	}
+	return 1;
+}
+
+static int
+pk_close(PickParse *pp)
+{
+	PickFrame  *f = &pp->frames[pp->nframes - 1];
+
+	if (!f->array && f->has_key)
+		pop_segment(pp->st);
+	if (f->array)
+	{
+		if (pp->st->array_overflow > 0)
+			pp->st->array_overflow--;
+		else if (pp->st->narrays > 0)
+			pp->st->narrays--;
+	}
+	pp->nframes--;
+	value_end(pp);
+	return 1;
+}
+
+static int
+pk_start_map(void *ctx)
+{
+	return pk_open((PickParse *) ctx, false);
+}
+
+static int
+pk_start_array(void *ctx)
+{
+	return pk_open((PickParse *) ctx, true);
+}
+
+static int
+pk_end(void *ctx)
+{
+	return pk_close((PickParse *) ctx);
+}
+
+static int
+pk_key(void *ctx, const unsigned char *key, size_t len)
+{
+	PickParse  *pp = (PickParse *) ctx;
+	PickFrame  *f = &pp->frames[pp->nframes - 1];
+	char	   *k = pnstrdup((const char *) key, len);
+
+	if (f->has_key)
+		pop_segment(pp->st);
+	push_segment(pp->st, k);
+	f->has_key = true;
+	pfree(k);
+	return 1;
+}
+
+static void *
+pk_malloc(void *ctx, size_t sz)
+{
+	return MemoryContextAlloc((MemoryContext) ctx, Max(sz, 1));
+}
+
+static void *
+pk_realloc(void *ctx, void *p, size_t sz)
+{
+	return p ? repalloc(p, Max(sz, 1)) : MemoryContextAlloc((MemoryContext) ctx, Max(sz, 1));
+}
+
+static void
+pk_free(void *ctx, void *p)
+{
+	if (p)
+		pfree(p);
+}
+
+static const yajl_callbacks pick_callbacks = {
+	pk_null, pk_bool, NULL, NULL, pk_number, pk_string,
+	pk_start_map, pk_key, pk_end, pk_start_array, pk_end
+};
+
+/*
+ * Pick the values of picks' paths from doc, in one pass with yajl (as the
+ * rows are read, extract.c).  Never throws for a bad document: returns
+ * false with yajl's words in *error.
+ */
 bool
 json_pick(const char *doc, size_t len, JsonPick *picks, int npicks, char **error)
 {
 	PickState	st;
-	JsonSemAction sem;
-	JsonLexContext *lex;
-	JsonParseErrorType rc;
-	volatile bool ok = false;
-	MemoryContext cxt = CurrentMemoryContext;
+	PickParse  *pp;
+	MemoryContext ycxt;
+	yajl_alloc_funcs afs;
+	yajl_handle h;
+	yajl_status rc;
+	bool		ok;
 
 	memset(&st, 0, sizeof(st));
 	initStringInfo(&st.path);
@@ -178,16 +299,6 @@ json_pick(const char *doc, size_t len, JsonPick *picks, int npicks, char **error
 	for (int i = 0; i < npicks; i++)
 		picks[i].n = 0;
 
-	memset(&sem, 0, sizeof(sem));
-	sem.semstate = &st;
-	sem.object_field_start = pk_field_start;
-	sem.object_field_end = pk_field_end;
-	sem.array_start = pk_array_start;
-	sem.array_end = pk_array_end;
-	sem.array_element_start = pk_elem_start;
-	sem.array_element_end = pk_elem_end;
-	sem.scalar = pk_scalar;
-
 	*error = NULL;
 	if (json_depth_exceeds(doc, len, SHOPIFY_JSON_MAX_DEPTH))
 	{
@@ -195,28 +306,28 @@ json_pick(const char *doc, size_t len, JsonPick *picks, int npicks, char **error
 		pfree(st.path.data);
 		return false;
 	}
-	PG_TRY();
+	pp = palloc0(sizeof(PickParse));
+	pp->st = &st;
+	ycxt = AllocSetContextCreate(CurrentMemoryContext, "shopify_sync json_pick", ALLOCSET_SMALL_SIZES);
+	afs.malloc = pk_malloc;
+	afs.realloc = pk_realloc;
+	afs.free = pk_free;
+	afs.ctx = ycxt;
+	h = yajl_alloc(&pick_callbacks, &afs, pp);
+	rc = yajl_parse(h, (const unsigned char *) doc, len);
+	if (rc == yajl_status_ok)
+		rc = yajl_complete_parse(h);
+	ok = (rc == yajl_status_ok);
+	if (!ok)
 	{
-		lex = makeJsonLexContextCstringLen((char *) doc, (int) len, PG_UTF8, true);
-		rc = pg_parse_json(lex, &sem);
-		if (rc == JSON_SUCCESS)
-			ok = true;
-		else
-			*error = psprintf("invalid JSON: %s", json_errdetail(rc, lex));
-	}
-	PG_CATCH();
-	{
-		/* the parser's own errors (stack depth, out of memory) */
-		ErrorData  *edata;
+		unsigned char *msg = yajl_get_error(h, 0, (const unsigned char *) doc, len);
 
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		*error = psprintf("the document could not be parsed: %s", edata->message);
-		FreeErrorData(edata);
-		ok = false;
+		*error = psprintf("invalid JSON: %s", (char *) msg);
+		yajl_free_error(h, msg);
 	}
-	PG_END_TRY();
+	yajl_free(h);
+	MemoryContextDelete(ycxt);
+	pfree(pp);
 	pfree(st.path.data);
 	return ok;
 }

@@ -174,9 +174,9 @@ write_log_row(const char *event, const char *level, int64 shop_id, int64 job_id,
 
 		shopify_elevate(&elev);
 		shopify_spi_connect();
-		shopify_spi_exec("INSERT INTO shopify.sync_log (level, event, shop_id, sync_job_id, message, details)"
-						 " VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
-						 6, types, vals, nulls, false);
+		shopify_spi_run("INSERT INTO shopify.sync_log (level, event, shop_id, sync_job_id, message, details)"
+						" VALUES ($1, $2, $3, $4, $5, $6::jsonb)",
+						6, types, vals, nulls, false);
 		shopify_spi_finish();
 		shopify_restore(&elev);
 

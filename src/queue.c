@@ -224,15 +224,15 @@ queue_lock_job(int64 job_id, bool *cancel_requested)
 	char	   *status;
 
 	*cancel_requested = false;
-	if (shopify_spi_exec("SELECT s.is_active FROM shopify.stores s"
-						 " WHERE s.shop_id = (SELECT shop_id FROM shopify.sync_jobs WHERE id = $1)"
-						 " FOR SHARE",
-						 1, types, vals, NULL, false) != 1 ||
+	if (shopify_spi_run("SELECT s.is_active FROM shopify.stores s"
+						" WHERE s.shop_id = (SELECT shop_id FROM shopify.sync_jobs WHERE id = $1)"
+						" FOR SHARE",
+						1, types, vals, NULL, false) != 1 ||
 		!DatumGetBool(shopify_spi_value(0, 1, &isnull)))
 		return false;
-	if (shopify_spi_exec("SELECT status, cancel_requested FROM shopify.sync_jobs"
-						 " WHERE id = $1 FOR UPDATE",
-						 1, types, vals, NULL, false) != 1)
+	if (shopify_spi_run("SELECT status, cancel_requested FROM shopify.sync_jobs"
+						" WHERE id = $1 FOR UPDATE",
+						1, types, vals, NULL, false) != 1)
 		return false;
 	status = shopify_spi_text(0, 1);
 	*cancel_requested = DatumGetBool(shopify_spi_value(0, 2, &isnull));
@@ -287,11 +287,11 @@ queue_record_page(int64 job_id, const PageProgress *p, JobTotals *t)
 		vals[10] = CStringGetTextDatum(p->next_cursor);
 	else
 		nulls[10] = 'n';
-	vals[11] = Int32GetDatum(shopify_lease_time_s);
+	vals[11] = Int32GetDatum(0);	/* unused */
 	vals[12] = Int32GetDatum(p->total_products);
 	vals[13] = Int32GetDatum(p->deactivated);
 
-	shopify_spi_exec("UPDATE shopify.sync_jobs SET"
+	shopify_spi_run("UPDATE shopify.sync_jobs SET"
 					 "  products_fetched = products_fetched + $2,"
 					 "  variants_processed = variants_processed + $3,"
 					 "  variants_created = variants_created + $4,"
@@ -305,7 +305,14 @@ queue_record_page(int64 job_id, const PageProgress *p, JobTotals *t)
 					 "  progress_percentage = CASE WHEN $13 > 0"
 					 "    THEN least(99.99, round(100.0 * (products_fetched + $2) / $13, 2))"
 					 "    ELSE progress_percentage END,"
-					 "  heartbeat_at = now(), lease_expires_at = now() + make_interval(secs => $12)"
+					 /*
+					  * No lease here: an indexed column would make every
+					  * page's update a new row version in each index (and
+					  * the unique index's check walk the versions of every
+					  * page before it).  The claim pass heartbeats the
+					  * leases of running jobs (queue_heartbeat).
+					  */
+					 "  heartbeat_at = now()"
 					 " WHERE id = $1"
 					 TOTALS_RETURNING,
 					 14, types, vals, nulls, false);

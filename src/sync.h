@@ -68,6 +68,7 @@ typedef struct SyncTask
 	int			db_failures;
 	TimestampTz run_started;
 	int			variants_this_run;
+	TimestampTz last_progress_log;	/* the last product_sync_progress row */
 	int64		inserted_since_analyze; /* rows this run inserted since
 										 * mirror_keep_statistics() analyzed */
 

@@ -109,6 +109,45 @@ shopify_spi_exec(const char *sql, int nargs, Oid *argtypes, Datum *values,
 }
 
 /*
+ * shopify_spi_exec() for a statement run often (once per page, per log
+ * row): sql must be a string constant, whose address identifies it; its
+ * plan is prepared once per process and kept.
+ */
+int
+shopify_spi_run(const char *sql, int nargs, Oid *argtypes, Datum *values,
+				const char *nulls, bool read_only)
+{
+	static struct
+	{
+		const char *sql;
+		SPIPlanPtr	plan;
+	}			cache[32];
+	static int	ncache = 0;
+	SPIPlanPtr	plan = NULL;
+	int			rc;
+
+	for (int i = 0; i < ncache; i++)
+		if (cache[i].sql == sql)
+			plan = cache[i].plan;
+	if (plan == NULL)
+	{
+		plan = SPI_prepare(sql, nargs, argtypes);
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed (%s): %s", SPI_result_code_string(SPI_result), sql);
+		if (ncache < (int) lengthof(cache))
+		{
+			SPI_keepplan(plan);
+			cache[ncache].sql = sql;
+			cache[ncache++].plan = plan;
+		}
+	}
+	rc = SPI_execute_plan(plan, values, nulls, read_only, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute failed (%d): %s", rc, sql);
+	return (int) SPI_processed;
+}
+
+/*
  * The last result must hold this row.  A row that an earlier statement (or
  * the ownership check) found can be missing from a later one: deleted
  * concurrently, or not yet visible to the snapshot of a read-only query

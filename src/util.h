@@ -48,6 +48,8 @@ extern void shopify_spi_connect(void);
 extern void shopify_spi_finish(void);
 extern int	shopify_spi_exec(const char *sql, int nargs, Oid *argtypes,
 							 Datum *values, const char *nulls, bool read_only);
+extern int	shopify_spi_run(const char *sql, int nargs, Oid *argtypes,
+							Datum *values, const char *nulls, bool read_only);
 extern Datum shopify_spi_value(int row, int col, bool *isnull);
 extern char *shopify_spi_text(int row, int col);
 extern int64 shopify_spi_int64(int row, int col);
