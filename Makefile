@@ -33,6 +33,7 @@ OBJS = \
 	src/orders.o \
 	src/order_rows.o \
 	src/graphql.o \
+	src/path.o \
 	src/gql_doc.o \
 	src/introspect.o \
 	src/jsonpick.o \

@@ -6,7 +6,9 @@
  * during the update are carried over); orders are read by the extension's
  * C reader (shopify._orders() is now that reader); order syncs can run as
  * bulk operations (shopify.bulk_orders, shopify.bulk_pending); the
- * statistics triggers look lines up by index.  Mirror rows are not touched.
+ * statistics triggers look lines up by index; each sync chooses between
+ * pages and a bulk operation by expected time (shopify.stores.path_stats,
+ * shopify.sync_jobs.path_reason).  Mirror rows are not touched.
  */
 
 \echo Use "ALTER EXTENSION shopify_sync UPDATE TO '0.3.0'" to load this file. \quit
@@ -162,3 +164,33 @@ BEGIN
   RETURN NULL;
 END
 $fn$;
+
+-- the path each sync takes, chosen by expected time from what the worker learned of the store
+ALTER TABLE shopify.stores ADD COLUMN path_stats jsonb NOT NULL DEFAULT '{}';
+COMMENT ON COLUMN shopify.stores.path_stats IS
+    'What the worker learned of this store to choose between pages and a bulk operation: graphql_restore_rate and graphql_bucket (points), cost_per_product and cost_per_order (points a node costs on a page), request_s (a page''s round trip), products_per_s and orders_per_s (written), bulk_fixed_s, bulk_ms_per_object and objects_per_product/objects_per_order (bulk operations), bulk_operations';
+GRANT SELECT (path_stats) ON shopify.stores TO PUBLIC;
+ALTER TABLE shopify.sync_jobs ADD COLUMN path_reason text, ADD COLUMN path_estimate jsonb;
+COMMENT ON COLUMN shopify.sync_jobs.path_reason IS 'Why the job took its path (pages or a bulk operation): the estimates compared, or the setting that decided';
+COMMENT ON COLUMN shopify.sync_jobs.path_estimate IS 'The expected seconds of each path when the job chose (pages_s, bulk_s) and what they were computed from';
+CREATE OR REPLACE VIEW shopify.sync_progress WITH (security_invoker = true) AS
+SELECT j.id AS job_id, j.shop_id, s.shop_domain, j.resource, j.api, j.sync_type, j.status,
+       w.job_state,
+       j.started_at, now() - j.started_at AS elapsed,
+       j.progress_percentage,
+       j.total_products AS total, j.products_fetched AS fetched,
+       j.variants_processed AS processed, j.pages_fetched, j.api_calls,
+       round((j.variants_processed / nullif(extract(epoch FROM now() - j.started_at), 0))::numeric, 1)
+         AS processed_per_second,
+       CASE WHEN j.progress_percentage > 0 AND j.progress_percentage < 100
+            THEN make_interval(secs => round((extract(epoch FROM now() - j.started_at)
+                                * (100 - j.progress_percentage) / j.progress_percentage)::numeric, 0)::float8)
+       END AS estimated_time_left,
+       j.heartbeat_at, j.attempts, j.path_reason
+  FROM shopify.sync_jobs j
+  JOIN shopify.stores s ON s.shop_id = j.shop_id
+  LEFT JOIN (SELECT job_id, job_state FROM shopify._worker_slots() WHERE job_id IS NOT NULL) w
+         ON w.job_id = j.id
+ WHERE j.status = 'running';
+COMMENT ON VIEW shopify.sync_progress IS
+    'Running syncs: percent done, items per second, estimated time left (from the percentage and the time so far), why the job took its path; total/fetched count products, or orders for order syncs';

@@ -43,6 +43,7 @@ CREATE TABLE shopify.stores (
     last_error              text,
     created_at              timestamptz NOT NULL DEFAULT now(),
     updated_at              timestamptz NOT NULL DEFAULT now(),
+    path_stats              jsonb NOT NULL DEFAULT '{}',
     CONSTRAINT stores_shop_domain_key UNIQUE (shop_domain),
     CONSTRAINT stores_shop_domain_check
         CHECK (shop_domain ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.myshopify\.com$'),
@@ -68,6 +69,8 @@ COMMENT ON COLUMN shopify.stores.access_token_encrypted IS
 COMMENT ON COLUMN shopify.stores.token_key_id IS 'Fingerprint of the key that encrypted the token (first 16 hex digits of its SHA-256)';
 COMMENT ON COLUMN shopify.stores.token_status IS 'valid; invalid once Shopify answered 401 (reconnect with a new token); none after a disconnect';
 COMMENT ON COLUMN shopify.stores.api IS 'Admin API used for this store''s syncs (rest or graphql); NULL follows shopify_sync.api';
+COMMENT ON COLUMN shopify.stores.path_stats IS
+    'What the worker learned of this store to choose between pages and a bulk operation: graphql_restore_rate and graphql_bucket (points), cost_per_product and cost_per_order (points a node costs on a page), request_s (a page''s round trip), products_per_s and orders_per_s (written), bulk_fixed_s, bulk_ms_per_object and objects_per_product/objects_per_order (bulk operations), bulk_operations';
 COMMENT ON COLUMN shopify.stores.currency IS 'Shop currency, learned from shop.json during a sync';
 COMMENT ON COLUMN shopify.stores.last_sync_status IS 'Status of the store''s most recent sync job';
 COMMENT ON COLUMN shopify.stores.last_error IS 'Error of the most recent failed sync, if the last one failed';
@@ -351,6 +354,8 @@ CREATE TABLE shopify.sync_jobs (
     heartbeat_at        timestamptz,
     lease_expires_at    timestamptz,
     finished_at         timestamptz,
+    path_reason         text,
+    path_estimate       jsonb,
     CONSTRAINT sync_jobs_resource_check CHECK (resource IN ('products', 'orders')),
     CONSTRAINT sync_jobs_sync_type_check CHECK (sync_type IN ('full_sync', 'incremental_sync')),
     CONSTRAINT sync_jobs_sync_type_full_check
@@ -385,6 +390,8 @@ COMMENT ON COLUMN shopify.sync_jobs.resource IS 'What the job mirrors: products 
 COMMENT ON COLUMN shopify.sync_jobs.sync_type IS 'full_sync (whole catalog, deletes reflected) or incremental_sync (products updated since the last completed sync)';
 COMMENT ON COLUMN shopify.sync_jobs.status IS 'pending, running, completed, failed or cancelled';
 COMMENT ON COLUMN shopify.sync_jobs.api IS 'Admin API the job uses (rest, graphql, or bulk for a GraphQL bulk operation)';
+COMMENT ON COLUMN shopify.sync_jobs.path_reason IS 'Why the job took its path (pages or a bulk operation): the estimates compared, or the setting that decided';
+COMMENT ON COLUMN shopify.sync_jobs.path_estimate IS 'The expected seconds of each path when the job chose (pages_s, bulk_s) and what they were computed from';
 COMMENT ON COLUMN shopify.sync_jobs.attempts IS 'Times the worker started (or resumed) the job';
 COMMENT ON COLUMN shopify.sync_jobs.total_products IS 'Products Shopify reported before the listing started';
 COMMENT ON COLUMN shopify.sync_jobs.variants_processed IS 'Variants received = created + updated + unchanged + failed';
@@ -519,7 +526,7 @@ COMMENT ON COLUMN shopify.sync_log.details IS 'Event fields: durations, counts, 
 GRANT SELECT (shop_id, shop_domain, shop_name, owner, is_active, token_key_id,
               token_status, api, currency, plan_name, connected_at,
               disconnected_at, last_sync_at, last_sync_status, last_sync_job_id,
-              last_error, created_at, updated_at)
+              last_error, created_at, updated_at, path_stats)
     ON shopify.stores TO PUBLIC;
 GRANT SELECT ON shopify.products, shopify.orders, shopify.order_lines, shopify.sync_jobs,
                 shopify.webhook_events, shopify.sync_log TO PUBLIC;
@@ -844,14 +851,14 @@ SELECT j.id AS job_id, j.shop_id, s.shop_domain, j.resource, j.api, j.sync_type,
             THEN make_interval(secs => round((extract(epoch FROM now() - j.started_at)
                                 * (100 - j.progress_percentage) / j.progress_percentage)::numeric, 0)::float8)
        END AS estimated_time_left,
-       j.heartbeat_at, j.attempts
+       j.heartbeat_at, j.attempts, j.path_reason
   FROM shopify.sync_jobs j
   JOIN shopify.stores s ON s.shop_id = j.shop_id
   LEFT JOIN (SELECT job_id, job_state FROM shopify._worker_slots() WHERE job_id IS NOT NULL) w
          ON w.job_id = j.id
  WHERE j.status = 'running';
 COMMENT ON VIEW shopify.sync_progress IS
-    'Running syncs: percent done, items per second, estimated time left (from the percentage and the time so far); total/fetched count products, or orders for order syncs';
+    'Running syncs: percent done, items per second, estimated time left (from the percentage and the time so far), why the job took its path; total/fetched count products, or orders for order syncs';
 GRANT SELECT ON shopify.sync_progress TO PUBLIC;
 
 -------------------------------------------------------------------------------

@@ -67,7 +67,47 @@ bulk_begin(SyncTask *t)
 void
 bulk_resume(SyncTask *t)
 {
+	/* an operation of ours already runs on the shop: it holds a place */
+	if (!t->bulk_slot)
+	{
+		t->bulk_slot = true;
+		t->shop->bulk_active++;
+	}
 	prepare_poll(t, 0);
+}
+
+/*
+ * A place among the shop's bulk operations for this task, before its start
+ * is sent: never more at once than Shopify runs (shopify_bulk_limit()); a
+ * product and an order sync of a 2026-01+ store run theirs together.
+ * False: the start waits (sync_task_pump tries again a second later).
+ */
+bool
+bulk_take_slot(SyncTask *t)
+{
+	if (t->bulk_slot)
+		return true;
+	if (t->shop->bulk_active >= shopify_bulk_limit())
+	{
+		if (t->bulk_busy_waits++ == 0)
+			log_sync_operation(t->shop_id, t->job_id, "info", "bulk_waiting",
+							   psprintf("the shop runs %d bulk operation(s) of this app, as many as API version %s allows; waiting",
+										t->shop->bulk_active, shopify_api_version), NULL);
+		return false;
+	}
+	t->bulk_slot = true;
+	t->shop->bulk_active++;
+	return true;
+}
+
+void
+bulk_release_slot(SyncTask *t)
+{
+	if (!t->bulk_slot)
+		return;
+	t->bulk_slot = false;
+	if (t->shop->bulk_active > 0)
+		t->shop->bulk_active--;
 }
 
 /* The bulk_operations/finish webhook for this task's operation: poll now. */
@@ -125,6 +165,7 @@ handle_start(SyncTask *t)
 
 		t->bulk_id = pstrdup(a.bulk_id);
 		MemoryContextSwitchTo(old);
+		t->bulk_started_at = GetCurrentTimestamp();
 		if (record_bulk(t, t->bulk_id, -1, false))
 			prepare_poll(t, 1);
 		return;
@@ -200,6 +241,12 @@ handle_poll(SyncTask *t)
 		MemoryContext old;
 
 		t->bulk_expected = a.bulk_object_count ? strtoll(a.bulk_object_count, NULL, 10) : 0;
+		/* the operation's time, for the next choice of path (not after a resume) */
+		if (t->bulk_started_at > 0)
+		{
+			t->sample.bulk_s = (GetCurrentTimestamp() - t->bulk_started_at) / 1000000.0;
+			t->sample.bulk_objects = t->bulk_expected;
+		}
 		if (!record_bulk(t, t->bulk_id, t->bulk_expected, true))
 			return;
 		if (a.bulk_url == NULL || t->bulk_expected == 0)

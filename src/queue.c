@@ -495,6 +495,21 @@ queue_set_bulk(int64 job_id, const char *bulk_id, int64 expected, bool reset)
 	}
 }
 
+/* The path a job takes (rest, graphql or bulk) and why. */
+void
+queue_set_path(int64 job_id, const char *api, const char *reason, const char *estimate)
+{
+	Oid			types[4] = {INT8OID, TEXTOID, TEXTOID, TEXTOID};
+	Datum		vals[4] = {Int64GetDatum(job_id), CStringGetTextDatum(api),
+		reason ? CStringGetTextDatum(reason) : (Datum) 0,
+	estimate ? CStringGetTextDatum(estimate) : (Datum) 0};
+	char		nulls[4] = {' ', ' ', reason ? ' ' : 'n', estimate ? ' ' : 'n'};
+
+	shopify_spi_exec("UPDATE shopify.sync_jobs SET api = $2, path_reason = $3, path_estimate = $4::jsonb"
+					 " WHERE id = $1",
+					 4, types, vals, nulls, false);
+}
+
 /* The count of a count.json body, or -1. */
 int
 queue_parse_count(const char *count_json)

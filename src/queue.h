@@ -79,5 +79,6 @@ extern void queue_update_shop_info(int64 job_id, int64 shop_id, const char *shop
 extern void queue_set_bulk(int64 job_id, const char *bulk_id, int64 expected, bool reset);
 extern int	queue_parse_count(const char *count_json);
 extern void queue_forget_staging(int64 job_id);
+extern void queue_set_path(int64 job_id, const char *api, const char *reason, const char *estimate);
 
 #endif

@@ -206,6 +206,21 @@ shop_observe_cost(ShopClient *s, double available, double maximum, double restor
 	s->cost_at = GetCurrentTimestamp();
 }
 
+/*
+ * Bulk query operations a shop runs at once for an app: five from API
+ * version 2026-01, one before (shopify_sync.api_version; unstable is the
+ * newest).
+ */
+int
+shopify_bulk_limit(void)
+{
+	const char *v = shopify_api_version;
+
+	if (v == NULL || strcmp(v, "unstable") == 0 || strcmp(v, "2026-01") >= 0)
+		return 5;
+	return 1;
+}
+
 /* ----- calls ----- */
 
 void

@@ -36,6 +36,8 @@ typedef struct ShopClient
 	TimestampTz cost_at;
 	double		cost_in_flight; /* expected cost of the queries in flight */
 
+	int			bulk_active;	/* our bulk query operations running on the shop */
+
 	TimestampTz blocked_until;	/* after a 429: its Retry-After */
 	int			in_flight;
 	TimestampTz next_request_at;	/* for operators */
@@ -93,5 +95,6 @@ extern void shopify_graphql_throttled(ShopifyCall *call, double wait_s);
 extern void shop_observe_cost(ShopClient *s, double available, double maximum, double restore);
 
 extern bool shopify_json_valid(const char *buf, size_t len);
+extern int	shopify_bulk_limit(void);
 
 #endif

@@ -29,7 +29,8 @@ char	   *shopify_webhook_secret = NULL;
 char	   *shopify_token_key_file = NULL;
 char	   *shopify_ca_file = NULL;
 int			shopify_api = SHOPIFY_API_GRAPHQL;
-int			shopify_bulk_threshold = 10000;
+int			shopify_bulk_threshold = SHOPIFY_BULK_AUTO;
+char	   *shopify_bulk_threshold_setting = NULL;
 int			shopify_max_concurrent_syncs = 8;
 int			shopify_http_timeout_ms = 30000;
 int			shopify_max_retries = 5;
@@ -48,6 +49,61 @@ int			shopify_webhook_max_attempts = 5;
 int			shopify_graphql_page_size = 250;
 int			shopify_graphql_variants_first = 10;
 int			shopify_graphql_lines_first = 5;
+
+/* shopify_sync.api_version: YYYY-MM (a release) or unstable */
+static bool
+check_api_version(char **newval, void **extra, GucSource source)
+{
+	const char *v = *newval;
+
+	if (v == NULL)
+		return false;
+	if (strcmp(v, "unstable") == 0)
+		return true;
+	if (strlen(v) == 7 && isdigit((unsigned char) v[0]) && isdigit((unsigned char) v[1]) &&
+		isdigit((unsigned char) v[2]) && isdigit((unsigned char) v[3]) && v[4] == '-' &&
+		isdigit((unsigned char) v[5]) && isdigit((unsigned char) v[6]) &&
+		(v[5] == '0' ? v[6] != '0' : v[5] == '1' && v[6] <= '2'))
+		return true;
+	GUC_check_errdetail("An Admin API version is YYYY-MM (e.g. 2026-07) or unstable.");
+	return false;
+}
+
+/* shopify_sync.bulk_threshold: 'auto' or an integer of at least -1 */
+static bool
+check_bulk_threshold(char **newval, void **extra, GucSource source)
+{
+	char	   *end;
+	long		v;
+	int		   *parsed;
+
+	if (*newval == NULL || pg_strcasecmp(*newval, "auto") == 0)
+		v = SHOPIFY_BULK_AUTO;
+	else
+	{
+		errno = 0;
+		v = strtol(*newval, &end, 10);
+		while (*end == ' ')
+			end++;
+		if (end == *newval || *end != '\0' || errno != 0 || v < -1 || v > INT_MAX)
+		{
+			GUC_check_errdetail("shopify_sync.bulk_threshold is auto or a whole number of at least -1.");
+			return false;
+		}
+	}
+	parsed = (int *) malloc(sizeof(int));	/* guc.c frees it with free() */
+	if (parsed == NULL)
+		return false;
+	*parsed = (int) v;
+	*extra = parsed;
+	return true;
+}
+
+static void
+assign_bulk_threshold(const char *newval, void *extra)
+{
+	shopify_bulk_threshold = *((int *) extra);
+}
 
 static const struct config_enum_entry api_options[] = {
 	{"rest", SHOPIFY_API_REST, false},
@@ -111,7 +167,7 @@ define_settings(void)
 							   "Shopify Admin API version used in request paths (/admin/api/<version>/).",
 							   NULL,
 							   &shopify_api_version, "2026-07",
-							   PGC_SUSET, 0, NULL, NULL, NULL);
+							   PGC_SUSET, 0, check_api_version, NULL, NULL);
 
 	DefineCustomStringVariable("shopify_sync.webhook_secret",
 							   "App client secret used to verify the HMAC of webhook deliveries.",
@@ -165,11 +221,11 @@ define_settings(void)
 							 &shopify_api, SHOPIFY_API_GRAPHQL, api_options,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 
-	DefineCustomIntVariable("shopify_sync.bulk_threshold",
-							"Product count above which a GraphQL full sync runs as a bulk operation.",
-							"0 means always, -1 means never.",
-							&shopify_bulk_threshold, 10000, -1, INT_MAX,
-							PGC_SIGHUP, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("shopify_sync.bulk_threshold",
+							   "How a GraphQL sync chooses between pages and a bulk operation.",
+							   "auto: the path expected to finish first, from the count, the store's learned rate and a bulk operation's learned overhead; a number: bulk above that many products (orders), 0 always, -1 never.",
+							   &shopify_bulk_threshold_setting, "auto",
+							   PGC_SIGHUP, 0, check_bulk_threshold, assign_bulk_threshold, NULL);
 
 	DefineCustomIntVariable("shopify_sync.max_concurrent_syncs",
 							"Number of stores the worker syncs at once.",

@@ -34,7 +34,10 @@ extern char *shopify_webhook_secret;
 extern char *shopify_token_key_file;
 extern char *shopify_ca_file;
 extern int	shopify_api;			/* SHOPIFY_API_* */
+/* shopify_sync.bulk_threshold: a count, -1 never, 0 always, or SHOPIFY_BULK_AUTO */
+#define SHOPIFY_BULK_AUTO (-2)
 extern int	shopify_bulk_threshold;
+extern char *shopify_bulk_threshold_setting;
 extern int	shopify_max_concurrent_syncs;
 extern int	shopify_http_timeout_ms;
 extern int	shopify_max_retries;

@@ -268,6 +268,13 @@ sync_task_pump(SyncTask *t)
 		(void) pump_call(t, t->nxt);
 	if (t->cur->in_flight || t->cur->done)
 		return;
+	if (t->stage == STAGE_BULK_START && !t->cur->in_flight &&
+		shopify_call_ready_at(t->cur) <= GetCurrentTimestamp() && !bulk_take_slot(t))
+	{
+		t->cur->not_before = GetCurrentTimestamp() + USECS_PER_SEC;
+		sync_slot_state(t, "waiting for a bulk operation place");
+		return;
+	}
 	if (!pump_call(t, t->cur))
 	{
 		sync_slot_state(t, t->stage == STAGE_BULK_POLL ? stage_name(t->stage) :
@@ -296,6 +303,7 @@ sync_drop_next(SyncTask *t)
 void
 sync_finish(SyncTask *t)
 {
+	bulk_release_slot(t);
 	t->finished = true;
 	t->stage = STAGE_DONE;
 	shopify_call_abort(t->cur);
@@ -411,6 +419,7 @@ sync_task_free(SyncTask *t)
 {
 	for (int i = 0; i < 2; i++)
 		shopify_call_abort(&t->calls[i]);
+	bulk_release_slot(t);
 	shop_client_release(t->shop);
 	if (t->slot >= 0 && shopify_shared != NULL)
 	{

@@ -11,6 +11,7 @@
 #include "datatype/timestamp.h"
 
 #include "mirror.h"
+#include "path.h"
 #include "queue.h"
 #include "shopify.h"
 
@@ -77,7 +78,11 @@ typedef struct SyncTask
 	int			npending;
 	char	   *page_next;		/* the cursor after the current page, while pending */
 
+	PathSample	sample;			/* measured for the next job's choice of path */
+	TimestampTz bulk_started_at;	/* when the operation was created */
+
 	/* bulk operation */
+	bool		bulk_slot;		/* counted in shop->bulk_active */
 	char	   *bulk_id;
 	int64		bulk_expected;	/* objectCount */
 	int64		bulk_lines;		/* lines written so far */
@@ -142,7 +147,7 @@ extern void sync_slot_state(SyncTask *t, const char *state);
 extern void sync_fail(SyncTask *t, const char *error_class, const char *error);
 extern void sync_end_job(SyncTask *t, const char *error_class, const char *error, bool cancelled);
 extern bool sync_record_shop(SyncTask *t, char *err, size_t errlen);
-extern bool sync_record_count(SyncTask *t, int *count, char *err, size_t errlen);
+extern bool sync_record_count(SyncTask *t, int *count, bool *bulk, char *err, size_t errlen);
 extern bool sync_run_write(PageWork *w, const char *what, char *err, size_t errlen, const char **cls);
 extern void sync_retry_after_db_error(SyncTask *t, const char *cls, const char *err);
 extern bool sync_after_write(SyncTask *t, PageWork *w);
@@ -157,5 +162,7 @@ extern void bulk_begin(SyncTask *t);
 extern void bulk_resume(SyncTask *t);
 extern void bulk_handle(SyncTask *t);
 extern void bulk_stream(SyncTask *t, HttpRequest *req);
+extern bool bulk_take_slot(SyncTask *t);
+extern void bulk_release_slot(SyncTask *t);
 
 #endif

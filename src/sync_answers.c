@@ -158,6 +158,13 @@ handle_graphql_page(SyncTask *t)
 
 	if (!sync_graphql_usable(t, t->cur, t->orders ? GQL_ORDERS : GQL_PRODUCTS, &a))
 		return;
+	if (a.actual > 0 && a.nproducts > 0)
+	{
+		t->sample.gql_cost += a.actual;
+		t->sample.gql_nodes += a.nproducts;
+	}
+	t->sample.request_s += t->cur->req.total_ms / 1000.0;
+	t->sample.requests++;
 	collect_pending(t, &a);
 	if (t->npending == 0)
 		sync_prefetch(t, t->page_next);
@@ -254,6 +261,7 @@ static void
 handle_count(SyncTask *t)
 {
 	int			count = -1;
+	bool		bulk = false;
 	char		err[512];
 
 	if (t->api != API_REST)
@@ -264,16 +272,15 @@ handle_count(SyncTask *t)
 			return;
 		count = a.count > PG_INT32_MAX ? PG_INT32_MAX : (int) a.count;
 	}
-	if (!sync_record_count(t, &count, err, sizeof(err)))
+	if (!sync_record_count(t, &count, &bulk, err, sizeof(err)))
 	{
 		sync_retry_after_db_error(t, "database", err);
 		return;
 	}
 	t->total_products = count;
 
-	/* many products (orders) to list: a GraphQL sync runs as a bulk operation */
-	if (t->api == API_GRAPHQL && shopify_bulk_threshold >= 0 &&
-		(shopify_bulk_threshold == 0 || count > shopify_bulk_threshold))
+	/* the path chosen (path.c): a bulk operation, or pages */
+	if (t->api == API_GRAPHQL && bulk)
 	{
 		t->api = API_BULK;
 		bulk_begin(t);

@@ -25,6 +25,7 @@
 
 #include "log.h"
 #include "mirror.h"
+#include "path.h"
 #include "shopify_sync.h"
 #include "sync.h"
 #include "txn.h"
@@ -94,6 +95,7 @@ typedef struct InfoWork
 {
 	SyncTask   *t;
 	int			count;
+	bool		bulk;			/* count: the path chosen is a bulk operation */
 } InfoWork;
 
 static void
@@ -111,20 +113,29 @@ static void
 count_tx(void *arg)
 {
 	InfoWork   *w = (InfoWork *) arg;
+	SyncTask   *t = w->t;
+	PathChoice	choice;
 
-	shopify_call_flush_log(w->t->cur, w->t->shop_id, w->t->job_id);
-	count_call(w->t, w->t->cur);
-	if (w->t->api == API_REST)
-		w->count = queue_parse_count(w->t->cur->resp);
+	shopify_call_flush_log(t->cur, t->shop_id, t->job_id);
+	count_call(t, t->cur);
+	if (t->api == API_REST)
+		w->count = queue_parse_count(t->cur->resp);
 	if (w->count >= 0)
-		queue_set_total(w->t->job_id, w->count);
+		queue_set_total(t->job_id, w->count);
+	/* the path: pages or a bulk operation, whichever is expected to finish first */
+	path_choose(t->shop_id, t->orders, Max(w->count, 0), t->api == API_GRAPHQL,
+				t->shop->cost_known ? t->shop->cost_restore_rate : -1,
+				t->shop->cost_known ? t->shop->cost_maximum : -1, &choice);
+	w->bulk = choice.bulk;
+	queue_set_path(t->job_id, choice.bulk ? "bulk" : t->api == API_REST ? "rest" : "graphql",
+				   choice.reason, choice.estimate);
 }
 
 /* Record the shop's details (the answer in t->cur) and count the call. */
 bool
 sync_record_shop(SyncTask *t, char *err, size_t errlen)
 {
-	InfoWork	w = {t, -1};
+	InfoWork	w = {t, -1, false};
 	int			sqlstate;
 
 	return shopify_run_in_tx("shopify_sync: reading shop details", shop_tx, &w,
@@ -133,18 +144,20 @@ sync_record_shop(SyncTask *t, char *err, size_t errlen)
 
 /*
  * Record the job's total (REST: read from the answer in t->cur; GraphQL:
- * *count, already read) and count the call.  *count is the total on return.
+ * *count, already read), count the call, and choose the path (path.c):
+ * *count is the total on return, *bulk whether a bulk operation lists it.
  */
 bool
-sync_record_count(SyncTask *t, int *count, char *err, size_t errlen)
+sync_record_count(SyncTask *t, int *count, bool *bulk, char *err, size_t errlen)
 {
-	InfoWork	w = {t, *count};
+	InfoWork	w = {t, *count, false};
 	int			sqlstate;
 
-	if (!shopify_run_in_tx("shopify_sync: recording the product count", count_tx, &w,
+	if (!shopify_run_in_tx("shopify_sync: recording the count and choosing the path", count_tx, &w,
 						   err, errlen, &sqlstate))
 		return false;
 	*count = w.count;
+	*bulk = w.bulk;
 	return true;
 }
 
@@ -396,6 +409,14 @@ page_tx(void *arg)
 	if (t->orders && t->api == API_BULK)
 		(void) mirror_finish_bulk_orders(t->shop_id, t->job_id);
 	queue_complete(t->job_id, t->shop_id, w->deactivated, &w->totals);
+	/* what the next job's choice of path learns from this one */
+	t->sample.orders = t->orders;
+	t->sample.bulk = (t->api == API_BULK);
+	t->sample.nodes = w->totals.products_fetched;
+	t->sample.restore_rate = t->shop->cost_known ? t->shop->cost_restore_rate : -1;
+	t->sample.bucket = t->shop->cost_known ? t->shop->cost_maximum : -1;
+	if (t->api != API_REST)
+		path_learn(t->shop_id, &t->sample);
 	log_completed(w);
 	w->outcome = PAGE_COMPLETED;
 }
@@ -411,9 +432,14 @@ sync_run_write(PageWork *w, const char *what, char *err, size_t errlen, const ch
 	char	   *activity = psprintf("shopify_sync: writing %s of job " INT64_FORMAT " (shop " INT64_FORMAT ")",
 									what, w->t->job_id, w->t->shop_id);
 
+	TimestampTz t0 = GetCurrentTimestamp();
+
 	sync_slot_state(w->t, "writing page");
 	if (shopify_run_in_tx(activity, page_tx, w, err, errlen, &sqlstate))
+	{
+		w->t->sample.write_s += (GetCurrentTimestamp() - t0) / 1000000.0;
 		return true;
+	}
 	*cls = (ERRCODE_TO_CATEGORY(sqlstate) == ERRCODE_DATA_EXCEPTION) ? "payload" : "database";
 	return false;
 }

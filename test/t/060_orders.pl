@@ -30,7 +30,7 @@ my $standin = ShopifyStandin->start(config => { shops => [ $g, $r, $j ] },
 # two line items per order in a GraphQL page: orders with more need follow-ups
 my $node = new_sync_node('orders', base_url => $standin->base_url, conf => <<"EOF");
 shopify_sync.graphql_page_size = 50
-shopify_sync.graphql_variants_per_product = 2
+shopify_sync.graphql_lines_per_order = 2
 shopify_sync.webhook_secret = '$secret'
 EOF
 my $sg = connect_shop($node, $g);

@@ -110,7 +110,7 @@ sub setup_case
 	my ($c) = @_;
 	my $tag = sprintf('m%02d-%s', ++$seq, $c->{name});
 	$tag =~ s/_/-/g;
-	my %orders = $c->{resource} eq 'orders' ? (orders => { count => 40, seed => $seq, lines_max => 4 }) : ();
+	my %orders = $c->{resource} eq 'orders' ? (orders => { count => 30, seed => $seq, lines_max => 4 }) : ();
 	my $shop = ShopifyStandin::make_shop(domain => "$tag.myshopify.com",
 		products => $c->{products} // 30, variants_min => 1, variants_max => 4,
 		bucket => undef, graphql => undef, seed => 100 + $seq, %orders);

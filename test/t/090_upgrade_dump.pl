@@ -1,5 +1,7 @@
-# Upgrades and dumps: 0.1.0 filled with data and updated to 0.2.0 loses
-# nothing and ends with exactly the schema of a fresh 0.2.0; pg_dump and
+# Upgrades and dumps: 0.1.0 filled with data and updated to 0.3.0 (through
+# 0.2.0) loses nothing and ends with exactly the schema of a fresh 0.3.0;
+# until the update, the 0.3.0 library leaves the older schema alone (its
+# worker waits for ALTER EXTENSION UPDATE, and says so); pg_dump and
 # pg_restore carry stores, mirrors, jobs, events and the log to another
 # cluster, where tokens decrypt with the same key file, and where a cluster
 # without that key fails clearly instead of syncing.
@@ -22,53 +24,80 @@ my $standin = ShopifyStandin->start(config => { shops => [ $a, $b ] },
 	dir => PostgreSQL::Test::Utils::tempdir());
 my $conf = "shopify_sync.bulk_threshold = -1\n";
 
-# ---- 0.1.0, filled
+# ---- 0.1.0, filled (rows written as a 0.1.0 worker wrote them)
 my $node = new_sync_node('upgrade', base_url => $standin->base_url, create_db => 0, conf => $conf);
 $node->safe_psql('postgres', 'CREATE DATABASE app');
 $node->safe_psql('app', "CREATE EXTENSION shopify_sync VERSION '0.1.0'");
-ok(wait_for_worker($node, 30), 'the 0.2.0 library serves a 0.1.0 schema');
 is($node->safe_psql('app', "SELECT extversion FROM pg_extension WHERE extname = 'shopify_sync'"), '0.1.0',
 	'0.1.0 installed');
 my $sa = connect_shop($node, $a);
 my $sb = connect_shop($node, $b);
-is(run_sync($node, $sa)->{status}, 'completed', 'product sync on 0.1.0');
-is(run_sync($node, $sb)->{status}, 'completed', 'second store synced on 0.1.0');
-my $stats = sql_json($node, "SELECT shopify_store_stats($sa)");
-cmp_ok($stats->{variant_count}, '>', 0, 'stats on 0.1.0 (products only)');
-is($stats->{order_count}, 0, 'no orders on 0.1.0');
 $node->safe_psql('app', qq{
+	INSERT INTO shopify.products (sku_id, shop_id, product_id, sku, title, variant_title, price, status,
+	                              inventory_quantity, position, is_active, shopify_updated_at, product_updated_at)
+	SELECT 7000 + g, $sa, 600 + g / 3, 'SKU-' || g, 'Product ' || g / 3, 'V' || g % 3, 10.50 + g, 'active',
+	       g, 1 + g % 3, true, now() - g * interval '1 hour', now() - g * interval '1 hour'
+	  FROM generate_series(1, 60) g;
+	INSERT INTO shopify.products (sku_id, shop_id, product_id, title, price, is_active)
+	SELECT 8000 + g, $sb, 900 + g, 'Other ' || g, 1, true FROM generate_series(1, 10) g;
 	SET shopify_sync.webhook_secret = 'x';
 	INSERT INTO shopify.webhook_events (shop_id, topic, webhook_id, payload, processed, processed_at, note)
 	VALUES ($sa, 'products/update', 'upgrade-evt', '{"id": 1}', true, now(), 'kept')});
+my $pending = $node->safe_psql('app', "SELECT id FROM shopify_sync_products($sa)");
 is(sql_json($node, "SELECT shopify_disconnect($sb)")->{cleanup_results}{store_deactivated}, JSON::PP::true,
 	'disconnect on 0.1.0');
 
-# A fingerprint of every table's rows.
+# the library is 0.3.0: it does not write into the 0.1.0 schema, and says why
+ok(wait_until(sub { log_contains($node, qr/extension shopify_sync is at version 0\.1\.0 .* but the library is 0\.3\.0; waiting/) }, 30),
+	'the worker waits for ALTER EXTENSION UPDATE (logged with the versions)');
+sleep 2;
+is($node->safe_psql('app', "SELECT status FROM shopify.sync_jobs WHERE id = $pending"), 'pending',
+	'a sync enqueued on 0.1.0 waits');
+
+# A fingerprint of every table's rows, in the columns it had before the update.
 my @tables = qw(stores products sync_jobs webhook_events sync_log);
+my %cols = map {
+	my $t = $_;
+	($t => $node->safe_psql('app', "SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position)"
+		  . " FROM information_schema.columns WHERE table_schema = 'shopify' AND table_name = '$t'"))
+} @tables, qw(orders order_lines);
+sub fingerprint_sql
+{
+	my (@t) = @_;
+	return 'SELECT ' . join(" || ' ' || ", map {
+		"'$_=' || (SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '-')"
+		  . " FROM (SELECT ROW($cols{$_}) AS x FROM shopify.$_) y)"
+	} @t);
+}
 sub fingerprint
 {
 	my ($n, $db, @t) = @_;
-	return join ' ', map {
-		my $t = $_;
-		"$t=" . $n->safe_psql($db // 'app',
-			"SELECT count(*) || ':' || coalesce(md5(string_agg(x::text, '|' ORDER BY x::text)), '-') FROM shopify.$t x")
-	} @t;
+	return $n->safe_psql($db // 'app', fingerprint_sql(@t));
 }
 my $before = fingerprint($node, 'app', @tables);
 
-# ---- update
-$node->safe_psql('app', 'ALTER EXTENSION shopify_sync UPDATE');
-is($node->safe_psql('app', "SELECT extversion FROM pg_extension WHERE extname = 'shopify_sync'"), '0.2.0',
-	'updated to 0.2.0');
-is(fingerprint($node, 'app', @tables), $before, 'every row of every table is unchanged by the update');
-my $job = wait_job($node, $node->safe_psql('app', "SELECT id FROM shopify_sync_orders($sa)"));
+# ---- update (and the fingerprint in its transaction: the worker starts
+# the waiting sync as soon as it commits)
+my $after = $node->safe_psql('app', 'BEGIN; ALTER EXTENSION shopify_sync UPDATE; '
+	  . fingerprint_sql(@tables) . '; COMMIT;');
+is($node->safe_psql('app', "SELECT extversion FROM pg_extension WHERE extname = 'shopify_sync'"), '0.3.0',
+	'updated to 0.3.0');
+is($after, $before, 'every row of every table is unchanged by the update');
+my $job = wait_job($node, $pending);
+is($job->{status}, 'completed', 'the sync enqueued on 0.1.0 runs once the schema is updated') or diag explain $job;
+$job = wait_job($node, $node->safe_psql('app', "SELECT id FROM shopify_sync_orders($sa)"));
 is($job->{status}, 'completed', 'order sync after the update') or diag explain $job;
-$stats = sql_json($node, "SELECT shopify_store_stats($sa)");
+my $stats = sql_json($node, "SELECT shopify_store_stats($sa)");
 is($stats->{order_count}, 120, 'stats count the orders after the update');
 is(run_sync($node, $sa)->{status}, 'completed', 'the stored token still works after the update');
-ok($node->safe_psql('app', 'SELECT count(*) FROM shopify.worker_status') >= 1, 'the new views answer');
+ok($node->safe_psql('app', 'SELECT count(*) FROM shopify.worker_status') >= 1, 'the views answer');
+%cols = map {
+	my $t = $_;
+	($t => $node->safe_psql('app', "SELECT string_agg(quote_ident(column_name), ', ' ORDER BY ordinal_position)"
+		  . " FROM information_schema.columns WHERE table_schema = 'shopify' AND table_name = '$t'"))
+} @tables, qw(orders order_lines);
 
-# ---- the updated schema is exactly a fresh 0.2.0 install
+# ---- the updated schema is exactly a fresh 0.3.0 install
 my $catalog = q{
 WITH x AS (SELECT oid FROM pg_extension WHERE extname = 'shopify_sync'),
 m AS (SELECT d.classid, d.objid FROM pg_depend d, x WHERE d.refobjid = x.oid AND d.deptype = 'e'),
@@ -110,7 +139,7 @@ my %uu = map { $_ => 1 } @u;
 my @only_upgraded = grep { !$f{$_} } @u;
 my @only_fresh = grep { !$uu{$_} } split /\n/, $fresh;
 is(scalar(@only_upgraded) + scalar(@only_fresh), 0,
-	'the updated schema equals a fresh 0.2.0 (' . scalar(@u) . ' catalog facts compared)')
+	'the updated schema equals a fresh 0.3.0 (' . scalar(@u) . ' catalog facts compared)')
   or diag explain { only_upgraded => \@only_upgraded, only_fresh => \@only_fresh };
 
 # ---- pg_dump / pg_restore into another cluster with the same key file
