@@ -1,18 +1,29 @@
 #!/usr/bin/env bash
-# Benchmark of the product sync (not part of the tests): syncs catalogs of
-# about 10,000 and 100,000 variants from the local stand-in with rate
-# limiting off, through each path (REST pages, GraphQL pages, GraphQL bulk
-# operation), and prints
-#   - variants per second of a full sync (first sync: inserts; second: no change),
-#   - the time of a plain COPY of the same rows into the same table, measured
-#     in the same run, and the ratio between the two,
-#   - the worker's peak private memory (RssAnon) during each sync,
-#   - where a page's time goes (JSON parse, extraction, insert),
-#   - orders per second of a full order sync of 100,000 orders (REST, GraphQL),
-#   - the time of shopify_store_stats over them (trigger-kept totals),
-#     against the same figures aggregated from every order and line at each
-#     call, and the write-side cost of those triggers (an order sync with
-#     them disabled).
+# Benchmark of the sync engine (not part of the tests).  Everything runs on
+# this machine against the local stand-in, in one run, and is printed as raw
+# times beside ratios:
+#
+#  1. Rate limits off, ~100,000 variants (22,000 products), for each path
+#     (REST pages, GraphQL pages, a GraphQL bulk operation): a first full sync
+#     (inserts) and an unchanged re-sync, against the baseline "fetch the
+#     same pages + COPY the same rows into the same table" (the fetch timed
+#     with Shopify's Node client writing nothing, or a bulk operation and its
+#     download with curl; COPY into shopify.products with its indexes and
+#     foreign key), and against what a user would run instead: a short
+#     script around Shopify's official Node client and node-postgres
+#     (scripts/bench/client_sync.mjs) upserting each page into a table with
+#     only a primary key.  The worker's peak private memory (RssAnon).
+#  2. Orders, rate limits off: 100,000 orders (~225,000 line items) through a
+#     bulk operation and over GraphQL pages, against COPY of the same orders
+#     and lines into the same tables (with the statistics triggers).
+#  3. Standard-plan limits (GraphQL 100 points/s, 1,000-point bucket; REST
+#     2 requests/s): time to a complete mirror of 2,500 and 25,000 products
+#     and 50,000 orders, over pages, through a bulk operation, and as the
+#     worker chooses ('auto', first, from defaults).  Pages of the two large
+#     ones would take 40 minutes and hours: they run for PAGES_SAMPLE_S
+#     seconds and their time is extrapolated from the listing's progress
+#     (said so in the output).
+#  4. shopify_store_stats over the orders; where a page's time goes.
 # Run as root: scripts/bench.sh   (or: make bench)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,51 +34,84 @@ as_root "$0" "$@"
 make -C "$ROOT" -s all >/dev/null
 make -C "$ROOT" -s install >/dev/null
 . "$ROOT/scripts/lib.sh"
+. "$ROOT/scripts/bench/client.sh"
 make_workdir shopify_sync_bench
 trap cleanup_workdir EXIT
 
-SMALL_PRODUCTS=${SMALL_PRODUCTS:-2200}
 LARGE_PRODUCTS=${LARGE_PRODUCTS:-22000}
 ORDERS=${ORDERS:-100000}
+STD_SMALL=${STD_SMALL:-2500}
+STD_LARGE=${STD_LARGE:-25000}
+STD_ORDERS=${STD_ORDERS:-50000}
+PAGES_SAMPLE_S=${PAGES_SAMPLE_S:-90}
+V=2026-07
 tok() { echo "shpat_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
-TOK_S=$(tok)
-TOK_L=$(tok)
-echo "== stand-in: $SMALL_PRODUCTS and $LARGE_PRODUCTS products, $ORDERS orders, rate limiting off"
+TOK_L=$(tok); TOK_S=$(tok); TOK_M=$(tok); TOK_O=$(tok)
+STD_GQL='"graphql": {"maximum": 1000, "restore": 100}, "bucket": {"size": 40, "leak": 2.0}'
+echo "== stand-in: $LARGE_PRODUCTS products and $ORDERS orders without limits; $STD_SMALL and $STD_LARGE products, $STD_ORDERS orders on Standard limits"
 start_standin "{\"shops\": [
- {\"domain\": \"bench-small.myshopify.com\", \"token\": \"$TOK_S\", \"bucket\": null, \"graphql\": null,
-  \"catalog\": {\"products\": $SMALL_PRODUCTS, \"variants_min\": 1, \"variants_max\": 8, \"seed\": 1, \"awkward\": false}},
  {\"domain\": \"bench-large.myshopify.com\", \"token\": \"$TOK_L\", \"bucket\": null, \"graphql\": null,
   \"catalog\": {\"products\": $LARGE_PRODUCTS, \"variants_min\": 1, \"variants_max\": 8, \"seed\": 2, \"awkward\": false},
-  \"orders\": {\"count\": $ORDERS, \"seed\": 7, \"days\": 365}}]}"
+  \"orders\": {\"count\": $ORDERS, \"seed\": 7, \"days\": 365}},
+ {\"domain\": \"std-small.myshopify.com\", \"token\": \"$TOK_S\", $STD_GQL,
+  \"catalog\": {\"products\": $STD_SMALL, \"variants_min\": 1, \"variants_max\": 8, \"seed\": 3, \"awkward\": false}},
+ {\"domain\": \"std-large.myshopify.com\", \"token\": \"$TOK_M\", $STD_GQL,
+  \"catalog\": {\"products\": $STD_LARGE, \"variants_min\": 1, \"variants_max\": 8, \"seed\": 4, \"awkward\": false}},
+ {\"domain\": \"std-orders.myshopify.com\", \"token\": \"$TOK_O\", $STD_GQL,
+  \"catalog\": {\"products\": 200, \"seed\": 5, \"awkward\": false},
+  \"orders\": {\"count\": $STD_ORDERS, \"seed\": 8, \"days\": 365}}]}"
+BENCH_DB=bench
 echo "== cluster"
 start_cluster bench "shopify_sync.api_base_url = '$STANDIN_URL'
-shopify_sync.api = 'rest'
 shared_buffers = 256MB
 max_wal_size = 4GB
 checkpoint_timeout = 30min"
 "${PSQL[@]}" -c "CREATE EXTENSION shopify_sync"
 wait_worker
-WPID=$("${PSQL[@]}" -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'shopify_sync worker'")
-S_ID=$("${PSQL[@]}" -At -v t="$TOK_S" <<<"SELECT shopify_connect_store('bench-small.myshopify.com', :'t')")
+WPID=
 L_ID=$("${PSQL[@]}" -At -v t="$TOK_L" <<<"SELECT shopify_connect_store('bench-large.myshopify.com', :'t')")
+S_ID=$("${PSQL[@]}" -At -v t="$TOK_S" <<<"SELECT shopify_connect_store('std-small.myshopify.com', :'t')")
+M_ID=$("${PSQL[@]}" -At -v t="$TOK_M" <<<"SELECT shopify_connect_store('std-large.myshopify.com', :'t')")
+O_ID=$("${PSQL[@]}" -At -v t="$TOK_O" <<<"SELECT shopify_connect_store('std-orders.myshopify.com', :'t')")
 
+q() { "${PSQL[@]}" -At -c "$1"; }
+now_s() { date +%s.%N; }
 rss_anon() { awk '/^RssAnon:/ {print $2}' "/proc/$WPID/status"; }
-# CPU seconds used by the worker so far (user + system)
 cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$WPID/stat"; }
+f0() { awk -v a="$1" 'BEGIN { printf "%.0f", a }'; }
+f2() { awk -v a="$1" 'BEGIN { printf "%.2f", a }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+sum() { awk -v a="$1" -v b="$2" 'BEGIN { print a + b }'; }
 
-# sync_once SHOP_ID [products|orders]: a full sync while sampling the
-# worker's RssAnon every 20 ms; prints "rows seconds peak_kB base_kB
-# worker_cpu_s" (rows: variants, or orders).
+# a new worker process, so that each run's memory is its own
+fresh_worker() {
+  q "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'shopify_sync worker'" >/dev/null
+  sleep 0.5
+  wait_worker
+  WPID=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'shopify_sync worker'")
+}
+
+# set_path SHOP_ID rest|graphql|bulk|auto
+set_path() {
+  local sid=$1 path=$2 api=graphql thr=-1
+  case "$path" in rest) api=rest ;; bulk) thr=0 ;; auto) thr=auto ;; esac
+  q "SELECT shopify_set_store_api($sid, '$api')" >/dev/null
+  q "ALTER SYSTEM SET shopify_sync.bulk_threshold = '$thr'" >/dev/null
+  q "SELECT pg_reload_conf()" >/dev/null
+  sleep 0.3
+}
+
+# sync_once SHOP_ID products|orders [full]: prints "rows seconds peak_kB cpu_s api"
 sync_once() {
-  local sid=$1 what=${2:-products} base peak job st v s c0
+  local sid=$1 what=${2:-products} full=${3:-true} base peak job st v s c0
   c0=$(cpu_s)
   base=$(rss_anon)
   peak=$base
-  job=$("${PSQL[@]}" -At -c "SELECT id FROM shopify_sync_$what($sid)")
+  job=$(q "SELECT id FROM shopify_sync_$what($sid, $full)")
   while :; do
     v=$(rss_anon)
     [ "$v" -gt "$peak" ] && peak=$v
-    st=$("${PSQL[@]}" -At -c "SELECT status FROM shopify.sync_jobs WHERE id = $job")
+    st=$(q "SELECT status FROM shopify.sync_jobs WHERE id = $job")
     case "$st" in completed|failed|cancelled) break ;; esac
     sleep 0.02
   done
@@ -75,90 +119,151 @@ sync_once() {
     "${PSQL[@]}" -c "SELECT status, error FROM shopify.sync_jobs WHERE id = $job" >&2
     exit 1
   fi
-  read -r v s < <("${PSQL[@]}" -At -F ' ' -c \
-    "SELECT variants_processed, extract(epoch FROM finished_at - started_at) FROM shopify.sync_jobs WHERE id = $job")
-  echo "$v $s $peak $base $(awk -v a="$(cpu_s)" -v b="$c0" 'BEGIN {print a - b}')"
+  read -r v s a < <(q "SELECT variants_processed, extract(epoch FROM finished_at - started_at), api FROM shopify.sync_jobs WHERE id = $job" | tr '|' ' ')
+  echo "$v $s $peak $(awk -v a="$(cpu_s)" -v b="$c0" 'BEGIN {print a - b}') $a"
 }
 
-# copy_time SHOP_ID: COPY the store's rows out, delete them, time the COPY
-# back into the same table (same indexes, same foreign key).
-copy_time() {
+clear_products() { q "DELETE FROM shopify.products WHERE shop_id = $1" >/dev/null; q "VACUUM shopify.products" >/dev/null; q "CHECKPOINT" >/dev/null; }
+clear_orders() { q "DELETE FROM shopify.orders WHERE shop_id = $1" >/dev/null; q "VACUUM shopify.orders, shopify.order_lines" >/dev/null; q "CHECKPOINT" >/dev/null; }
+
+# copy_time TABLE SHOP_ID...: COPY the store's rows out, delete them, time the
+# COPY back into the same table (same indexes, foreign keys, triggers)
+copy_products() {
   local sid=$1 f="$WORKDIR/rows_$1.copy"
-  "${PSQL[@]}" -c "COPY (SELECT * FROM shopify.products WHERE shop_id = $sid) TO '$f'"
-  "${PSQL[@]}" -c "DELETE FROM shopify.products WHERE shop_id = $sid" -c "VACUUM shopify.products" -c "CHECKPOINT"
+  q "COPY (SELECT * FROM shopify.products WHERE shop_id = $sid) TO '$f'" >/dev/null
+  clear_products "$sid"
   "${PSQL[@]}" -At -c "SELECT extract(epoch FROM clock_timestamp())" \
     -c "COPY shopify.products FROM '$f'" -c "SELECT extract(epoch FROM clock_timestamp())" \
     | awk 'NR == 1 {a = $1} END {print $1 - a}'
 }
-
-# use_path SHOP_ID PATH: rest, graphql (pages) or bulk (a bulk operation)
-use_path() {
-  local sid=$1 path=$2 api=rest thr=-1
-  [ "$path" != rest ] && api=graphql
-  [ "$path" = bulk ] && thr=0
-  "${PSQL[@]}" -q -c "SELECT shopify_set_store_api($sid, '$api')" \
-    -c "ALTER SYSTEM SET shopify_sync.bulk_threshold = $thr" -c "SELECT pg_reload_conf()" >/dev/null
-  sleep 0.3
+copy_orders() {
+  local sid=$1 fo="$WORKDIR/orders_$1.copy" fl="$WORKDIR/lines_$1.copy"
+  q "COPY (SELECT * FROM shopify.orders WHERE shop_id = $sid) TO '$fo'" >/dev/null
+  q "COPY (SELECT * FROM shopify.order_lines WHERE shop_id = $sid) TO '$fl'" >/dev/null
+  clear_orders "$sid"
+  "${PSQL[@]}" -At -c "SELECT extract(epoch FROM clock_timestamp())" \
+    -c "BEGIN" -c "COPY shopify.orders FROM '$fo'" -c "COPY shopify.order_lines FROM '$fl'" -c "COMMIT" \
+    -c "SELECT extract(epoch FROM clock_timestamp())" \
+    | awk 'NR == 1 {a = $1} END {print $1 - a}'
 }
 
-# a new worker process, so that each path's memory is measured on its own
-fresh_worker() {
-  "${PSQL[@]}" -c "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'shopify_sync worker'" >/dev/null
-  sleep 0.5
-  wait_worker
-  WPID=$("${PSQL[@]}" -At -c "SELECT pid FROM pg_stat_activity WHERE backend_type = 'shopify_sync worker'")
+# the GraphQL endpoint with a shop's token (for the bulk fetch baseline)
+gql() {  # gql TOKEN QUERY_JSON
+  curl -s -X POST -H "X-Shopify-Access-Token: $1" -H 'Content-Type: application/json' \
+    --data-binary "$2" "$STANDIN_URL/admin/api/$V/graphql.json"
 }
-
-clear_rows() {
-  "${PSQL[@]}" -c "DELETE FROM shopify.products WHERE shop_id = $1" -c "VACUUM shopify.products" -c "CHECKPOINT"
-}
-
-declare -A R CPU C
-for which in small large; do
-  sid=$S_ID
-  [ "$which" = large ] && sid=$L_ID
-  for path in rest graphql bulk; do
-    echo "== $which catalog, $path: first sync (inserts), re-sync (no change)"
-    use_path "$sid" "$path"
-    fresh_worker
-    clear_rows "$sid"
-    read -r v1 s1 p1 b1 u1 < <(sync_once "$sid")
-    "${PSQL[@]}" -c "CHECKPOINT"
-    read -r v2 s2 p2 b2 u2 < <(sync_once "$sid")
-    R[$which.$path]="$v1 $s1 $p1 $b1 $v2 $s2 $p2 $b2"
-    CPU[$which.$path]="$u1 $u2"
+# bulk_fetch_time TOKEN products|orders: a bulk operation of the same query
+# as the worker's, polled every 0.2 s, and its file downloaded; prints seconds
+bulk_fetch_time() {
+  local token=$1 what=$2 inner start id st url t0
+  inner=$(q "SELECT query FROM shopify._graphql_documents() WHERE name = 'bulk:$what'")
+  start=$(python3 -c 'import json,sys; print(json.dumps({"query": "mutation { bulkOperationRunQuery(query: %s) { bulkOperation { id } userErrors { message } } }" % json.dumps(sys.argv[1])}))' "$inner")
+  t0=$(now_s)
+  id=$(gql "$token" "$start" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["bulkOperationRunQuery"]["bulkOperation"]["id"])')
+  while :; do
+    read -r st url < <(gql "$token" "{\"query\": \"{ node(id: \\\"$id\\\") { ... on BulkOperation { status url } } }\"}" \
+      | python3 -c 'import json,sys; n=json.load(sys.stdin)["data"]["node"]; print(n["status"], n["url"] or "-")')
+    [ "$st" = COMPLETED ] && break
+    case "$st" in FAILED|CANCELED|EXPIRED) echo "bulk fetch baseline: $st" >&2; exit 1 ;; esac
+    sleep 0.2
   done
-  echo "== $which catalog: COPY of the same rows"
-  C[$which]=$(copy_time "$sid")
+  curl -s -o /dev/null "$url"
+  awk -v a="$(now_s)" -v b="$t0" 'BEGIN {print a - b}'
+}
+json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+
+# ------------------------------------------------------------ 1. products, limits off
+declare -A R F
+for path in rest graphql bulk; do
+  echo "== $LARGE_PRODUCTS products, $path: first sync (inserts), re-sync (no change)"
+  set_path "$L_ID" "$path"
+  fresh_worker
+  clear_products "$L_ID"
+  read -r v1 s1 p1 u1 a1 < <(sync_once "$L_ID")
+  q "CHECKPOINT" >/dev/null
+  read -r v2 s2 p2 u2 a2 < <(sync_once "$L_ID")
+  R[$path]="$v1 $s1 $p1 $u1 $v2 $s2 $p2 $u2"
+  case "$path" in
+    bulk) F[$path]=$(bulk_fetch_time "$TOK_L" products) ;;
+    *) F[$path]=$(json_field "$(client_sync_time "$path" bench-large.myshopify.com "$TOK_L" --fetch-only)" seconds) ;;
+  esac
+done
+echo "== COPY of the same rows"
+C_PRODUCTS=$(copy_products "$L_ID")
+echo "== what a user would run instead: Shopify's Node client + node-postgres, REST and GraphQL"
+declare -A N
+for api in rest graphql; do
+  n1=$(client_sync_time "$api" bench-large.myshopify.com "$TOK_L" --truncate)
+  n2=$(client_sync_time "$api" bench-large.myshopify.com "$TOK_L")
+  N[$api]="$(json_field "$n1" seconds) $(json_field "$n2" seconds) $(json_field "$n1" variants)"
 done
 
-echo "== orders: $ORDERS orders of the large shop, full order sync per path"
+# ------------------------------------------------------------ 2. orders, limits off
+echo "== $ORDERS orders: through a bulk operation and over GraphQL pages"
 declare -A O
-# first, the write-side cost of the statistics: one GraphQL order sync with
-# the triggers that keep order_totals and variant_sales disabled (the
-# tables stay empty and consistent: the rows are deleted before the
-# triggers come back)
-use_path "$L_ID" graphql
-fresh_worker
-"${PSQL[@]}" -c "ALTER TABLE shopify.orders DISABLE TRIGGER USER" -c "ALTER TABLE shopify.order_lines DISABLE TRIGGER USER" -c "CHECKPOINT"
-read -r ov os op ob ou < <(sync_once "$L_ID" orders)
-O[notriggers]="$ov $os $op $ou"
-"${PSQL[@]}" -c "DELETE FROM shopify.orders WHERE shop_id = $L_ID" \
-  -c "ALTER TABLE shopify.orders ENABLE TRIGGER USER" -c "ALTER TABLE shopify.order_lines ENABLE TRIGGER USER" \
-  -c "VACUUM shopify.orders, shopify.order_lines"
-for path in rest graphql; do
-  use_path "$L_ID" "$path"
+for path in bulk graphql; do
+  set_path "$L_ID" "$path"
   fresh_worker
-  "${PSQL[@]}" -c "DELETE FROM shopify.orders WHERE shop_id = $L_ID" -c "VACUUM shopify.orders, shopify.order_lines" -c "CHECKPOINT"
-  read -r ov os op ob ou < <(sync_once "$L_ID" orders)
+  clear_orders "$L_ID"
+  read -r ov os op ou oa < <(sync_once "$L_ID" orders)
   O[$path]="$ov $os $op $ou"
 done
-"${PSQL[@]}" -c "VACUUM ANALYZE shopify.orders, shopify.order_lines, shopify.products"
-O_LINES=$("${PSQL[@]}" -At -c "SELECT count(*) FROM shopify.order_lines WHERE shop_id = $L_ID")
-echo "== shopify_store_stats over them (mean of 20 calls), indexes on and off"
-stats_ms() {
-  "${PSQL[@]}" -At 2>&1 <<SQL | grep -o 'stats_ms.*' | awk '{print $2}'
-$1
+O_LINES=$(q "SELECT count(*) FROM shopify.order_lines WHERE shop_id = $L_ID")
+F_ORDERS=$(bulk_fetch_time "$TOK_L" orders)
+C_ORDERS=$(copy_orders "$L_ID")
+q "VACUUM ANALYZE shopify.orders, shopify.order_lines" >/dev/null
+
+# ------------------------------------------------------------ 3. Standard limits
+# time to a complete mirror, per path; pages of the large stores are sampled
+# std_run SHOP_ID products|orders PATH [sample_s]: prints "seconds api extrapolated"
+std_run() {
+  local sid=$1 what=$2 path=$3 sample=${4:-0} job st t0 el got total
+  set_path "$sid" "$path"
+  [ "$what" = products ] && clear_products "$sid" || clear_orders "$sid"
+  job=$(q "SELECT id FROM shopify_sync_$what($sid)")
+  t0=$(now_s)
+  while :; do
+    st=$(q "SELECT status FROM shopify.sync_jobs WHERE id = $job")
+    case "$st" in completed|failed|cancelled) break ;; esac
+    el=$(awk -v a="$(now_s)" -v b="$t0" 'BEGIN {print a - b}')
+    if [ "$sample" != 0 ] && awk -v e="$el" -v s="$sample" 'BEGIN {exit !(e >= s)}'; then
+      read -r got total < <(q "SELECT products_fetched, coalesce(total_products, 0) FROM shopify.sync_jobs WHERE id = $job" | tr '|' ' ')
+      q "SELECT shopify_cancel_sync($job)" >/dev/null
+      q "SELECT status FROM shopify_wait_for_sync($job, '60 seconds')" >/dev/null
+      awk -v e="$el" -v g="$got" -v t="$total" 'BEGIN { if (g > 0) printf "%.0f", e * t / g; else print "nan" }'
+      echo " pages extrapolated"
+      return
+    fi
+    sleep 0.5
+  done
+  [ "$st" = completed ] || { "${PSQL[@]}" -c "SELECT status, error FROM shopify.sync_jobs WHERE id = $job" >&2; exit 1; }
+  q "SELECT round(extract(epoch FROM finished_at - started_at)::numeric, 1), api FROM shopify.sync_jobs WHERE id = $job" | tr '|' ' '
+}
+declare -A S
+echo "== Standard limits: $STD_SMALL products (chosen, then each path)"
+S[small.auto]=$(std_run "$S_ID" products auto)
+S[small.reason]=$(q "SELECT path_reason FROM shopify.sync_jobs WHERE shop_id = $S_ID ORDER BY id DESC LIMIT 1")
+S[small.bulk]=$(std_run "$S_ID" products bulk)
+S[small.pages]=$(std_run "$S_ID" products graphql)
+echo "== Standard limits: $STD_LARGE products"
+S[large.auto]=$(std_run "$M_ID" products auto)
+S[large.reason]=$(q "SELECT path_reason FROM shopify.sync_jobs WHERE shop_id = $M_ID ORDER BY id DESC LIMIT 1")
+S[large.bulk]=$(std_run "$M_ID" products bulk)
+S[large.pages]=$(std_run "$M_ID" products graphql "$PAGES_SAMPLE_S")
+echo "== Standard limits: $STD_ORDERS orders"
+S[orders.auto]=$(std_run "$O_ID" orders auto)
+S[orders.reason]=$(q "SELECT path_reason FROM shopify.sync_jobs WHERE shop_id = $O_ID ORDER BY id DESC LIMIT 1")
+S[orders.bulk]=$(std_run "$O_ID" orders bulk)
+S[orders.pages]=$(std_run "$O_ID" orders graphql "$PAGES_SAMPLE_S")
+
+# ------------------------------------------------------------ 4. statistics, anatomy
+echo "== shopify_store_stats over the orders (mean of 20 calls)"
+set_path "$L_ID" bulk
+fresh_worker
+clear_orders "$L_ID"
+sync_once "$L_ID" orders >/dev/null
+q "VACUUM ANALYZE shopify.orders, shopify.order_lines" >/dev/null
+ST_MS=$("${PSQL[@]}" -At 2>&1 <<SQL | grep -o 'stats_ms.*' | awk '{print $2}'
 DO \$\$
 DECLARE t0 timestamptz; n int := 20;
 BEGIN
@@ -168,109 +273,77 @@ BEGIN
   RAISE NOTICE 'stats_ms %', round((extract(epoch FROM clock_timestamp() - t0) * 1000 / n)::numeric, 1);
 END \$\$;
 SQL
-}
-ST_IDX=$(stats_ms "")
-ST_SEQ=$(stats_ms "SET enable_indexscan = off; SET enable_indexonlyscan = off; SET enable_bitmapscan = off;")
-# baseline: the same order figures aggregated from every order and line at each call
-ST_AGG=$("${PSQL[@]}" -At 2>&1 <<SQL | grep -o 'agg_ms.*' | awk '{print $2}'
-DO \$\$
-DECLARE t0 timestamptz; n int := 20; j jsonb;
-BEGIN
-  FOR i IN 0..n LOOP
-    IF i = 1 THEN t0 := clock_timestamp(); END IF;
-    SELECT jsonb_build_object(
-        'order_count', count(*),
-        'total_revenue', coalesce(sum(coalesce(total_price, 0) - total_refunded) FILTER (WHERE cancelled_at IS NULL), 0),
-        'revenue_last_30_days', coalesce(sum(coalesce(total_price, 0) - total_refunded)
-            FILTER (WHERE cancelled_at IS NULL AND processed_at >= now() - interval '30 days'), 0),
-        'kept', count(*) FILTER (WHERE cancelled_at IS NULL),
-        'top_variants', (SELECT jsonb_agg(t) FROM (SELECT l.sku_id, sum(l.quantity) AS units
-                           FROM shopify.order_lines l JOIN shopify.orders o USING (order_id)
-                          WHERE o.shop_id = $L_ID AND o.cancelled_at IS NULL AND l.sku_id IS NOT NULL
-                          GROUP BY l.sku_id ORDER BY units DESC, l.sku_id LIMIT 5) t))
-      INTO j FROM shopify.orders WHERE shop_id = $L_ID;
-  END LOOP;
-  RAISE NOTICE 'agg_ms %', round((extract(epoch FROM clock_timestamp() - t0) * 1000 / n)::numeric, 1);
-END \$\$;
-SQL
 )
-ST_PLAN=$("${PSQL[@]}" -At -c "EXPLAIN SELECT count(*), sum(total_price - total_refunded) FILTER (WHERE cancelled_at IS NULL) FROM shopify.orders WHERE shop_id = $L_ID" | head -3 | tr '\n' ' ')
-echo "plan of the order aggregate: $ST_PLAN"
-
-echo "== anatomy of one 250-product page"
+echo "== anatomy of one 250-product REST page"
 curl -s -H "X-Shopify-Access-Token: $TOK_L" \
-  "$STANDIN_URL/admin/api/2026-07/products.json?limit=250&fields=id,title,vendor,product_type,handle,status,tags,updated_at,variants" \
+  "$STANDIN_URL/admin/api/$V/products.json?limit=250&fields=id,title,vendor,product_type,handle,status,tags,updated_at,variants" \
   > "$WORKDIR/page.json"
 chmod 644 "$WORKDIR/page.json"
 ANATOMY=$("${PSQL[@]}" -At 2>&1 <<SQL
-CREATE TEMP TABLE p AS SELECT pg_read_file('$WORKDIR/page.json') AS t;
-CREATE TEMP TABLE v AS SELECT * FROM shopify._variants((SELECT t FROM p), 'rest_products');
-CREATE TEMP TABLE sink (LIKE shopify.products INCLUDING DEFAULTS INCLUDING INDEXES);
+CREATE TEMP TABLE p (t text);
+ALTER TABLE p ALTER t SET STORAGE EXTERNAL;
+INSERT INTO p SELECT pg_read_file('$WORKDIR/page.json');
 DO \$\$
-DECLARE t0 timestamptz; n int := 20; sqlway float8; cway float8; ins float8; nrows int;
+DECLARE t0 timestamptz; n int := 20; sqlway float8; cway float8; nrows int;
 BEGIN
-  SELECT count(*) INTO nrows FROM v;
-  -- the page handed to SQL as jsonb and expanded there
+  SELECT count(*) INTO nrows FROM p, shopify._variants(p.t, 'rest_products');
   t0 := clock_timestamp();
   FOR i IN 1..n LOOP
     PERFORM count(*) FROM (SELECT t::jsonb AS d FROM p) x,
-      jsonb_array_elements(d->'products') pr, jsonb_array_elements(pr->'variants') va,
-      LATERAL (SELECT (va->>'id')::bigint, (pr->>'id')::bigint, va->>'sku', pr->>'title', va->>'title',
-                      pr->>'vendor', pr->>'product_type', pr->>'handle', pr->>'status', pr->>'tags',
-                      (va->>'price')::numeric, (va->>'compare_at_price')::numeric, va->>'barcode',
-                      (va->>'inventory_quantity')::int, (va->>'inventory_item_id')::bigint,
-                      (va->>'position')::int, (va->>'updated_at')::timestamptz,
-                      (pr->>'updated_at')::timestamptz) r;
+      jsonb_array_elements(d->'products') pr, jsonb_array_elements(pr->'variants') va;
   END LOOP;
   sqlway := extract(epoch FROM clock_timestamp() - t0) * 1000 / n;
-  -- the page parsed in C, streaming, straight to typed rows
   t0 := clock_timestamp();
-  FOR i IN 1..n LOOP PERFORM count(*) FROM shopify._variants((SELECT t FROM p), 'rest_products'); END LOOP;
+  FOR i IN 1..n LOOP PERFORM count(*) FROM p, shopify._variants(p.t, 'rest_products'); END LOOP;
   cway := extract(epoch FROM clock_timestamp() - t0) * 1000 / n;
-  t0 := clock_timestamp();
-  FOR i IN 1..n LOOP
-    TRUNCATE sink;
-    INSERT INTO sink (sku_id, shop_id, product_id, sku, title, variant_title, vendor, product_type,
-                      handle, status, tags, price, compare_at_price, barcode, inventory_quantity,
-                      inventory_item_id, position, shopify_updated_at, product_updated_at)
-    SELECT sku_id, 1, product_id, sku, title, variant_title, vendor, product_type, handle, status,
-           tags, price, compare_at_price, barcode, inventory_quantity, inventory_item_id, position,
-           variant_updated_at, product_updated_at FROM v;
-  END LOOP;
-  ins := extract(epoch FROM clock_timestamp() - t0) * 1000 / n;
-  RAISE NOTICE 'anatomy % % % % %', nrows, length((SELECT t FROM p)), round(sqlway::numeric, 2),
-    round(cway::numeric, 2), round(ins::numeric, 2);
+  RAISE NOTICE 'anatomy % % % %', nrows, length((SELECT t FROM p)), round(sqlway::numeric, 2),
+    round(cway::numeric, 2);
 END \$\$;
 SQL
 )
-read -r _ A_ROWS A_BYTES A_SQL A_C A_INSERT <<<"$(grep -o 'anatomy.*' <<<"$ANATOMY")"
+read -r _ A_ROWS A_BYTES A_SQL A_C <<<"$(grep -o 'anatomy.*' <<<"$ANATOMY")"
 
-f() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", a / b }'; }
-r() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-max() { if [ "$1" -gt "$2" ]; then echo "$1"; else echo "$2"; fi; }
+# ------------------------------------------------------------ results
 echo
-echo "== results (PostgreSQL $(pg_config --version | awk '{print $2}'), $(nproc) cores, rate limiting off, stand-in on 127.0.0.1)"
-printf '%-6s %-8s %8s | %-25s | %-25s | %s\n' catalog path variants "first sync (all inserts)" "re-sync (nothing changed)" "worker peak RssAnon"
-for which in small large; do
-  for path in rest graphql bulk; do
-    read -r v1 s1 p1 b1 v2 s2 p2 b2 <<<"${R[$which.$path]}"
-    printf '%-6s %-8s %8d | %6.2f s %9s var/s | %6.2f s %9s var/s | %6d kB\n' \
-      "$which" "$path" "$v1" "$s1" "$(f "$v1" "$s1")" "$s2" "$(f "$v2" "$s2")" "$(max "$p1" "$p2")"
-  done
-  printf '%-6s %-8s %8s | COPY of the same rows: %.2f s (%s rows/s)\n' "$which" COPY "" "${C[$which]}" "$(f "$v1" "${C[$which]}")"
-done
+echo "== results (PostgreSQL $(pg_config --version | awk '{print $2}'), $(nproc) cores, stand-in on 127.0.0.1)"
+echo
+echo "1. $LARGE_PRODUCTS products, rate limits off"
+printf '   %-8s %8s | %-24s | %-24s | %-12s | %s\n' path variants "first sync (inserts)" "re-sync (no change)" "fetch alone" "worker peak RssAnon"
 for path in rest graphql bulk; do
-  read -r v1 s1 p1 b1 v2 s2 p2 b2 <<<"${R[large.$path]}"
-  read -r u1 u2 <<<"${CPU[large.$path]}"
-  read -r _ _ q1 _ _ _ q2 _ <<<"${R[small.$path]}"
-  echo "$path (large catalog): first sync $(r "$s1" "${C[large]}") x the COPY time, re-sync $(r "$s2" "${C[large]}") x; worker CPU $(printf '%.2f' "$u1") s of $(printf '%.2f' "$s1") s wall; peak memory $(r "$(max "$p1" "$p2")" "$(max "$q1" "$q2")") x the small catalog's"
+  read -r v1 s1 p1 u1 v2 s2 p2 u2 <<<"${R[$path]}"
+  printf '   %-8s %8d | %6.2f s %12s | %6.2f s %12s | %6.2f s     | %6d kB\n' "$path" "$v1" "$s1" \
+    "($(f0 "$(awk -v a="$v1" -v b="$s1" 'BEGIN{print a/b}')")/s)" "$s2" "($(f0 "$(awk -v a="$v2" -v b="$s2" 'BEGIN{print a/b}')")/s)" \
+    "${F[$path]}" "$(( p1 > p2 ? p1 : p2 ))"
 done
-for path in rest graphql; do
+printf '   COPY of the same rows into shopify.products: %.2f s\n' "$C_PRODUCTS"
+for path in rest graphql bulk; do
+  read -r v1 s1 p1 u1 v2 s2 p2 u2 <<<"${R[$path]}"
+  base=$(sum "${F[$path]}" "$C_PRODUCTS")
+  echo "   $path: first sync $(ratio "$s1" "$base") x (fetch $(f2 "${F[$path]}") s + COPY $(f2 "$C_PRODUCTS") s = $(f2 "$base") s), re-sync $(ratio "$s2" "$base") x; worker CPU $(f2 "$u1") s of $(f2 "$s1") s"
+done
+for api in rest graphql; do
+  read -r n1 n2 nv <<<"${N[$api]}"
+  read -r v1 s1 p1 u1 v2 s2 p2 u2 <<<"${R[$api]}"
+  echo "   the Node client script, $api: first $(f2 "$n1") s, re-sync $(f2 "$n2") s ($nv variants); the extension is $(ratio "$n1" "$s1") x / $(ratio "$n2" "$s2") x faster"
+done
+echo
+echo "2. $ORDERS orders, $O_LINES line items, rate limits off"
+for path in bulk graphql; do
   read -r ov os op ou <<<"${O[$path]}"
-  echo "orders, $path: $ov orders ($O_LINES line items) in $(printf '%.2f' "$os") s = $(f "$ov" "$os") orders/s; worker peak RssAnon $op kB; worker CPU $(printf '%.2f' "$ou") s"
+  echo "   $path: $(f2 "$os") s ($(f0 "$(awk -v a="$ov" -v b="$os" 'BEGIN{print a/b}')") orders/s, worker CPU $(f2 "$ou") s, peak RssAnon $op kB); $(ratio "$os" "$C_ORDERS") x COPY, $(ratio "$os" "$(sum "$C_ORDERS" "$F_ORDERS")") x (bulk fetch + COPY)"
 done
-read -r nv ns np nu <<<"${O[notriggers]}"
-read -r gv gs gp gu <<<"${O[graphql]}"
-echo "orders, graphql without the totals triggers: $nv orders in $(printf '%.2f' "$ns") s = $(f "$nv" "$ns") orders/s (with them: $(r "$gs" "$ns") x the time)"
-echo "shopify_store_stats over $ORDERS orders and $O_LINES line items: $ST_IDX ms; the order figures aggregated from every order and line instead: $ST_AGG ms ($(r "$ST_AGG" "$ST_IDX") x); shopify_store_stats with index scans off: $ST_SEQ ms"
-echo "one 250-product page ($A_ROWS variants, $A_BYTES bytes) to typed rows: expanded in SQL from jsonb $A_SQL ms, parsed in C $A_C ms ($(r "$A_SQL" "$A_C") x faster); inserting the rows into an indexed table $A_INSERT ms"
+echo "   COPY of the same orders and lines (with the statistics triggers): $(f2 "$C_ORDERS") s; the bulk operation and its download alone: $(f2 "$F_ORDERS") s"
+echo
+echo "3. Standard limits (GraphQL 100 points/s, 1,000-point bucket): time to a complete mirror"
+for k in small large orders; do
+  case "$k" in small) what="$STD_SMALL products" ;; large) what="$STD_LARGE products" ;; orders) what="$STD_ORDERS orders" ;; esac
+  read -r ta aa <<<"${S[$k.auto]}"
+  read -r tb _ <<<"${S[$k.bulk]}"
+  read -r tp ap ex <<<"${S[$k.pages]}"
+  best=$(awk -v a="$tb" -v b="$tp" 'BEGIN { print (b == "nan" || a < b) ? a : b }')
+  echo "   $what: chosen ($aa) $ta s; bulk $tb s; pages $tp s${ex:+ (extrapolated from ${PAGES_SAMPLE_S} s)}; chosen/fastest $(ratio "$ta" "$best") x"
+  echo "     why: ${S[$k.reason]}"
+done
+echo
+echo "4. shopify_store_stats over $ORDERS orders: $ST_MS ms"
+echo "   one 250-product REST page ($A_ROWS variants, $A_BYTES bytes) to typed rows: expanded in SQL from jsonb $A_SQL ms, read in C (yajl, declared fields) $A_C ms ($(ratio "$A_SQL" "$A_C") x faster)"

@@ -27,12 +27,15 @@ REVOKE ALL ON FUNCTION shopify._graphql_documents() FROM PUBLIC;
 ALTER TABLE shopify.sync_seen RENAME TO sync_seen_0_2;
 ALTER INDEX shopify.sync_seen_job_idx RENAME TO sync_seen_0_2_job_idx;
 CREATE TABLE shopify.sync_seen (
-    job_id  bigint NOT NULL REFERENCES shopify.sync_jobs (id) ON DELETE CASCADE,
+    job_id  bigint NOT NULL,
     ids     bigint[] NOT NULL
 );
 INSERT INTO shopify.sync_seen (job_id, ids)
     SELECT job_id, array_agg(sku_id) FROM shopify.sync_seen_0_2 GROUP BY job_id;
 DROP TABLE shopify.sync_seen_0_2;
+-- (added after the old table is gone, so that it has its name)
+ALTER TABLE shopify.sync_seen ADD CONSTRAINT sync_seen_job_id_fkey
+    FOREIGN KEY (job_id) REFERENCES shopify.sync_jobs (id) ON DELETE CASCADE;
 CREATE INDEX sync_seen_job_idx ON shopify.sync_seen (job_id);
 ALTER TABLE shopify.sync_seen ENABLE ROW LEVEL SECURITY;
 COMMENT ON TABLE shopify.sync_seen IS

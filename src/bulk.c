@@ -90,9 +90,9 @@ bulk_take_slot(SyncTask *t)
 	if (t->shop->bulk_active >= shopify_bulk_limit())
 	{
 		if (t->bulk_busy_waits++ == 0)
-			log_sync_operation(t->shop_id, t->job_id, "info", "bulk_waiting",
-							   psprintf("the shop runs %d bulk operation(s) of this app, as many as API version %s allows; waiting",
-										t->shop->bulk_active, shopify_api_version), NULL);
+			sync_note(t, "info", "bulk_waiting",
+					  psprintf("the shop runs %d bulk operation(s) of this app, as many as API version %s allows; waiting",
+							   t->shop->bulk_active, shopify_api_version));
 		return false;
 	}
 	t->bulk_slot = true;
@@ -180,10 +180,8 @@ handle_start(SyncTask *t)
 			return;
 		}
 		if (t->bulk_busy_waits == 1)
-		{
-			log_sync_operation(t->shop_id, t->job_id, "info", "bulk_waiting",
-							   "another bulk operation of the shop is running; waiting for it", NULL);
-		}
+			sync_note(t, "info", "bulk_waiting",
+					  "another bulk operation of the shop is running; waiting for it");
 		prepare_start(t, 5);
 		return;
 	}

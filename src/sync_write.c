@@ -258,6 +258,32 @@ log_completed(PageWork *w)
 	log_sync_operation(t->shop_id, t->job_id, "info", "completed", msg, j.buf.data);
 }
 
+typedef struct NoteWork
+{
+	SyncTask   *t;
+	const char *level;
+	const char *operation;
+	const char *message;
+} NoteWork;
+
+static void
+note_tx(void *arg)
+{
+	NoteWork   *n = (NoteWork *) arg;
+
+	log_sync_operation(n->t->shop_id, n->t->job_id, n->level, n->operation, n->message, NULL);
+}
+
+/* A sync_operation row about the job, in a transaction of its own. */
+void
+sync_note(SyncTask *t, const char *level, const char *operation, const char *message)
+{
+	NoteWork	n = {t, level, operation, message};
+	char		err[256];
+
+	(void) shopify_run_in_tx("shopify_sync: logging", note_tx, &n, err, sizeof(err), NULL);
+}
+
 /*
  * The end of a bulk result: lines still waiting for a parent whose line
  * never came (or was invalid) are failed items, named in the log.

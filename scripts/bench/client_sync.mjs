@@ -14,7 +14,10 @@
 //        [--token T | env SHOPIFY_ACCESS_TOKEN] [--api-version 2026-07] --api rest|graphql \
 //        --pghost SOCKET_DIR --pgport PORT --pgdatabase DB [--pguser U] \
 //        [--shop-id 1] [--table client_products] [--truncate] [--no-prefetch] \
-//        [--variants-first 10] [--products-first N] [--deps DIR]
+//        [--variants-first 10] [--products-first N] [--deps DIR] [--fetch-only]
+//
+// --fetch-only: page through the catalog and write nothing (the time to
+// fetch the same pages, the benchmark's baseline beside COPY).
 //
 // Each page is written by one statement, which is its own transaction
 // (autocommit: BEGIN/COMMIT around a single statement would only add two
@@ -61,6 +64,7 @@ const { values: opt } = parseArgs({
     table: { type: 'string', default: 'client_products' },
     truncate: { type: 'boolean', default: false },
     'no-prefetch': { type: 'boolean', default: false },
+    'fetch-only': { type: 'boolean', default: false },
     'variants-first': { type: 'string', default: '10' },
     'products-first': { type: 'string' },
     deps: { type: 'string', default: process.env.CLIENT_SYNC_DEPS },
@@ -180,6 +184,10 @@ function newRows() {
 async function writePage(rows) {
   const n = rows.sku_id.length;
   if (n === 0) return;
+  if (opt['fetch-only']) {
+    stats.variants += n;                   // the benchmark's "fetch the same pages"
+    return;
+  }
   const t0 = now();
   const res = await pool.query({ ...UPSERT, values: [SHOP_ID, ...names.map((c) => rows[c])] });
   stats.db += now() - t0;
@@ -368,8 +376,10 @@ function makeGraphql() {
 
 // -- the sync ----------------------------------------------------------------------------
 async function main() {
-  await pool.query(CREATE);
-  if (opt.truncate) await pool.query(`TRUNCATE ${TABLE}`);
+  if (!opt['fetch-only']) {
+    await pool.query(CREATE);
+    if (opt.truncate) await pool.query(`TRUNCATE ${TABLE}`);
+  }
   const fetchPage = opt.api === 'rest' ? makeRest() : makeGraphql();
   const start = now();
   const timed = async (p) => {
