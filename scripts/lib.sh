@@ -46,7 +46,7 @@ start_standin() {
   chown -R postgres: "$WORKDIR/standin" "$WORKDIR/graphql" "$WORKDIR/standin.json"
   runuser -u postgres -- /usr/bin/python3 "$WORKDIR/standin/shopify_standin.py" --port 0 \
     --port-file "$WORKDIR/standin.port" --config "$WORKDIR/standin.json" --max-lifetime 3600 \
-    > "$WORKDIR/standin.log" 2>&1 &
+    ${STANDIN_ARGS:-} > "$WORKDIR/standin.log" 2>&1 &
   STANDIN_PID=$!
   for _ in $(seq 1 300); do [ -s "$WORKDIR/standin.port" ] && break; sleep 0.1; done
   if [ ! -s "$WORKDIR/standin.port" ]; then

@@ -50,6 +50,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -386,6 +387,30 @@ row_stale(VRow *r, Stored *s)
 
 /* ----- the write ----- */
 
+/*
+ * The statements of a write look rows up by key: they must use the key's
+ * index whatever the statistics say.  While a sync fills a table faster
+ * than its statistics follow, a lookup of a page's ids was planned as a
+ * scan of the whole table (a tenth of a first sync's time).  Until
+ * shopify_index_lookups_end(), the transaction plans without sequential
+ * scans.
+ */
+int
+shopify_index_lookups_begin(void)
+{
+	int			level = NewGUCNestLevel();
+
+	(void) set_config_option("enable_seqscan", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_SAVE, true, 0, false);
+	return level;
+}
+
+void
+shopify_index_lookups_end(int level)
+{
+	AtEOXact_GUC(true, level);
+}
+
 typedef struct ProductInfo
 {
 	int64		product_id;		/* hash key */
@@ -619,7 +644,6 @@ write_rows(VRow *rows, int nrows, int64 shop_id, bool sync_inventory, int64 seen
 			s->listed = true;
 			s->v[S_SHOP_ID] = Int64GetDatum(shop_id);
 			s->n[S_SHOP_ID] = false;
-			s->n[S_SKU_ID] = true;	/* marks "new" */
 			ins[nins++] = r;
 			seen[nseen++] = id;
 			continue;
@@ -732,6 +756,7 @@ mirror_write(const char *doc, size_t len, const char *shape, int64 shop_id,
 											  ALLOCSET_DEFAULT_SIZES);
 	VRows		r = {cxt, NULL, 0, 0};
 	MirrorScope s;
+	int			guc;
 
 	memset(out, 0, sizeof(*out));
 	variants_parse(doc, len, shape, collect_row, &r);
@@ -741,7 +766,9 @@ mirror_write(const char *doc, size_t len, const char *shape, int64 shop_id,
 		memset(&s, 0, sizeof(s));
 	if (strcmp(shape, "rest_products") == 0)
 		s.rest_cap = true;
+	guc = shopify_index_lookups_begin();
 	write_rows(r.rows, r.n, shop_id, sync_inventory, seen_job_id, &s, out);
+	shopify_index_lookups_end(guc);
 	MemoryContextDelete(cxt);
 }
 
@@ -869,13 +896,13 @@ mirror_write_bulk(const char *doc, size_t len, int64 shop_id, bool sync_inventor
 	} Parent;
 	Parent	   *par;
 	bool		found;
-	int			nbatch;
 	char	   *pending;
+	int			guc;
 
 	memset(out, 0, sizeof(*out));
 	prepare_bulk_plans();
+	guc = shopify_index_lookups_begin();
 	variants_parse(doc, len, "bulk_jsonl", collect_row, &r);
-	nbatch = r.n;
 	old = MemoryContextSwitchTo(cxt);
 
 	memset(&ctl, 0, sizeof(ctl));
@@ -1031,7 +1058,7 @@ mirror_write_bulk(const char *doc, size_t len, int64 shop_id, bool sync_inventor
 		/* write_rows counted the variant lines' products; a batch counts its product lines */
 		out->products = nproducts;
 	}
-	(void) nbatch;
+	shopify_index_lookups_end(guc);
 	MemoryContextDelete(cxt);
 }
 

@@ -52,5 +52,7 @@ extern void mirror_write_orders(const char *doc, size_t len, const char *shape, 
 extern int	mirror_finish_bulk_orders(int64 shop_id, int64 job_id);
 extern void mirror_forget_seen(int64 job_id);
 extern bool mirror_keep_statistics(bool orders, int64 inserted);
+extern int	shopify_index_lookups_begin(void);
+extern void shopify_index_lookups_end(int level);
 
 #endif

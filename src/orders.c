@@ -34,6 +34,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -577,7 +578,7 @@ bulk_lines_of_other_batches(ORows *r, HTAB *orders, int64 job_id,
  * end of the download (mirror_finish_bulk_orders).
  */
 static void
-bulk_remember(ORows *r, HTAB *orders, HTAB *lines, int64 job_id, int64 shop_id)
+bulk_remember(HTAB *orders, HTAB *lines, int64 job_id, int64 shop_id)
 {
 	HASH_SEQ_STATUS hs;
 	OrderState *o;
@@ -619,7 +620,6 @@ bulk_remember(ORows *r, HTAB *orders, HTAB *lines, int64 job_id, int64 shop_id)
 		if (SPI_execute_plan(seen_lines_plan, a, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "bulk order lines seen set failed");
 	}
-	(void) r;
 }
 
 /*
@@ -695,10 +695,12 @@ mirror_write_orders(const char *doc, size_t len, const char *shape, int64 shop_i
 	bool		follow_up = strcmp(shape, "graphql_order") == 0;
 	bool		bulk = strcmp(shape, "bulk_orders") == 0;
 	HASH_SEQ_STATUS hs;
+	int			guc;
 
 	memset(out, 0, sizeof(*out));
 	initStringInfo(&errors);
 	prepare_plans();
+	guc = shopify_index_lookups_begin();
 	order_rows_parse(doc, len, shape, collect, &r, &parse);
 	if (bulk)
 	{
@@ -1023,7 +1025,7 @@ mirror_write_orders(const char *doc, size_t len, const char *shape, int64 shop_i
 	}
 
 	if (bulk)
-		bulk_remember(&r, orders, lines, job_id, shop_id);
+		bulk_remember(orders, lines, job_id, shop_id);
 
 	if (nerr > 0)
 		out->errors = errors.data;
@@ -1035,6 +1037,7 @@ mirror_write_orders(const char *doc, size_t len, const char *shape, int64 shop_i
 		/* further line items of an order its page already counted */
 		out->products = out->processed = out->created = out->updated = out->unchanged = 0;
 	}
+	shopify_index_lookups_end(guc);
 	hash_destroy(lines);
 	hash_destroy(orders);
 }

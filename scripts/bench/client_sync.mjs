@@ -15,7 +15,10 @@
 //        --pghost SOCKET_DIR --pgport PORT --pgdatabase DB [--pguser U] \
 //        [--shop-id 1] [--table client_products] [--truncate] [--no-prefetch] \
 //        [--variants-first 10] [--products-first N] [--deps DIR] [--fetch-only]
+//        [--like-mirror]
 //
+// --like-mirror: create --table like shopify.products (its indexes, checks, a
+// foreign key to shopify.stores) instead of the plain table with only a primary key.
 // --fetch-only: page through the catalog and write nothing (the time to
 // fetch the same pages, the benchmark's baseline beside COPY).
 //
@@ -65,6 +68,7 @@ const { values: opt } = parseArgs({
     truncate: { type: 'boolean', default: false },
     'no-prefetch': { type: 'boolean', default: false },
     'fetch-only': { type: 'boolean', default: false },
+    'like-mirror': { type: 'boolean', default: false },
     'variants-first': { type: 'string', default: '10' },
     'products-first': { type: 'string' },
     deps: { type: 'string', default: process.env.CLIENT_SYNC_DEPS },
@@ -155,6 +159,15 @@ const CREATE = `CREATE TABLE IF NOT EXISTS ${TABLE} (
     first_synced_at     timestamptz NOT NULL DEFAULT now(),
     last_synced_at      timestamptz NOT NULL DEFAULT now(),
     deactivated_at      timestamptz)`;
+// --like-mirror: the same table as the extension's (its indexes, checks and
+// the foreign key to shopify.stores), for a like-for-like write cost
+const CREATE_LIKE = [
+  `CREATE TABLE IF NOT EXISTS ${TABLE} (LIKE shopify.products INCLUDING ALL)`,
+  `DO $$ BEGIN
+     ALTER TABLE ${TABLE} ADD CONSTRAINT ${TABLE.replace('.', '_')}_shop_fkey
+       FOREIGN KEY (shop_id) REFERENCES shopify.stores (shop_id) ON DELETE CASCADE;
+   EXCEPTION WHEN duplicate_object THEN NULL; END $$`,
+];
 const names = COLS.map(([c]) => c);
 const UPSERT = {
   name: 'client_sync_upsert',
@@ -377,7 +390,8 @@ function makeGraphql() {
 // -- the sync ----------------------------------------------------------------------------
 async function main() {
   if (!opt['fetch-only']) {
-    await pool.query(CREATE);
+    if (opt['like-mirror']) for (const q of CREATE_LIKE) await pool.query(q);
+    else await pool.query(CREATE);
     if (opt.truncate) await pool.query(`TRUNCATE ${TABLE}`);
   }
   const fetchPage = opt.api === 'rest' ? makeRest() : makeGraphql();

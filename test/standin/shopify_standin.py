@@ -41,6 +41,9 @@ def main(argv=None):
     ap.add_argument("--idle-timeout", type=float, default=120.0,
                     help="close idle keep-alive connections after this many seconds")
     ap.add_argument("--verbose", action="store_true", help="log every request")
+    ap.add_argument("--cache-answers", action="store_true",
+                    help="serve a repeated read of unchanged data from memory (benchmarks:"
+                         " measure the client, not this server's page generation)")
     ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
     ap.add_argument("--tls-key", help="private key of --tls-cert (PEM)")
     ap.add_argument("--graphql-dir", default=os.environ.get("SHOPIFY_STANDIN_GRAPHQL_DIR")
@@ -57,6 +60,7 @@ def main(argv=None):
         log("cannot start: %s" % e)
         return 3
     state = State(verbose=args.verbose)
+    state.cache_answers = args.cache_answers
     cfg = {"shops": []}
     if args.config:
         with open(args.config, encoding="utf-8") as f:

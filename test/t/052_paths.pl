@@ -35,6 +35,7 @@ my $ord = ShopifyStandin::make_shop(domain => 'paths-orders.myshopify.com', prod
 my $standin = ShopifyStandin->start(config => { shops => [ $std, $big, $ord ] },
 	dir => PostgreSQL::Test::Utils::tempdir(), timeout => 60);
 my $node = new_sync_node('paths', base_url => $standin->base_url, conf => <<"EOF");
+restart_after_crash = on
 shopify_sync.graphql_variants_per_product = 5
 EOF
 my $ss = connect_shop($node, $std);
@@ -190,6 +191,28 @@ is($job->{variants_failed}, 0, 'no line was lost waiting for its order');
 orders_exact('children first');
 is($node->safe_psql('app', "SELECT count(*) FROM shopify.bulk_pending"), 0, 'nothing left waiting');
 $standin->set_bulk($ord->{domain}, { reset => JSON::PP::true });
+
+# kill -9 in the middle of the download: the same operation, downloaded again, exact
+$node->safe_psql('app', "DELETE FROM shopify.orders WHERE shop_id = $so");
+$standin->set_bulk($ord->{domain}, { download_bytes_per_s => 40_000 });
+my $oj = $node->safe_psql('app', "SELECT id FROM shopify_sync_orders($so)");
+# the result (~1 MB at 40 kB/s) fits in one stream buffer: it is written
+# when the download ends, so the worker is killed while it downloads
+ok(wait_until(sub {
+	$node->safe_psql('app', "SELECT count(*) FROM shopify.sync_progress WHERE job_id = $oj AND job_state = 'downloading bulk result'") > 0 }, 120),
+	'order download under way');
+sleep 2;
+my $wpid = worker_pid($node);
+kill 'KILL', $wpid;
+ok(wait_for_worker_change($node, $wpid, 60), 'server recovered, new worker');
+$standin->set_bulk($ord->{domain}, { download_bytes_per_s => undef });
+$job = wait_job($node, $oj, 240);
+is($job->{status} . ' ' . $job->{attempts}, 'completed 2', 'the interrupted bulk order sync completed, resumed once');
+my @oops = grep { $_->{id} eq $job->{bulk_operation_id} } @{ $standin->bulk_info($ord->{domain})->{operations} };
+is(scalar(@oops), 1, 'the same operation was polled again');
+my $n_orders = scalar(@{ $standin->orders_expected($ord->{domain})->{orders} });
+is($job->{variants_processed}, $n_orders, "counts start afresh with the new download ($n_orders orders)");
+orders_exact('after a crash in the download');
 
 # a truncated result
 $standin->set_bulk($ord->{domain}, { truncate_lines => 7 });

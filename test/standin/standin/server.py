@@ -70,6 +70,23 @@ class State:
         self.verbose = verbose
         self.port = None           # set by Server once bound (bulk result URLs)
         self.scheme = "http"
+        self.cache_answers = False  # --cache-answers (benchmarks)
+        self.answer_cache = {}     # (shop, method, path, query, body) -> answer
+        self.answer_bytes = 0
+        self.cache_lock = threading.Lock()
+
+    def cache_answer(self, key, answer, size=None):
+        with self.cache_lock:
+            if self.answer_bytes > (512 << 20):
+                self.answer_cache.clear()
+                self.answer_bytes = 0
+            self.answer_cache[key] = answer
+            self.answer_bytes += len(answer[1]) if size is None else size
+
+    def answers_changed(self):
+        with self.cache_lock:
+            self.answer_cache.clear()
+            self.answer_bytes = 0
 
     def lookup(self, token):
         """-> (shop or None, authorized)."""
@@ -219,12 +236,46 @@ class Handler(BaseHTTPRequestHandler):
             req.route = route
         if route is not None and route.kind == "control":
             resp = self._call(route.fn, req)
+            if method != "GET" and "/stats" not in url.path:
+                state.answers_changed()     # data (or tokens, buckets) may differ now
             self._send(resp, req)
             if state.verbose or resp.status >= 400 or method != "GET":
                 log("control %s %s -> %d (%.1fms)" % (method, url.path, resp.status,
                                                       (time.monotonic() - t0) * 1000))
             return
         self._api(route, req, t0)
+
+    def _answer(self, route, req, shop):
+        """The handler's answer; the same request for the same data is served
+        from a cache (a page is generated once: a benchmark that fetches the
+        same catalog several times measures its client, not this Python
+        server).  Only reads whose answer depends on nothing but the request
+        and the data: REST listings, and GraphQL queries of a shop whose cost
+        bucket is off (with a bucket, every answer carries its throttle
+        status).  Faults, the REST bucket and injections apply as usual."""
+        cacheable = self.server.state.cache_answers and shop is not None and route.kind == "api" and not route.streams and (
+            req.method == "GET" or (route.bucket is None and req.path.endswith("/graphql.json")
+                                    and not shop.gql_bucket.enabled
+                                    and b"mutation" not in req.body[:200]
+                                    and b"ulkOperation" not in req.body))
+        if not cacheable:
+            return self._call(route.fn, req)
+        key = (shop.domain, req.method, req.path, req.query, req.body)
+        hit = self.server.state.answer_cache.get(key)
+        if hit is not None:
+            status, body, headers, ct, notes, extra = hit
+            req.notes.extend(notes)
+            req.stats_extra = dict(extra) if extra is not None else None
+            return Response(status, raw=body, headers=list(headers), content_type=ct)
+        resp = self._call(route.fn, req)
+        if 200 <= resp.status < 300 and resp.stream is None:
+            body = resp.payload()
+            self.server.state.cache_answer(key, (resp.status, body, tuple(resp.headers),
+                                                 resp.content_type, tuple(req.notes),
+                                                 req.stats_extra))
+            return Response(resp.status, raw=body, headers=list(resp.headers),
+                            content_type=resp.content_type)
+        return resp
 
     def _call(self, fn, req):
         try:
@@ -277,7 +328,7 @@ class Handler(BaseHTTPRequestHandler):
                 throttled = True
                 resp = error(429, THROTTLED, [("Retry-After", "2.0")])
             else:
-                resp = self._call(route.fn, req)
+                resp = self._answer(route, req, shop)
             if route.deprecated:
                 resp.headers.append(("X-Shopify-API-Deprecated-Reason", route.deprecated))
             if "version" in req.match:
