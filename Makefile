@@ -26,6 +26,7 @@ OBJS = \
 	src/convert.o \
 	src/variants.o \
 	src/mirror.o \
+	src/rowinsert.o \
 	src/sync.o \
 	src/sync_write.o \
 	src/sync_answers.o \

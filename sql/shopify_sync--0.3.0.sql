@@ -108,7 +108,6 @@ CREATE TABLE shopify.products (
     CONSTRAINT products_deactivated_check CHECK (is_active = (deactivated_at IS NULL))
 );
 
-CREATE INDEX products_shop_active_idx ON shopify.products (shop_id, is_active);
 CREATE INDEX products_shop_product_idx ON shopify.products (shop_id, product_id);
 CREATE INDEX products_shop_sku_idx ON shopify.products (shop_id, sku) WHERE sku IS NOT NULL;
 

@@ -58,6 +58,7 @@
 #include "utils/timestamp.h"
 
 #include "mirror.h"
+#include "rowinsert.h"
 #include "util.h"
 #include "variants.h"
 
@@ -198,16 +199,17 @@ col_list(const char *prefix)
 }
 
 /*
- * Prepared once per process, planned at each execution with the page's own
- * values (CURSOR_OPT_CUSTOM_PLAN): a generic plan chosen while a table was
- * small (a first sync after its rows were deleted) kept scanning it whole
- * for every page as it grew (measured: 15 s instead of 4 s for 100,000
- * variants).  Planning costs well under a millisecond per page.
+ * Prepared once per process and planned once (a generic plan), inside
+ * shopify_index_lookups_begin(): the lookups by key are index scans
+ * whatever the table's size was when the plan was made.  (A generic plan
+ * made while a table was small used to scan it whole for every page as it
+ * grew: 15 s instead of 4 s for 100,000 variants; planning each execution
+ * instead cost about 5 % of a first sync.)
  */
 static SPIPlanPtr
 keep(const char *sql, int nargs, Oid *types)
 {
-	SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_CUSTOM_PLAN);
+	SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
 
 	if (p == NULL)
 		elog(ERROR, "SPI_prepare failed for the mirror write: %s", SPI_result_code_string(SPI_result));
@@ -499,6 +501,53 @@ run_rows(SPIPlanPtr plan, VRow **rows, int n, int64 shop_id, bool sync_inventory
 	return (int) SPI_processed;
 }
 
+/*
+ * Insert the new rows: straight into the table (rowinsert.c), its foreign
+ * key to shopify.stores held by a key-share lock on the store's row for
+ * the rest of the transaction (what the per-row check would take), or,
+ * when the table needs the executor, by the INSERT statement.
+ */
+static int
+insert_rows(VRow **rows, int n, int64 shop_id, bool sync_inventory)
+{
+	const char *cols[NARRAYS + 4] = {"shop_id", "is_active", "first_synced_at", "last_synced_at"};
+	Oid			types[NARRAYS + 4] = {INT8OID, BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		v[NARRAYS + 4];
+	bool		vn[NARRAYS + 4] = {false, false, false, false};
+	Oid			t1[1] = {INT8OID};
+	Datum		a1[1] = {Int64GetDatum(shop_id)};
+	RowInsert  *ri;
+
+	for (int i = 0; i < (int) NARRAYS; i++)
+	{
+		cols[i + 4] = store_cols[array_cols[i]];
+		types[i + 4] = store_col_type(array_cols[i]);
+	}
+	ri = row_insert_begin("shopify", "products", NARRAYS + 4, cols, types, "shop_id", "stores");
+	if (ri == NULL)
+		return run_rows(insert_plan, rows, n, shop_id, sync_inventory);
+	if (shopify_spi_run("SELECT 1 FROM shopify.stores WHERE shop_id = $1 FOR KEY SHARE",
+						1, t1, a1, NULL, false) != 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("store " INT64_FORMAT " does not exist", shop_id)));
+	v[0] = Int64GetDatum(shop_id);
+	v[1] = BoolGetDatum(true);
+	v[2] = v[3] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	for (int k = 0; k < n; k++)
+	{
+		for (int i = 0; i < (int) NARRAYS; i++)
+		{
+			int			rc = store_from_row[array_cols[i]];
+
+			v[i + 4] = rows[k]->v[rc];
+			vn[i + 4] = rows[k]->n[rc];
+		}
+		row_insert_put(ri, v, vn);
+	}
+	return (int) row_insert_end(ri);
+}
+
 static void
 add_error(StringInfo errors, int *nerr, const char *what, int64 id, bool has_id, const char *error)
 {
@@ -712,7 +761,7 @@ write_rows(VRow *rows, int nrows, int64 shop_id, bool sync_inventory, int64 seen
 
 	/* 3. write */
 	if (nins > 0)
-		out->created += run_rows(insert_plan, ins, nins, shop_id, sync_inventory);
+		out->created += insert_rows(ins, nins, shop_id, sync_inventory);
 	if (nupd > 0)
 		out->updated += run_rows(update_plan, upd, nupd, shop_id, sync_inventory);
 	if (ngone > 0)
@@ -1087,8 +1136,32 @@ mirror_pending_leftovers(int64 job_id, char **examples)
 }
 
 /*
+ * Has the store active rows that this job did not write (last synced
+ * before it started)?  Without any, a full sync has nothing to sweep: every
+ * active row at its end was written by it (or by a webhook meanwhile), so
+ * it need not record the ids it saw.  A first sync into an empty store, or
+ * a resumed one, saves the seen set and the sweep.
+ */
+bool
+mirror_has_older_rows(int64 shop_id, int64 job_id)
+{
+	Oid			types[2] = {INT8OID, INT8OID};
+	Datum		vals[2] = {Int64GetDatum(shop_id), Int64GetDatum(job_id)};
+	bool		isnull;
+
+	if (shopify_spi_run("SELECT EXISTS (SELECT 1 FROM shopify.products"
+						"  WHERE shop_id = $1 AND is_active"
+						"    AND last_synced_at < (SELECT started_at FROM shopify.sync_jobs WHERE id = $2))",
+						2, types, vals, NULL, true) != 1)
+		return true;
+	return DatumGetBool(shopify_spi_value(0, 1, &isnull));
+}
+
+/*
  * End of a full sync: the store's active rows that the job did not see are
- * deleted in Shopify.  Returns the number of rows deactivated.
+ * deleted in Shopify.  Only rows last synced before the job started are
+ * candidates (what it wrote, it saw).  Returns the number of rows
+ * deactivated.
  */
 int
 mirror_sweep(int64 shop_id, int64 job_id)
@@ -1104,6 +1177,7 @@ mirror_sweep(int64 shop_id, int64 job_id)
 	 */
 	n = shopify_spi_exec("UPDATE shopify.products p SET is_active = false, deactivated_at = now()"
 						 "  FROM (SELECT sku_id FROM shopify.products WHERE shop_id = $1 AND is_active"
+						 "          AND last_synced_at < (SELECT started_at FROM shopify.sync_jobs WHERE id = $2)"
 						 "        EXCEPT"
 						 "        SELECT unnest(ids) FROM shopify.sync_seen WHERE job_id = $2) g"
 						 " WHERE p.sku_id = g.sku_id AND p.is_active",

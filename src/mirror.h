@@ -45,6 +45,7 @@ extern void mirror_write_bulk(const char *doc, size_t len, int64 shop_id, bool s
 extern char *mirror_take_pending(int64 job_id, int64 *pids, int npids);
 extern void mirror_put_pending(int64 job_id, int64 *pids, const char **lines, const int *lens, int n);
 extern int	mirror_pending_leftovers(int64 job_id, char **examples);
+extern bool mirror_has_older_rows(int64 shop_id, int64 job_id);
 extern int	mirror_sweep(int64 shop_id, int64 job_id);
 extern int	mirror_sweep_products(int64 shop_id, int64 job_id);
 extern void mirror_write_orders(const char *doc, size_t len, const char *shape, int64 shop_id,

@@ -72,6 +72,9 @@ typedef struct SyncTask
 	TimestampTz last_progress_log;	/* the last product_sync_progress row */
 	int64		inserted_since_analyze; /* rows this run inserted since
 										 * mirror_keep_statistics() analyzed */
+	int			sweep;			/* full product sync: 0 not known yet, 1 the
+								 * store has older active rows (record the seen
+								 * ids, sweep at the end), 2 it has none */
 
 	/* GraphQL: the current page's products that have more variants */
 	PendingVariants *pending;

@@ -366,17 +366,22 @@ page_tx(void *arg)
 		return;
 	}
 
+	/* a full product sync into a store without older rows sweeps nothing */
+	if (t->full_sync && !t->orders && t->sweep == 0)
+		t->sweep = mirror_has_older_rows(t->shop_id, t->job_id) ? 1 : 2;
 	if (w->len > 0)
 	{
+		int64		seen = (t->full_sync && t->sweep == 1) || (!t->full_sync && w->bulk) ? t->job_id : 0;
+
 		if (t->orders)
 			mirror_write_orders(w->doc, w->len, w->bulk ? "bulk_orders" : w->shape, t->shop_id,
 								t->job_id, &w->counts);
 		else if (w->bulk)
 			mirror_write_bulk(w->doc, w->len, t->shop_id, t->sync_inventory,
-							  t->job_id, t->job_id, &w->counts);
+							  seen, t->job_id, &w->counts);
 		else
 			mirror_write(w->doc, w->len, w->shape, t->shop_id, t->sync_inventory,
-						 t->full_sync ? t->job_id : 0, w->scope, &w->counts);
+						 seen, w->scope, &w->counts);
 		if (w->counts.npending > 0)
 			keep_pending_ids(t, &w->counts);
 		t->inserted_since_analyze += w->counts.created;
@@ -426,8 +431,13 @@ page_tx(void *arg)
 	 */
 	if (t->orders)
 		w->deactivated = 0;
-	else if (t->full_sync)
+	else if (t->full_sync && t->sweep == 1)
 		w->deactivated = mirror_sweep(t->shop_id, t->job_id);
+	else if (t->full_sync)
+	{
+		w->deactivated = 0;
+		mirror_forget_seen(t->job_id);	/* (ids an earlier attempt recorded) */
+	}
 	else if (t->api == API_BULK)
 		w->deactivated = mirror_sweep_products(t->shop_id, t->job_id);
 	else
