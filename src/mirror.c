@@ -523,7 +523,8 @@ insert_rows(VRow **rows, int n, int64 shop_id, bool sync_inventory)
 		cols[i + 4] = store_cols[array_cols[i]];
 		types[i + 4] = store_col_type(array_cols[i]);
 	}
-	ri = row_insert_begin("shopify", "products", NARRAYS + 4, cols, types, "shop_id", "stores");
+	ri = row_insert_begin("shopify", "products", NARRAYS + 4, cols, types,
+						  &(RowInsertFk) {"shop_id", "stores"}, 1);
 	if (ri == NULL)
 		return run_rows(insert_plan, rows, n, shop_id, sync_inventory);
 	if (shopify_spi_run("SELECT 1 FROM shopify.stores WHERE shop_id = $1 FOR KEY SHARE",

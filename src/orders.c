@@ -43,6 +43,7 @@
 
 #include "mirror.h"
 #include "order_rows.h"
+#include "rowinsert.h"
 #include "util.h"
 
 /* ----- rows of a payload ----- */
@@ -385,6 +386,7 @@ typedef struct OrderState
 	Datum		sv[NORDERCOLS];
 	bool		sn[NORDERCOLS];
 	bool		stored_active;
+	bool		locked;			/* in the lines' lock list */
 } OrderState;
 
 typedef struct LineState
@@ -481,6 +483,108 @@ run_lines(SPIPlanPtr plan, ORow **ls, bool *cancelled, int n, int64 shop_id)
 	}
 	if (SPI_execute_plan(plan, args, NULL, false, 0) < 0)
 		elog(ERROR, "order line write failed");
+}
+
+/*
+ * New orders and lines go straight into their tables (rowinsert.c), with
+ * the statistics triggers fired as by an INSERT; the foreign keys are held
+ * by locks taken once: the store's row for the orders, the stored orders
+ * of the lines for the lines (the orders inserted by this transaction need
+ * none).  When a table needs the executor, the INSERT statements.
+ */
+static void
+lock_rows(const char *sql, Datum ids, int expected, const char *what)
+{
+	Oid			t1[1] = {INT8ARRAYOID};
+	Datum		a1[1] = {ids};
+
+	if (shopify_spi_run(sql, 1, t1, a1, NULL, false) != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+				 errmsg("%s to write order rows for no longer exist", what)));
+}
+
+static int
+insert_orders(OrderState **os, int n, int64 shop_id)
+{
+	const char *cols[NORDERCOLS + 6] = {"order_id", "shop_id", "line_item_count", "is_active",
+	"first_synced_at", "last_synced_at"};
+	Oid			types[NORDERCOLS + 6] = {INT8OID, INT8OID, INT4OID, BOOLOID, TIMESTAMPTZOID, TIMESTAMPTZOID};
+	Datum		v[NORDERCOLS + 6];
+	bool		vn[NORDERCOLS + 6] = {false};
+	RowInsert  *ri;
+
+	for (int i = 0; i < (int) NORDERCOLS; i++)
+	{
+		cols[i + 6] = order_names[i];
+		types[i + 6] = ocol_type(order_cols[i]);
+	}
+	ri = row_insert_begin("shopify", "orders", NORDERCOLS + 6, cols, types,
+						  &(RowInsertFk) {"shop_id", "stores"}, 1);
+	if (ri == NULL)
+		return run_orders(insert_orders_plan, os, n, shop_id);
+	{
+		int64		id = shop_id;
+
+		lock_rows("SELECT 1 FROM shopify.stores WHERE shop_id = ANY ($1) FOR KEY SHARE",
+				  int8_array(&id, 1), 1, "the store");
+	}
+	v[1] = Int64GetDatum(shop_id);
+	v[3] = BoolGetDatum(true);
+	v[4] = v[5] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	for (int k = 0; k < n; k++)
+	{
+		v[0] = Int64GetDatum(os[k]->order_id);
+		v[2] = Int32GetDatum(os[k]->lines);
+		for (int i = 0; i < (int) NORDERCOLS; i++)
+		{
+			v[i + 6] = os[k]->row->v[order_cols[i]];
+			vn[i + 6] = os[k]->row->n[order_cols[i]];
+		}
+		row_insert_put(ri, v, vn);
+	}
+	return (int) row_insert_end(ri);
+}
+
+/* stored: the ids of the lines' orders that were stored before this transaction */
+static void
+insert_lines(ORow **ls, bool *cancelled, int n, int64 shop_id, int64 *stored, int nstored)
+{
+	const char *cols[NLINECOLS + 4] = {"line_id", "order_id", "shop_id", "order_cancelled"};
+	Oid			types[NLINECOLS + 4] = {INT8OID, INT8OID, INT8OID, BOOLOID};
+	Datum		v[NLINECOLS + 4];
+	bool		vn[NLINECOLS + 4] = {false};
+	RowInsert  *ri;
+
+	for (int i = 0; i < (int) NLINECOLS; i++)
+	{
+		cols[i + 4] = line_names[i];
+		types[i + 4] = ocol_type(line_cols[i]);
+	}
+	ri = row_insert_begin("shopify", "order_lines", NLINECOLS + 4, cols, types,
+						  &(RowInsertFk) {"order_id", "orders"}, 1);
+	if (ri == NULL)
+	{
+		run_lines(insert_lines_plan, ls, cancelled, n, shop_id);
+		return;
+	}
+	if (nstored > 0)
+		lock_rows("SELECT 1 FROM shopify.orders WHERE order_id = ANY ($1) FOR KEY SHARE",
+				  int8_array(stored, nstored), nstored, "orders");
+	v[2] = Int64GetDatum(shop_id);
+	for (int k = 0; k < n; k++)
+	{
+		v[0] = ls[k]->v[OROW_LINE_ID];
+		v[1] = ls[k]->v[OROW_ORDER_ID];
+		v[3] = BoolGetDatum(cancelled[k]);
+		for (int i = 0; i < (int) NLINECOLS; i++)
+		{
+			v[i + 4] = ls[k]->v[line_cols[i]];
+			vn[i + 4] = ls[k]->n[line_cols[i]];
+		}
+		row_insert_put(ri, v, vn);
+	}
+	(void) row_insert_end(ri);
 }
 
 /*
@@ -1002,11 +1106,32 @@ mirror_write_orders(const char *doc, size_t len, const char *shape, int64 shop_i
 		}
 	}
 	if (nins > 0)
-		out->created = run_orders(insert_orders_plan, ins, nins, shop_id);
+		out->created = insert_orders(ins, nins, shop_id);
 	if (nupd > 0)
 		out->updated = run_orders(update_orders_plan, upd, nupd, shop_id);
 	if (nlins > 0)
-		run_lines(insert_lines_plan, lins, lins_c, nlins, shop_id);
+	{
+		/* the lines' orders stored before this transaction, once each */
+		int64	   *stored = palloc(sizeof(int64) * nlins);
+		int			nstored = 0;
+
+		hash_seq_init(&hs, orders);
+		while ((o = hash_seq_search(&hs)) != NULL)
+			if (o->found || o->staged)
+				o->locked = false;
+		for (int k = 0; k < nlins; k++)
+		{
+			int64		oid = DatumGetInt64(lins[k]->v[OROW_ORDER_ID]);
+
+			o = hash_search(orders, &oid, HASH_FIND, NULL);
+			if (o != NULL && !o->locked && (o->found || o->staged))
+			{
+				o->locked = true;
+				stored[nstored++] = oid;
+			}
+		}
+		insert_lines(lins, lins_c, nlins, shop_id, stored, nstored);
+	}
 	if (nlupd > 0)
 		run_lines(update_lines_plan, lupd, lupd_c, nlupd, shop_id);
 	if (ngone > 0)

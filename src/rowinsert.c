@@ -8,15 +8,18 @@
  * on a first sync of 100,000 variants, the foreign-key checks alone were a
  * fifth of the worker's time.  Here the rows go in as COPY FROM writes them
  * (table_multi_insert in batches, then each row's index entries), with the
- * table's NOT NULL and CHECK constraints and the defaults of the columns not
- * given, and the one foreign key that every row shares (the store) checked
- * once by the caller's lock on the referenced row instead of once per row.
+ * table's NOT NULL and CHECK constraints, the defaults of the columns not
+ * given, and the table's triggers as an INSERT fires them (statement
+ * triggers and their transition tables, after-row triggers) — except the
+ * checks of the foreign keys the caller vouches for: it holds a lock on
+ * every referenced row (the store; the orders of the lines), taken once by
+ * one statement, instead of one query per row.
  *
- * Only when nothing else must run: a table with any other trigger on insert
- * (a user's, another foreign key), rules, row security that applies to the
- * current role, partitions, generated columns, or a column whose type is
- * not the one the caller's values have (a user who altered it) is left to
- * the caller's INSERT statement, which the executor runs with all of that.
+ * A table with a BEFORE ROW trigger (which may change or drop the row),
+ * rules, row security that applies to the current role, partitions,
+ * generated columns, or a column whose type is not the one the caller's
+ * values have (a user who altered it) is left to the caller's INSERT
+ * statement, which the executor runs with all of that.
  */
 #include "postgres.h"
 
@@ -113,11 +116,13 @@ struct RowInsert
 	TupleTableSlot **slots;		/* slot_cache */
 	int			nslots;
 	int64		inserted;
+	TransitionCaptureState *tcs;
+	bool		after_row;		/* row events to queue (triggers, transition tables) */
 };
 
-/* Is trigger t the check of the foreign key on attnum referencing fk_relid? */
+/* Is trigger t the insert check of one of the foreign keys in fks? */
 static bool
-vouched_fk(Trigger *t, Oid fk_relid, AttrNumber attnum)
+vouched_fk(Relation rel, Trigger *t, const RowInsertFk *fks, int nfks)
 {
 	HeapTuple	tup;
 	Form_pg_constraint con;
@@ -125,27 +130,33 @@ vouched_fk(Trigger *t, Oid fk_relid, AttrNumber attnum)
 	bool		isnull;
 	Datum		d;
 
-	if (t->tgfoid != F_RI_FKEY_CHECK_INS || !OidIsValid(t->tgconstraint) || !OidIsValid(fk_relid))
+	if (t->tgfoid != F_RI_FKEY_CHECK_INS || !OidIsValid(t->tgconstraint) || nfks == 0)
 		return false;
 	tup = SearchSysCache1(CONSTROID, ObjectIdGetDatum(t->tgconstraint));
 	if (!HeapTupleIsValid(tup))
 		return false;
 	con = (Form_pg_constraint) GETSTRUCT(tup);
 	d = SysCacheGetAttr(CONSTROID, tup, Anum_pg_constraint_conkey, &isnull);
-	if (con->contype == CONSTRAINT_FOREIGN && con->confrelid == fk_relid && !isnull)
+	if (con->contype == CONSTRAINT_FOREIGN && !isnull)
 	{
 		ArrayType  *a = DatumGetArrayTypeP(d);
 
-		ok = ARR_NDIM(a) == 1 && ARR_DIMS(a)[0] == 1 &&
-			((int16 *) ARR_DATA_PTR(a))[0] == attnum;
+		for (int i = 0; i < nfks && !ok; i++)
+		{
+			Oid			ref = get_relname_relid(fks[i].ref, RelationGetNamespace(rel));
+
+			ok = con->confrelid == ref && OidIsValid(ref) &&
+				ARR_NDIM(a) == 1 && ARR_DIMS(a)[0] == 1 &&
+				((int16 *) ARR_DATA_PTR(a))[0] == attnameAttNum(rel, fks[i].col, false);
+		}
 	}
 	ReleaseSysCache(tup);
 	return ok;
 }
 
-/* May rows go into rel without the executor? */
+/* May rows go into rel without the executor's INSERT? */
 static bool
-plain_table(Relation rel, Oid fk_relid, AttrNumber fk_attnum)
+plain_table(Relation rel)
 {
 	TriggerDesc *td = rel->trigdesc;
 
@@ -155,40 +166,78 @@ plain_table(Relation rel, Oid fk_relid, AttrNumber fk_attnum)
 		return false;
 	if (check_enable_rls(RelationGetRelid(rel), InvalidOid, true) == RLS_ENABLED)
 		return false;
-	if (td != NULL)
-		for (int i = 0; i < td->numtriggers; i++)
-		{
-			Trigger    *t = &td->triggers[i];
+	return td == NULL || !(td->trig_insert_before_row || td->trig_insert_instead_row);
+}
 
-			if (t->tgenabled == TRIGGER_DISABLED || !TRIGGER_FOR_INSERT(t->tgtype))
-				continue;
-			if (!(TRIGGER_FOR_ROW(t->tgtype) && TRIGGER_FOR_AFTER(t->tgtype) &&
-				  vouched_fk(t, fk_relid, fk_attnum)))
-				return false;
-		}
-	return true;
+/*
+ * The triggers the rows fire: the relation's, without the vouched
+ * foreign-key checks (the flags recomputed as the trigger manager does).
+ */
+static TriggerDesc *
+fired_triggers(Relation rel, TriggerDesc *td, const RowInsertFk *fks, int nfks)
+{
+	int			n = 0;
+
+	if (td == NULL)
+		return NULL;
+	for (int i = 0; i < td->numtriggers; i++)
+		if (!vouched_fk(rel, &td->triggers[i], fks, nfks))
+			td->triggers[n++] = td->triggers[i];
+	td->numtriggers = n;
+	if (n == 0)
+		return NULL;
+	memset(&td->trig_insert_before_row, 0,
+		   (char *) (&td->trig_delete_old_table + 1) - (char *) &td->trig_insert_before_row);
+	for (int i = 0; i < n; i++)
+	{
+		Trigger    *t = &td->triggers[i];
+		int16		tt = t->tgtype;
+
+#define SETF(flag, level, timing, event) \
+		td->flag |= TRIGGER_TYPE_MATCHES(tt, level, timing, event)
+		SETF(trig_insert_before_row, TRIGGER_TYPE_ROW, TRIGGER_TYPE_BEFORE, TRIGGER_TYPE_INSERT);
+		SETF(trig_insert_after_row, TRIGGER_TYPE_ROW, TRIGGER_TYPE_AFTER, TRIGGER_TYPE_INSERT);
+		SETF(trig_insert_instead_row, TRIGGER_TYPE_ROW, TRIGGER_TYPE_INSTEAD, TRIGGER_TYPE_INSERT);
+		SETF(trig_insert_before_statement, TRIGGER_TYPE_STATEMENT, TRIGGER_TYPE_BEFORE, TRIGGER_TYPE_INSERT);
+		SETF(trig_insert_after_statement, TRIGGER_TYPE_STATEMENT, TRIGGER_TYPE_AFTER, TRIGGER_TYPE_INSERT);
+		SETF(trig_update_before_row, TRIGGER_TYPE_ROW, TRIGGER_TYPE_BEFORE, TRIGGER_TYPE_UPDATE);
+		SETF(trig_update_after_row, TRIGGER_TYPE_ROW, TRIGGER_TYPE_AFTER, TRIGGER_TYPE_UPDATE);
+		SETF(trig_update_instead_row, TRIGGER_TYPE_ROW, TRIGGER_TYPE_INSTEAD, TRIGGER_TYPE_UPDATE);
+		SETF(trig_update_before_statement, TRIGGER_TYPE_STATEMENT, TRIGGER_TYPE_BEFORE, TRIGGER_TYPE_UPDATE);
+		SETF(trig_update_after_statement, TRIGGER_TYPE_STATEMENT, TRIGGER_TYPE_AFTER, TRIGGER_TYPE_UPDATE);
+		SETF(trig_delete_before_row, TRIGGER_TYPE_ROW, TRIGGER_TYPE_BEFORE, TRIGGER_TYPE_DELETE);
+		SETF(trig_delete_after_row, TRIGGER_TYPE_ROW, TRIGGER_TYPE_AFTER, TRIGGER_TYPE_DELETE);
+		SETF(trig_delete_instead_row, TRIGGER_TYPE_ROW, TRIGGER_TYPE_INSTEAD, TRIGGER_TYPE_DELETE);
+		SETF(trig_delete_before_statement, TRIGGER_TYPE_STATEMENT, TRIGGER_TYPE_BEFORE, TRIGGER_TYPE_DELETE);
+		SETF(trig_delete_after_statement, TRIGGER_TYPE_STATEMENT, TRIGGER_TYPE_AFTER, TRIGGER_TYPE_DELETE);
+		SETF(trig_truncate_before_statement, TRIGGER_TYPE_STATEMENT, TRIGGER_TYPE_BEFORE, TRIGGER_TYPE_TRUNCATE);
+		SETF(trig_truncate_after_statement, TRIGGER_TYPE_STATEMENT, TRIGGER_TYPE_AFTER, TRIGGER_TYPE_TRUNCATE);
+#undef SETF
+		td->trig_insert_new_table |= TRIGGER_FOR_INSERT(tt) && t->tgnewtable != NULL;
+		td->trig_update_old_table |= TRIGGER_FOR_UPDATE(tt) && t->tgoldtable != NULL;
+		td->trig_update_new_table |= TRIGGER_FOR_UPDATE(tt) && t->tgnewtable != NULL;
+		td->trig_delete_old_table |= TRIGGER_FOR_DELETE(tt) && t->tgoldtable != NULL;
+	}
+	return td;
 }
 
 RowInsert *
 row_insert_begin(const char *nsp, const char *relname, int ncols, const char *const *cols,
-				 const Oid *types, const char *fk_col, const char *fk_rel)
+				 const Oid *types, const RowInsertFk *fks, int nfks)
 {
 	Oid			nspid = get_namespace_oid(nsp, false);
 	Oid			relid = get_relname_relid(relname, nspid);
-	Oid			fk_relid = fk_rel ? get_relname_relid(fk_rel, nspid) : InvalidOid;
 	Relation	rel;
 	TupleDesc	desc;
 	RowInsert  *ri;
 	RangeTblEntry *rte;
-	AttrNumber	fk_attnum = InvalidAttrNumber;
+	TriggerDesc *td;
 
 	if (!OidIsValid(relid))
 		return NULL;
 	rel = table_open(relid, RowExclusiveLock);
 	desc = RelationGetDescr(rel);
-	if (fk_col != NULL)
-		fk_attnum = attnameAttNum(rel, fk_col, false);
-	if (!plain_table(rel, fk_relid, fk_attnum))
+	if (!plain_table(rel))
 	{
 		table_close(rel, NoLock);
 		return NULL;
@@ -243,6 +292,18 @@ row_insert_begin(const char *nsp, const char *relname, int ncols, const char *co
 	ri->estate->es_output_cid = ri->cid;
 	slots_for(rel);
 	ri->slots = slot_cache;
+
+	/* the triggers, as an INSERT statement fires them */
+	td = fired_triggers(rel, ri->rri->ri_TrigDesc, fks, nfks);
+	ri->rri->ri_TrigDesc = td;
+	AfterTriggerBeginQuery();
+	if (td != NULL)
+	{
+		ExecBSInsertTriggers(ri->estate, ri->rri);
+		ri->tcs = MakeTransitionCaptureState(td, relid, CMD_INSERT);
+	}
+	ri->after_row = td != NULL && (td->trig_insert_after_row ||
+								   (ri->tcs != NULL && ri->tcs->tcs_insert_new_table));
 	return ri;
 
 executor:
@@ -260,13 +321,14 @@ flush(RowInsert *ri)
 	table_multi_insert(ri->rel, ri->slots, ri->nslots, ri->cid, 0, NULL);
 	for (int i = 0; i < ri->nslots; i++)
 	{
-		if (ri->rri->ri_NumIndices > 0)
-		{
-			List	   *recheck = ExecInsertIndexTuples(ri->rri, ri->slots[i], estate,
-														false, false, NULL, NIL);
+		List	   *recheck = NIL;
 
-			list_free(recheck);
-		}
+		if (ri->rri->ri_NumIndices > 0)
+			recheck = ExecInsertIndexTuples(ri->rri, ri->slots[i], estate,
+											false, false, NULL, NIL);
+		if (ri->after_row)
+			ExecARInsertTriggers(estate, ri->rri, ri->slots[i], recheck, ri->tcs);
+		list_free(recheck);
 		ExecClearTuple(ri->slots[i]);
 		ResetPerTupleExprContext(estate);
 	}
@@ -311,6 +373,9 @@ row_insert_end(RowInsert *ri)
 	int64		n;
 
 	flush(ri);
+	if (ri->rri->ri_TrigDesc != NULL)
+		ExecASInsertTriggers(ri->estate, ri->rri, ri->tcs);
+	AfterTriggerEndQuery(ri->estate);
 	ExecCloseResultRelations(ri->estate);
 	ExecCloseRangeTableRelations(ri->estate);
 	FreeExecutorState(ri->estate);
