@@ -35,6 +35,7 @@
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
+#include "nodes/readfuncs.h"
 #include "optimizer/optimizer.h"
 #include "parser/parse_relation.h"
 #include "parser/parsetree.h"
@@ -45,6 +46,7 @@
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/rls.h"
+#include "utils/inval.h"
 #include "utils/syscache.h"
 
 #include "rowinsert.h"
@@ -100,6 +102,96 @@ slot_at(int i)
 		MemoryContextSwitchTo(old);
 	}
 	return slot_cache[i];
+}
+
+/*
+ * The table's CHECK constraints, planned once per process: ExecConstraints
+ * would read each from its stored text and plan it again for every batch
+ * (a page), a twentieth of a GraphQL sync's 500 small pages.  Kept per
+ * table and used while the stored texts are the same; each batch runs a
+ * copy, so forgetting the plans never pulls them from under a running one.
+ */
+typedef struct PlannedChecks
+{
+	Oid			relid;
+	int			n;
+	char	  **ccbin;
+	Expr	  **expr;
+} PlannedChecks;
+
+#define MAX_CHECKED_TABLES 8
+static MemoryContext checks_cxt = NULL;
+static PlannedChecks planned_checks[MAX_CHECKED_TABLES];
+static int	nplanned_checks = 0;
+static bool checks_callback_registered = false;
+
+/*
+ * Planning inlines SQL functions a check calls: any change to a function
+ * forgets every planned check (the texts compared below would not show it).
+ */
+static void
+forget_planned_checks(Datum arg, int cacheid, uint32 hashvalue)
+{
+	nplanned_checks = 0;
+}
+
+static void
+prepare_checks(Relation rel, ResultRelInfo *rri, EState *estate)
+{
+	TupleConstr *constr = RelationGetDescr(rel)->constr;
+	PlannedChecks *pc = NULL;
+	MemoryContext old;
+
+	if (constr == NULL || constr->num_check == 0)
+		return;
+	for (int i = 0; i < nplanned_checks && pc == NULL; i++)
+		if (planned_checks[i].relid == RelationGetRelid(rel))
+			pc = &planned_checks[i];
+	if (pc != NULL && pc->n == constr->num_check)
+	{
+		for (int i = 0; pc != NULL && i < pc->n; i++)
+			if (strcmp(pc->ccbin[i], constr->check[i].ccbin) != 0)
+				pc = NULL;
+	}
+	else
+		pc = NULL;
+	if (pc == NULL)
+	{
+		if (checks_cxt == NULL)
+			checks_cxt = AllocSetContextCreate(TopMemoryContext, "shopify_sync row checks",
+											   ALLOCSET_DEFAULT_SIZES);
+		if (!checks_callback_registered)
+		{
+			CacheRegisterSyscacheCallback(PROCOID, forget_planned_checks, (Datum) 0);
+			checks_callback_registered = true;
+		}
+		if (nplanned_checks == 0 || nplanned_checks == MAX_CHECKED_TABLES)
+		{
+			MemoryContextReset(checks_cxt);
+			nplanned_checks = 0;
+		}
+		for (int i = 0; i < nplanned_checks && pc == NULL; i++)
+			if (planned_checks[i].relid == RelationGetRelid(rel))
+				pc = &planned_checks[i];	/* replaced (its old plans stay until a reset) */
+		if (pc == NULL)
+			pc = &planned_checks[nplanned_checks++];
+		old = MemoryContextSwitchTo(checks_cxt);
+		pc->relid = RelationGetRelid(rel);
+		pc->n = constr->num_check;
+		pc->ccbin = palloc(sizeof(char *) * pc->n);
+		pc->expr = palloc(sizeof(Expr *) * pc->n);
+		for (int i = 0; i < pc->n; i++)
+		{
+			pc->ccbin[i] = pstrdup(constr->check[i].ccbin);
+			pc->expr[i] = expression_planner((Expr *) stringToNode(constr->check[i].ccbin));
+		}
+		MemoryContextSwitchTo(old);
+	}
+	old = MemoryContextSwitchTo(estate->es_query_cxt);
+	rri->ri_ConstraintExprs = palloc(sizeof(ExprState *) * pc->n);
+	for (int i = 0; i < pc->n; i++)
+		rri->ri_ConstraintExprs[i] = ExecInitExpr(copyObject(pc->expr[i]), NULL);
+	MemoryContextSwitchTo(old);
 }
 
 struct RowInsert
@@ -288,6 +380,7 @@ row_insert_begin(const char *nsp, const char *relname, int ncols, const char *co
 	ri->rri = makeNode(ResultRelInfo);
 	ExecInitResultRelation(ri->estate, ri->rri, 1);
 	ExecOpenIndices(ri->rri, false);
+	prepare_checks(rel, ri->rri, ri->estate);
 	ri->cid = GetCurrentCommandId(true);
 	ri->estate->es_output_cid = ri->cid;
 	slots_for(rel);

@@ -88,6 +88,25 @@ ALTER TABLE shopify.products ALTER COLUMN position TYPE integer;
 });
 fresh_sync('back to the extension\'s table');
 
+# ---- a CHECK constraint through an SQL function: planned once, and planned
+# again when the function changes (the worker keeps its plans between jobs)
+q1(q{
+CREATE FUNCTION public.sku_allowed(bigint) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT $1 > 0';
+ALTER TABLE shopify.products ADD CONSTRAINT sku_allowed CHECK (public.sku_allowed(sku_id));
+});
+fresh_sync('with a CHECK constraint calling a function');
+fresh_sync('the same constraint again (planned once)');
+q1("CREATE OR REPLACE FUNCTION public.sku_allowed(bigint) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT \$1 < 0'");
+q1("DELETE FROM shopify.products WHERE shop_id = $sid");
+$job = run_sync($node, $sid);
+isnt($job->{variants_created}, $n, 'after the function changed, the rows it now refuses are not written');
+like($job->{error} // '', qr/sku_allowed/, 'the job names the constraint that refused them')
+	or diag explain $job;
+is(q1("SELECT count(*) FROM shopify.products WHERE shop_id = $sid AND NOT public.sku_allowed(sku_id)"), 0,
+	'no stored row breaks the changed constraint');
+q1("ALTER TABLE shopify.products DROP CONSTRAINT sku_allowed; DROP FUNCTION public.sku_allowed(bigint)");
+fresh_sync('constraint dropped');
+
 # ---- orders: the statistics triggers count what the rows say
 my $oj = $node->safe_psql('app', "SELECT id FROM shopify_sync_orders($sid)");
 $job = wait_job($node, $oj, 180);
