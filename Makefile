@@ -7,41 +7,8 @@ EXTENSION  = shopify_sync
 EXTVERSION = 0.3.0
 
 MODULE_big = shopify_sync
-OBJS = \
-	src/shopify_sync.o \
-	src/domain.o \
-	src/crypto.o \
-	src/util.o \
-	src/redact.o \
-	src/log.o \
-	src/store.o \
-	src/jobs.o \
-	src/launcher.o \
-	src/worker.o \
-	src/txn.o \
-	src/queue.o \
-	src/http.o \
-	src/shopify.o \
-	src/rest.o \
-	src/convert.o \
-	src/variants.o \
-	src/mirror.o \
-	src/rowinsert.o \
-	src/sync.o \
-	src/sync_write.o \
-	src/sync_answers.o \
-	src/bulk.o \
-	src/orders.o \
-	src/order_rows.o \
-	src/graphql.o \
-	src/path.o \
-	src/gql_doc.o \
-	src/introspect.o \
-	src/jsonpick.o \
-	src/extract.o \
-	src/webhook.o \
-	src/events.o \
-	src/status.o
+# the C code, one folder per layer (see src/shopify_sync.c)
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c src/*/*.c)))
 
 DATA = $(wildcard sql/$(EXTENSION)--*.sql)
 EXTRA_CLEAN = $(EXTENSION).control
@@ -70,7 +37,7 @@ PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
 
 # PGXS tracks no header dependencies: every object depends on every header.
-$(OBJS): $(wildcard $(srcdir)/src/*.h)
+$(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/*/*.h)
 
 # `make test` and `make demo` are the README's two commands, for people who
 # prefer make; both need root for apt-get and for installing the extension.

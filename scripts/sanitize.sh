@@ -23,7 +23,7 @@ rc=${PIPESTATUS[0]}
 # Reports from any process that involve the extension: a frame in its
 # sources (src/*.c, symbolised) or its library.  Reports about PostgreSQL's
 # or other libraries' own code alone are left out.
-ours='shopify_sync\.so|(^|[ /])src/[a-z_]+\.[ch]:[0-9]+'
+ours='shopify_sync\.so|(^|[ /])src/([a-z_]+/)?[a-z_]+\.[ch]:[0-9]+'
 reports=0
 for f in "$SANITIZE_LOG_DIR"/asan.* "$SANITIZE_LOG_DIR"/ubsan.*; do
   [ -e "$f" ] || continue
@@ -35,11 +35,11 @@ for f in "$SANITIZE_LOG_DIR"/asan.* "$SANITIZE_LOG_DIR"/ubsan.*; do
 done
 # UBSan (and anything not written to log_path) reports on the servers' stderr
 if [ -s "$SANITIZE_LOG_DIR/server-logs.txt" ]; then
-  n=$(grep -cE "^src/[a-z_]+\.[ch]:[0-9]+:[0-9]+: runtime error:" "$SANITIZE_LOG_DIR/server-logs.txt" || true)
+  n=$(grep -cE "^src/([a-z_]+/)?[a-z_]+\.[ch]:[0-9]+:[0-9]+: runtime error:" "$SANITIZE_LOG_DIR/server-logs.txt" || true)
   if [ "$n" -gt 0 ]; then
     reports=$((reports + n))
     echo "==== UBSan reports in the server logs ($n)"
-    grep -E -A6 "^src/[a-z_]+\.[ch]:[0-9]+:[0-9]+: runtime error:" "$SANITIZE_LOG_DIR/server-logs.txt" | head -n 60
+    grep -E -A6 "^src/([a-z_]+/)?[a-z_]+\.[ch]:[0-9]+:[0-9]+: runtime error:" "$SANITIZE_LOG_DIR/server-logs.txt" | head -n 60
   fi
 fi
 echo "== sanitizer: $reports report(s) involving shopify_sync in $SANITIZE_LOG_DIR; $(( $(date +%s) - start )) s"

@@ -53,7 +53,7 @@ WORK=$(mktemp -d /tmp/shopify_sync_test.XXXXXX)
 mkdir -p "$WORK/src" "$WORK/build"
 cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$WORK/src/"
 cp -r "$ROOT/Makefile" "$ROOT/shopify_sync.control.in" "$ROOT/src" "$ROOT/sql" "$WORK/build/"
-rm -f "$WORK"/build/src/*.o "$WORK"/build/src/*.bc "$WORK"/build/*.so
+rm -f "$WORK"/build/src/*.o "$WORK"/build/src/*/*.o "$WORK"/build/src/*.bc "$WORK"/build/src/*/*.bc "$WORK"/build/*.so
 
 echo "== build"
 if ! { make -C "$WORK/build" -s all "${MAKE_SAN[@]}" && make -C "$WORK/build" -s install "${MAKE_SAN[@]}" >/dev/null; }; then
@@ -91,6 +91,23 @@ if [ "$WHAT" != regress ]; then
 fi
 
 run_as_pg() { runuser -u postgres -- env -i PATH="$BINDIR:/usr/local/bin:/usr/bin:/bin" HOME="$WORK" LANG=C.UTF-8 "${SAN_ENV[@]}" "$@"; }
+
+# ---------------------------------------------------------------- layers
+# The source tree's rules (scripts/check_layers.py): calls point one way
+# between the folders of src/, no circle inside one, no file over ~600 lines.
+if [ "$WHAT" = all ]; then
+  out_layers=$(python3 "$ROOT/scripts/check_layers.py" 2>&1); rc=$?
+  ok=$(grep -c '^ok ' <<<"$out_layers" || true)
+  nok=$(grep -c '^not ok ' <<<"$out_layers" || true)
+  echo "== layers: $ok ok, $nok not ok"
+  grep -A1 '^not ok ' <<<"$out_layers" | sed 's/^/   /' || true
+  passed=$((passed + ok)); failed=$((failed + nok))
+  if [ "$nok" -gt 0 ]; then
+    failures+=("layers: the source tree breaks its rules")
+  elif [ "$rc" -ne 0 ]; then
+    failed=$((failed + 1)); failures+=("layers: scripts/check_layers.py failed ($rc)")
+  fi
+fi
 
 # ---------------------------------------------------------------- pg_regress
 if [ "$WHAT" = all ] || [ "$WHAT" = regress ]; then

@@ -5,7 +5,7 @@
 # version, and the inner query of every bulk operation.  No document uses a
 # deprecated field; each costs at most 1,000 points by Shopify's rules,
 # computed there from the schema's types, and exactly what the extension
-# computes itself (src/gql_doc.c) to size its pages.
+# computes itself (src/shopify/gql_doc.c) to size its pages.
 use strict;
 use warnings;
 

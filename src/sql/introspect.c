@@ -1,0 +1,96 @@
+/*
+ * introspect.c — SQL functions that show the extension's own workings to
+ * its tests and to operators: shopify._graphql_documents() lists every
+ * GraphQL document the worker can send under the current settings (each
+ * operation with example variables, and the inner query of each bulk
+ * operation) with the requested cost computed here (gql_doc.c), so that the
+ * suite can check each against Shopify's published schema.
+ */
+#include "postgres.h"
+
+#include "fmgr.h"
+#include "funcapi.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+
+#include "shopify/gql_doc.h"
+#include "shopify/graphql.h"
+#include "base/settings.h"
+
+PG_FUNCTION_INFO_V1(shopify_graphql_documents);
+
+typedef struct DocOut
+{
+	Tuplestorestate *ts;
+	TupleDesc	desc;
+} DocOut;
+
+/* One row: name, api_version, query, variables, bulk, cost. */
+static void
+emit(DocOut *o, const char *name, const char *query, const char *vars_json,
+	 const GqlVar *vars, int nvars, bool bulk)
+{
+	Datum		v[6];
+	bool		n[6] = {false, false, false, false, false, false};
+
+	v[0] = CStringGetTextDatum(name);
+	v[1] = CStringGetTextDatum(shopify_api_version);
+	v[2] = CStringGetTextDatum(query);
+	v[3] = DirectFunctionCall1(jsonb_in, CStringGetDatum(vars_json));
+	v[4] = BoolGetDatum(bulk);
+	v[5] = Float8GetDatum(gql_doc_cost(query, vars, nvars));
+	tuplestore_putvalues(o->ts, o->desc, v, n);
+}
+
+#define EXAMPLE_FILTER "updated_at:>='2026-01-01T00:00:00Z'"
+
+static void
+listing_documents(DocOut *o, const GqlListing *l)
+{
+	GqlPageSizes sz;
+	GqlVar		pv[2];
+	GqlVar		fv[1];
+	char	   *page = gql_page_query(l);
+
+	gql_page_sizes(l, &sz);
+	emit(o, psprintf("ShopifySync%s", l->count_op), gql_count_query(l),
+		 "{\"query\": \"" EXAMPLE_FILTER "\"}", NULL, 0, false);
+	pv[0].name = "first";
+	pv[0].value = sz.first;
+	pv[1].name = l->child_var;
+	pv[1].value = sz.child_first;
+	emit(o, psprintf("ShopifySync%s", l->op), page,
+		 psprintf("{\"first\": %d, \"%s\": %d, \"after\": null, \"query\": null}",
+				  sz.first, l->child_var, sz.child_first), pv, 2, false);
+	emit(o, psprintf("ShopifySync%s", l->op), page,
+		 psprintf("{\"first\": %d, \"%s\": %d, \"after\": \"eyJ0IjoiZXhhbXBsZSJ9\", \"query\": \"" EXAMPLE_FILTER "\"}",
+				  sz.first, l->child_var, sz.child_first), pv, 2, false);
+	fv[0].name = "first";
+	fv[0].value = sz.follow_first;
+	emit(o, psprintf("ShopifySync%s", l->child_op), gql_follow_query(l),
+		 psprintf("{\"id\": \"gid://shopify/%s/1\", \"first\": %d, \"after\": \"eyJ0IjoiZXhhbXBsZSJ9\"}",
+				  strcmp(l->resource, "orders") == 0 ? "Order" : "Product", sz.follow_first),
+		 fv, 1, false);
+	emit(o, psprintf("bulk:%s", l->resource), gql_bulk_query(l, NULL), "{}", NULL, 0, true);
+	emit(o, psprintf("bulk:%s:incremental", l->resource), gql_bulk_query(l, EXAMPLE_FILTER),
+		 "{}", NULL, 0, true);
+}
+
+Datum
+shopify_graphql_documents(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	DocOut		o;
+
+	InitMaterializedSRF(fcinfo, 0);
+	o.ts = rsinfo->setResult;
+	o.desc = rsinfo->setDesc;
+	emit(&o, "ShopifySyncShop", gql_shop_query(), "{}", NULL, 0, false);
+	listing_documents(&o, &gql_products);
+	listing_documents(&o, &gql_orders);
+	emit(&o, "ShopifySyncBulkStart", gql_bulk_start_query(),
+		 "{\"query\": \"{ products { edges { node { id } } } }\"}", NULL, 0, false);
+	emit(&o, "ShopifySyncBulkStatus", gql_bulk_status_query(),
+		 "{\"id\": \"gid://shopify/BulkOperation/1\"}", NULL, 0, false);
+	return (Datum) 0;
+}
