@@ -4,7 +4,7 @@
 # shopify_sync.control.in and the C code gets it as EXTVERSION.
 
 EXTENSION  = shopify_sync
-EXTVERSION = 0.3.0
+EXTVERSION = 0.4.0
 
 MODULE_big = shopify_sync
 # the C code, one folder per layer (see src/shopify_sync.c)

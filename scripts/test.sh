@@ -51,7 +51,7 @@ fi
 # rebuild when only the flags change.
 WORK=$(mktemp -d /tmp/shopify_sync_test.XXXXXX)
 mkdir -p "$WORK/src" "$WORK/build"
-cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$WORK/src/"
+cp -r "$ROOT/sql" "$ROOT/expected" "$ROOT/test" "$ROOT/README.md" "$WORK/src/"
 cp -r "$ROOT/Makefile" "$ROOT/shopify_sync.control.in" "$ROOT/src" "$ROOT/sql" "$WORK/build/"
 rm -f "$WORK"/build/src/*.o "$WORK"/build/src/*/*.o "$WORK"/build/src/*.bc "$WORK"/build/src/*/*.bc "$WORK"/build/*.so
 

@@ -73,7 +73,7 @@ RESET ROLE;
 
 -- Alice, for her part, still has everything.
 SET ROLE regress_shop_alice;
-SELECT shop_domain FROM shopify.stores;
+SELECT shop_domain FROM shopify.stores ORDER BY 1;
 SELECT count(*) AS products FROM shopify.products;
 SELECT count(*) AS events FROM shopify.webhook_events;
 SELECT status FROM shopify_cancel_sync(:alice_job);

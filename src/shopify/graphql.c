@@ -393,6 +393,9 @@ is_object(const char *doc, size_t len)
 	return i < len && doc[i] == '{';
 }
 
+static void read_answer(const char *doc, size_t len, GqlOp op, const char *connection,
+						GqlAnswer *a);
+
 /*
  * Read what the worker needs from an answer to op.  a->json_ok is false (and
  * a->parse_error set) when the body is not JSON or not usable (not an
@@ -400,6 +403,19 @@ is_object(const char *doc, size_t len)
  */
 void
 gql_read_answer(const char *doc, size_t len, GqlOp op, GqlAnswer *a)
+{
+	read_answer(doc, len, op, NULL, a);
+}
+
+/* A page of a declared resource's connection (declared.c's document). */
+void
+gql_read_objects_answer(const char *doc, size_t len, const char *connection, GqlAnswer *a)
+{
+	read_answer(doc, len, GQL_OBJECTS, connection, a);
+}
+
+static void
+read_answer(const char *doc, size_t len, GqlOp op, const char *connection, GqlAnswer *a)
 {
 	enum
 	{
@@ -413,8 +429,9 @@ gql_read_answer(const char *doc, size_t len, GqlOp op, GqlAnswer *a)
 	};
 	JsonPick	k[NPICKS];
 	bool		orders = (op == GQL_ORDERS || op == GQL_ORDER_LINES || op == GQL_ORDERS_COUNT);
-	const char *conn = orders ? "data.orders" : "data.products";
-	const char *child = orders ? "lineItems" : "variants";
+	const char *conn = op == GQL_OBJECTS ? psprintf("data.%s", connection) :
+		orders ? "data.orders" : "data.products";
+	const char *child = op == GQL_OBJECTS ? "\001" : orders ? "lineItems" : "variants";
 	const char *single = orders ? "data.order" : "data.product";
 
 	memset(k, 0, sizeof(k));
@@ -472,6 +489,7 @@ gql_read_answer(const char *doc, size_t len, GqlOp op, GqlAnswer *a)
 	{
 		case GQL_PRODUCTS:
 		case GQL_ORDERS:
+		case GQL_OBJECTS:
 			a->has_next = json_pick_first(&k[P_NEXT]) && strcmp(json_pick_first(&k[P_NEXT]), "true") == 0;
 			a->end_cursor = str(&k[P_END]);
 			if (!page_nodes(&k[P_IDS], &k[P_VMORE], &k[P_VEND], a))

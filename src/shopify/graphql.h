@@ -11,7 +11,7 @@
 typedef enum GqlOp
 {
 	GQL_SHOP, GQL_COUNT, GQL_PRODUCTS, GQL_PRODUCT_VARIANTS, GQL_BULK_START, GQL_BULK_STATUS,
-	GQL_ORDERS_COUNT, GQL_ORDERS, GQL_ORDER_LINES
+	GQL_ORDERS_COUNT, GQL_ORDERS, GQL_ORDER_LINES, GQL_OBJECTS
 } GqlOp;
 
 typedef struct GqlAnswer
@@ -105,5 +105,7 @@ extern char *gql_follow_body(const GqlListing *l, const char *gid, const char *a
 extern char *gql_bulk_start_body(const GqlListing *l, const char *filter);
 extern char *gql_bulk_status_body(const char *bulk_gid);
 extern void gql_read_answer(const char *doc, size_t len, GqlOp op, GqlAnswer *a);
+extern void gql_read_objects_answer(const char *doc, size_t len, const char *connection,
+									GqlAnswer *a);
 
 #endif

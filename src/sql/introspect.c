@@ -4,7 +4,8 @@
  * GraphQL document the worker can send under the current settings (each
  * operation with example variables, and the inner query of each bulk
  * operation) with the requested cost computed here (gql_doc.c), so that the
- * suite can check each against Shopify's published schema.
+ * suite can check each against Shopify's published schema.  Declared
+ * resources' page documents are listed too (name "declared:<resource>").
  */
 #include "postgres.h"
 
@@ -13,9 +14,12 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 
+#include "executor/spi.h"
+#include "shopify/declared.h"
 #include "shopify/gql_doc.h"
 #include "shopify/graphql.h"
 #include "base/settings.h"
+#include "base/util.h"
 
 PG_FUNCTION_INFO_V1(shopify_graphql_documents);
 
@@ -76,6 +80,39 @@ listing_documents(DocOut *o, const GqlListing *l)
 		 "{}", NULL, 0, true);
 }
 
+/* each declared resource's page document, first and incremental */
+static void
+declared_documents(DocOut *o)
+{
+	ShopifyElevation elev = {0};
+	int			n;
+
+	shopify_elevate(&elev);
+	shopify_spi_connect();
+	n = shopify_spi_exec("SELECT name, query, incremental FROM shopify.resource_definitions ORDER BY name",
+						 0, NULL, NULL, NULL, true);
+	for (int i = 0; i < n; i++)
+	{
+		DeclaredQuery d;
+		GqlVar		v[1];
+		char	   *name = shopify_spi_text(i, 1);
+		bool		isnull;
+
+		declared_read(shopify_spi_text(i, 2), DatumGetBool(shopify_spi_value(i, 3, &isnull)), &d);
+		if (!d.ok)
+			continue;
+		v[0].name = "first";
+		v[0].value = d.page_size;
+		emit(o, psprintf("declared:%s", name), d.document,
+			 declared_page_variables(&d, NULL, NULL), v, 1, false);
+		if (d.has_query_var)
+			emit(o, psprintf("declared:%s", name), d.document,
+				 declared_page_variables(&d, "eyJ0IjoiZXhhbXBsZSJ9", EXAMPLE_FILTER), v, 1, false);
+	}
+	shopify_spi_finish();
+	shopify_restore(&elev);
+}
+
 Datum
 shopify_graphql_documents(PG_FUNCTION_ARGS)
 {
@@ -92,5 +129,6 @@ shopify_graphql_documents(PG_FUNCTION_ARGS)
 		 "{\"query\": \"{ products { edges { node { id } } } }\"}", NULL, 0, false);
 	emit(&o, "ShopifySyncBulkStatus", gql_bulk_status_query(),
 		 "{\"id\": \"gid://shopify/BulkOperation/1\"}", NULL, 0, false);
+	declared_documents(&o);
 	return (Datum) 0;
 }

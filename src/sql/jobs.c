@@ -28,6 +28,7 @@
 #include "base/shmem.h"
 #include "worker/maintenance.h"
 #include "base/util.h"
+#include "sql/jobs.h"
 
 PG_FUNCTION_INFO_V1(shopify_sync_products);
 PG_FUNCTION_INFO_V1(shopify_sync_orders);
@@ -52,43 +53,26 @@ spi_row_result(int64 job_id)
 }
 
 /*
- * Enqueue a sync of one resource, or return the store's active job for it.
- * Shared by the products and orders entry points; orders take no
- * sync_inventory argument (their jobs carry true, unused).
+ * Enqueue a sync of one resource of a store, or find the store's active
+ * job for it; the job's row is left as the last SPI result (row 0).  The
+ * caller has elevated, connected SPI and checked the store.  Orders and
+ * declared resources take no sync_inventory (their jobs carry true, unused).
  */
-static Datum
-enqueue_sync(FunctionCallInfo fcinfo, const char *resource)
+void
+shopify_enqueue_job(int64 shop_id, const char *resource, bool full_sync, bool inventory,
+					const ShopifyCaller *caller)
 {
-	static const char *const names[] = {"shop_id", "full_sync", "sync_inventory"};
-	ShopifyCaller caller;
-	ShopifyElevation elev = {0};
-	ShopifyStore store;
-	int64		shop_id;
-	bool		full_sync;
 	Oid			types[5] = {INT8OID, TEXTOID, BOOLOID, BOOLOID, TEXTOID};
 	Datum		vals[5];
-	Datum		result;
 	int			tries;
 	bool		created = false;
-	bool		inventory = true;
-	int			nargs = strcmp(resource, "orders") == 0 ? 2 : 3;
-
-	shopify_require_args(fcinfo, nargs, names);
-	if (nargs == 3)
-		inventory = PG_GETARG_BOOL(2);
-	shop_id = PG_GETARG_INT64(0);
-	full_sync = PG_GETARG_BOOL(1);
-	shopify_get_caller(&caller);
+	bool		products = strcmp(resource, "products") == 0;
 
 	vals[0] = Int64GetDatum(shop_id);
 	vals[1] = CStringGetTextDatum(resource);
 	vals[2] = BoolGetDatum(full_sync);
 	vals[3] = BoolGetDatum(inventory);
-	vals[4] = CStringGetTextDatum(caller.rolename);
-
-	shopify_elevate(&elev);
-	shopify_spi_connect();
-	shopify_store_access(shop_id, STORE_REQUIRE_ACTIVE | STORE_REQUIRE_TOKEN, &caller, &store);
+	vals[4] = CStringGetTextDatum(caller->rolename);
 
 	for (tries = 0;; tries++)
 	{
@@ -114,13 +98,14 @@ enqueue_sync(FunctionCallInfo fcinfo, const char *resource)
 					 errmsg("could not enqueue a sync of store %lld", (long long) shop_id),
 					 errhint("Try again.")));
 	}
-	result = spi_row_result(0);
 
 	if (created)
 	{
 		bool		isnull;
 		int64		job_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 														 SPI_tuptable->tupdesc, 1, &isnull));
+		SPITupleTable *row = SPI_tuptable;
+		uint64		nrow = SPI_processed;
 		ShopifyJson j;
 
 		shopify_spi_exec("UPDATE shopify.stores SET last_sync_status = 'pending', updated_at = now()"
@@ -129,15 +114,50 @@ enqueue_sync(FunctionCallInfo fcinfo, const char *resource)
 		sj_init(&j);
 		sj_str(&j, "resource", resource);
 		sj_str(&j, "sync_type", full_sync ? "full_sync" : "incremental_sync");
-		if (nargs == 3)
+		if (products)
 			sj_bool(&j, "sync_inventory", inventory);
-		sj_str(&j, "requested_by", caller.rolename);
+		sj_str(&j, "requested_by", caller->rolename);
 		sj_finish(&j);
 		log_sync_operation(shop_id, job_id, "info", "enqueued",
-						   nargs == 3 ? "sync enqueued" : "order sync enqueued", j.buf.data);
+						   products ? "sync enqueued" :
+						   strcmp(resource, "orders") == 0 ? "order sync enqueued" :
+						   psprintf("%s sync enqueued", resource), j.buf.data);
 		shopify_wake_worker_at_commit();
+		/* the job's row stays the result */
+		SPI_tuptable = row;
+		SPI_processed = nrow;
 	}
+}
 
+/*
+ * Enqueue a sync of one resource, or return the store's active job for it.
+ * Shared by the products and orders entry points.
+ */
+static Datum
+enqueue_sync(FunctionCallInfo fcinfo, const char *resource)
+{
+	static const char *const names[] = {"shop_id", "full_sync", "sync_inventory"};
+	ShopifyCaller caller;
+	ShopifyElevation elev = {0};
+	ShopifyStore store;
+	int64		shop_id;
+	bool		full_sync;
+	Datum		result;
+	bool		inventory = true;
+	int			nargs = strcmp(resource, "orders") == 0 ? 2 : 3;
+
+	shopify_require_args(fcinfo, nargs, names);
+	if (nargs == 3)
+		inventory = PG_GETARG_BOOL(2);
+	shop_id = PG_GETARG_INT64(0);
+	full_sync = PG_GETARG_BOOL(1);
+	shopify_get_caller(&caller);
+
+	shopify_elevate(&elev);
+	shopify_spi_connect();
+	shopify_store_access(shop_id, STORE_REQUIRE_ACTIVE | STORE_REQUIRE_TOKEN, &caller, &store);
+	shopify_enqueue_job(shop_id, resource, full_sync, inventory, &caller);
+	result = spi_row_result(0);
 	shopify_spi_finish();
 	shopify_restore(&elev);
 	return result;

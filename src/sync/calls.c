@@ -95,6 +95,12 @@ prepare_page(SyncTask *t, ShopifyCall *c, const char *cursor)
 		sync_prepare_call(t, c, "GET",
 						  t->orders ? rest_orders_page_path(cursor, t->has_since, t->since) :
 						  rest_page_path(cursor, t->has_since, t->since), NULL, false);
+	else if (t->objects)
+	{
+		sync_prepare_call(t, c, "POST", gql_path(),
+						  declared_page_body(&t->decl, cursor, gql_filter(t)), true);
+		c->expected_cost = t->decl.page_cost;
+	}
 	else
 	{
 		double		cost;

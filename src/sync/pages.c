@@ -35,7 +35,10 @@ sync_graphql_usable(SyncTask *t, ShopifyCall *c, int op, void *answer)
 {
 	GqlAnswer  *a = (GqlAnswer *) answer;
 
-	gql_read_answer(c->resp, c->resp_len, (GqlOp) op, a);
+	if (op == GQL_OBJECTS)
+		gql_read_objects_answer(c->resp, c->resp_len, t->decl.connection, a);
+	else
+		gql_read_answer(c->resp, c->resp_len, (GqlOp) op, a);
 	if (!a->json_ok)
 	{
 		sync_fail(t, "payload", psprintf("payload: the answer to %s cannot be used: %s",
@@ -58,8 +61,9 @@ sync_graphql_usable(SyncTask *t, ShopifyCall *c, int op, void *answer)
 	if (a->error_message || !a->data_ok)
 	{
 		sync_fail(t, "graphql",
-				  psprintf("graphql: %s: %s%s%s (X-Request-Id %s)",
-						   c->path, a->error_code ? a->error_code : "no data",
+				  psprintf("graphql: %s%s%s: %s%s%s (X-Request-Id %s)",
+						   t->objects ? "resource " : "", t->objects ? t->resource : "",
+						   t->objects ? " (declared)" : c->path, a->error_code ? a->error_code : "no data",
 						   a->error_message ? ": " : "", a->error_message ? a->error_message : "",
 						   c->request_id[0] ? c->request_id : "none"));
 		return false;
@@ -159,7 +163,8 @@ handle_graphql_page(SyncTask *t)
 {
 	GqlAnswer	a;
 
-	if (!sync_graphql_usable(t, t->cur, t->orders ? GQL_ORDERS : GQL_PRODUCTS, &a))
+	if (!sync_graphql_usable(t, t->cur, t->objects ? GQL_OBJECTS : t->orders ? GQL_ORDERS : GQL_PRODUCTS,
+							 &a))
 		return;
 	if (a.actual > 0 && a.nproducts > 0)
 	{
@@ -174,7 +179,8 @@ handle_graphql_page(SyncTask *t)
 
 	/* the checkpoint moves past this page only when all its variants are in */
 	if (!write_answer(t, psprintf("page %d", t->pages_fetched + 1),
-					  t->orders ? "graphql_orders" : "graphql_products", t->cur->resp_len,
+					  t->objects ? "graphql_objects" : t->orders ? "graphql_orders" : "graphql_products",
+					  t->cur->resp_len,
 					  -1, t->npending > 0 ? t->cursor : t->page_next,
 					  t->npending == 0 && t->page_next == NULL,
 					  t->npending > 0 ? pending_scope(t) : NULL))
@@ -255,6 +261,18 @@ handle_shop(SyncTask *t)
 	if (!sync_record_shop(t, err, sizeof(err)))
 	{
 		sync_retry_after_db_error(t, "database", err);
+		return;
+	}
+	if (t->objects)
+	{
+		/* a declared resource: its declaration, then straight to its pages */
+		if (t->definition == NULL)
+			sync_fail(t, "cancelled", psprintf("the resource %s is no longer declared", t->resource));
+		else if (!t->decl.ok)
+			sync_fail(t, "graphql", psprintf("graphql: the declaration of %s cannot be used: %s",
+											 t->resource, t->decl.error));
+		else
+			sync_prepare_pages(t);
 		return;
 	}
 	sync_prepare_count(t);

@@ -129,6 +129,7 @@ queue_claim(int max, int64 *running, int nrunning, ClaimedJob **jobs)
 						 "    lease_expires_at = now() + make_interval(secs => $3),"
 						 "    worker_pid = pg_backend_pid(),"
 						 "    api = CASE WHEN j.api = 'bulk' THEN 'bulk'"
+						 "               WHEN j.resource NOT IN ('products', 'orders') THEN 'graphql'"
 						 "               ELSE coalesce((SELECT s.api FROM shopify.stores s WHERE s.shop_id = j.shop_id), $5) END,"
 						 "    updated_since = CASE WHEN NOT j.full_sync AND j.pages_fetched = 0"
 						 "      THEN (SELECT max(p.started_at) - make_interval(secs => $4)"
@@ -144,8 +145,10 @@ queue_claim(int max, int64 *running, int nrunning, ClaimedJob **jobs)
 						 "SELECT c.id, c.shop_id, s.shop_domain, s.access_token_encrypted, s.token_key_id,"
 						 "       s.token_status, s.is_active, s.api, c.resource, c.full_sync, c.sync_inventory,"
 						 "       c.cursor, c.pages_fetched, c.products_fetched, c.total_products,"
-						 "       c.updated_since, c.attempts, c.api, c.bulk_operation_id"
+						 "       c.updated_since, c.attempts, c.api, c.bulk_operation_id,"
+						 "       d.query, coalesce(d.incremental, false)"
 						 "  FROM claimed c JOIN shopify.stores s ON s.shop_id = c.shop_id"
+						 "  LEFT JOIN shopify.resource_definitions d ON d.name = c.resource"
 						 " ORDER BY c.id",
 						 5, types, vals, NULL, false);
 
@@ -178,6 +181,8 @@ queue_claim(int max, int64 *running, int nrunning, ClaimedJob **jobs)
 		j->attempts = spi_int(i, 17);
 		j->api = shopify_spi_text(i, 18);
 		j->bulk_operation_id = shopify_spi_text(i, 19);
+		j->definition = shopify_spi_text(i, 20);
+		j->incremental = DatumGetBool(shopify_spi_value(i, 21, &isnull));
 	}
 	*jobs = out;
 	return n;

@@ -22,6 +22,8 @@ typedef struct ClaimedJob
 	char	   *api;			/* rest, graphql or bulk: what the job uses */
 	char	   *bulk_operation_id;	/* a bulk job's operation, or NULL */
 	char	   *resource;
+	char	   *definition;		/* a declared resource's query (NULL: built in, or gone) */
+	bool		incremental;	/* a declared resource's incremental syncs are allowed */
 	bool		full_sync;
 	bool		sync_inventory;
 	char	   *cursor;			/* NULL: start of the listing */

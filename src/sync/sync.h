@@ -21,6 +21,7 @@
 #include "sync/path.h"
 #include "sync/queue.h"
 #include "shopify/client.h"
+#include "shopify/declared.h"
 
 typedef enum SyncApi
 {
@@ -55,7 +56,11 @@ typedef struct SyncTask
 	int64		shop_id;
 	char		shop_domain[256];
 	SyncApi		api;
-	bool		orders;			/* resource orders (else products) */
+	bool		orders;			/* resource orders (else products, or objects) */
+	bool		objects;		/* a declared resource (shopify.objects) */
+	char	   *resource;		/* its name */
+	char	   *definition;		/* declared: its query (NULL: it is gone) */
+	DeclaredQuery decl;			/* declared: the query read, its page document */
 	const struct GqlListing *listing;	/* its GraphQL documents */
 	bool		full_sync;
 	bool		sync_inventory;

@@ -64,13 +64,22 @@ sync_task_create(const ClaimedJob *job, const char *token, int slot)
 	t->job_id = job->job_id;
 	t->shop_id = job->shop_id;
 	strlcpy(t->shop_domain, job->shop_domain, sizeof(t->shop_domain));
-	t->orders = job->resource != NULL && strcmp(job->resource, "orders") == 0;
+	t->resource = pstrdup(job->resource ? job->resource : "products");
+	t->orders = strcmp(t->resource, "orders") == 0;
+	t->objects = !t->orders && strcmp(t->resource, "products") != 0;
+	if (t->objects && job->definition)
+	{
+		t->definition = pstrdup(job->definition);
+		declared_read(t->definition, job->incremental, &t->decl);
+	}
 	t->listing = t->orders ? &gql_orders : &gql_products;
 	t->api = strcmp(job->api, "bulk") == 0 ? API_BULK :
 		strcmp(job->api, "rest") == 0 ? API_REST : API_GRAPHQL;
 	t->full_sync = job->full_sync;
+	if (t->objects && !job->incremental)
+		t->full_sync = true;	/* its connection is listed whole every time */
 	t->sync_inventory = job->sync_inventory;
-	t->has_since = job->has_updated_since;
+	t->has_since = job->has_updated_since && t->full_sync == job->full_sync;
 	t->since = job->updated_since;
 	t->total_products = job->total_products;
 	t->pages_fetched = job->pages_fetched;

@@ -220,7 +220,18 @@ log_completed(PageWork *w)
 	sj_init(&j);
 	sj_str(&j, "sync_type", t->full_sync ? "full_sync" : "incremental_sync");
 	sj_str(&j, "api", t->api == API_REST ? "rest" : t->api == API_GRAPHQL ? "graphql" : "bulk");
-	if (t->orders)
+	if (t->objects)
+	{
+		sj_str(&j, "resource", t->resource);
+		sj_int(&j, "nodes_fetched", tt->products_fetched);
+		sj_int(&j, "objects_processed", tt->variants_processed);
+		sj_int(&j, "objects_created", tt->variants_created);
+		sj_int(&j, "objects_updated", tt->variants_updated);
+		sj_int(&j, "objects_unchanged", tt->variants_unchanged);
+		sj_int(&j, "objects_failed", tt->variants_failed);
+		sj_int(&j, "objects_deactivated", tt->variants_deactivated);
+	}
+	else if (t->orders)
 	{
 		sj_str(&j, "resource", "orders");
 		sj_int(&j, "total_orders", tt->total_products);
@@ -247,7 +258,12 @@ log_completed(PageWork *w)
 	sj_num(&j, t->orders ? "orders_per_second" : "variants_per_second",
 		   tt->seconds > 0 ? tt->variants_processed / tt->seconds : 0);
 	sj_finish(&j);
-	if (t->orders)
+	if (t->objects)
+		msg = psprintf("%s sync completed: %d objects (%d created, %d updated, %d unchanged, %d failed, %d deactivated) in %.1f s",
+					   t->resource, tt->variants_processed, tt->variants_created, tt->variants_updated,
+					   tt->variants_unchanged, tt->variants_failed, tt->variants_deactivated,
+					   tt->seconds);
+	else if (t->orders)
 		msg = psprintf("order sync completed: %d orders (%d created, %d updated, %d unchanged, %d failed) in %.1f s",
 					   tt->variants_processed, tt->variants_created, tt->variants_updated,
 					   tt->variants_unchanged, tt->variants_failed, tt->seconds);
@@ -368,13 +384,16 @@ page_tx(void *arg)
 	}
 
 	/* a full product sync into a store without older rows sweeps nothing */
-	if (t->full_sync && !t->orders && t->sweep == 0)
+	if (t->full_sync && !t->orders && !t->objects && t->sweep == 0)
 		t->sweep = mirror_has_older_rows(t->shop_id, t->job_id) ? 1 : 2;
 	if (w->len > 0)
 	{
 		int64		seen = (t->full_sync && t->sweep == 1) || (!t->full_sync && w->bulk) ? t->job_id : 0;
 
-		if (t->orders)
+		if (t->objects)
+			mirror_write_objects(w->doc, w->len, t->shop_id, t->resource, t->decl.connection,
+								 t->full_sync ? t->job_id : 0, &w->counts);
+		else if (t->orders)
 			mirror_write_orders(w->doc, w->len, w->bulk ? "bulk_orders" : w->shape, t->shop_id,
 								t->job_id, &w->counts);
 		else if (w->bulk)
@@ -387,7 +406,7 @@ page_tx(void *arg)
 			keep_pending_ids(t, &w->counts);
 		t->inserted_since_analyze += w->counts.created;
 		/* (the tables are analyzed after 1,000 inserts at the earliest) */
-		if (t->inserted_since_analyze >= 1000 &&
+		if (t->inserted_since_analyze >= 1000 && !t->objects &&
 			mirror_keep_statistics(t->orders, t->inserted_since_analyze))
 			t->inserted_since_analyze = 0;
 	}
@@ -432,6 +451,8 @@ page_tx(void *arg)
 	 */
 	if (t->orders)
 		w->deactivated = 0;
+	else if (t->objects)
+		w->deactivated = t->full_sync ? mirror_sweep_objects(t->shop_id, t->resource, t->job_id) : 0;
 	else if (t->full_sync && t->sweep == 1)
 		w->deactivated = mirror_sweep(t->shop_id, t->job_id);
 	else if (t->full_sync)
@@ -452,7 +473,7 @@ page_tx(void *arg)
 	t->sample.nodes = w->totals.products_fetched;
 	t->sample.restore_rate = t->shop->cost_known ? t->shop->cost_restore_rate : -1;
 	t->sample.bucket = t->shop->cost_known ? t->shop->cost_maximum : -1;
-	if (t->api != API_REST)
+	if (t->api != API_REST && !t->objects)
 		path_learn(t->shop_id, &t->sample);
 	log_completed(w);
 	w->outcome = PAGE_COMPLETED;

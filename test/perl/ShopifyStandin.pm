@@ -193,6 +193,10 @@ sub orders_stats {
 }
 sub orders_mutate { $_[0]->control(POST => '/_control/shops/' . _d($_[1]) . '/orders_mutate', $_[2]) }
 sub order { $_[0]->control(GET => '/_control/shops/' . _d($_[1]) . '/orders/' . (0 + $_[2]))->{order} }
+# draft orders (a connection for declared resources): every live one with its lines,
+# and changes ({ add => n, update => [gids], delete => [gids] })
+sub draft_orders { $_[0]->control(GET => '/_control/shops/' . _d($_[1]) . '/draft_orders')->{draft_orders} }
+sub change_draft_orders { $_[0]->control(POST => '/_control/shops/' . _d($_[1]) . '/draft_orders', $_[2]) }
 
 # Crafted answers (test/standin/README.md, "Crafted answers"): the next
 # matching API answers of a shop get other bytes, or edits of the real JSON.
@@ -288,6 +292,7 @@ sub make_shop {
 	$shop{utc_offset_minutes} = $a{utc_offset_minutes} if defined $a{utc_offset_minutes};
 	$shop{graphql} = $a{graphql} if exists $a{graphql};   # cost bucket; undef = off
 	$shop{orders} = $a{orders} if $a{orders};     # { count => N, seed => s, ... }
+	$shop{draft_orders} = $a{draft_orders} if $a{draft_orders};   # { count => N, seed => s, lines_max => k }
 	return \%shop;
 }
 

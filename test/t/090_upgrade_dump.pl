@@ -1,6 +1,6 @@
-# Upgrades and dumps: 0.1.0 filled with data and updated to 0.3.0 (through
-# 0.2.0) loses nothing and ends with exactly the schema of a fresh 0.3.0;
-# until the update, the 0.3.0 library leaves the older schema alone (its
+# Upgrades and dumps: 0.1.0 filled with data and updated to 0.4.0 (through
+# 0.2.0) loses nothing and ends with exactly the schema of a fresh 0.4.0;
+# until the update, the 0.4.0 library leaves the older schema alone (its
 # worker waits for ALTER EXTENSION UPDATE, and says so); pg_dump and
 # pg_restore carry stores, mirrors, jobs, events and the log to another
 # cluster, where tokens decrypt with the same key file, and where a cluster
@@ -47,8 +47,8 @@ my $pending = $node->safe_psql('app', "SELECT id FROM shopify_sync_products($sa)
 is(sql_json($node, "SELECT shopify_disconnect($sb)")->{cleanup_results}{store_deactivated}, JSON::PP::true,
 	'disconnect on 0.1.0');
 
-# the library is 0.3.0: it does not write into the 0.1.0 schema, and says why
-ok(wait_until(sub { log_contains($node, qr/extension shopify_sync is at version 0\.1\.0 .* but the library is 0\.3\.0; waiting/) }, 30),
+# the library is 0.4.0: it does not write into the 0.1.0 schema, and says why
+ok(wait_until(sub { log_contains($node, qr/extension shopify_sync is at version 0\.1\.0 .* but the library is 0\.4\.0; waiting/) }, 30),
 	'the worker waits for ALTER EXTENSION UPDATE (logged with the versions)');
 sleep 2;
 is($node->safe_psql('app', "SELECT status FROM shopify.sync_jobs WHERE id = $pending"), 'pending',
@@ -80,8 +80,8 @@ my $before = fingerprint($node, 'app', @tables);
 # the waiting sync as soon as it commits)
 my $after = $node->safe_psql('app', 'BEGIN; ALTER EXTENSION shopify_sync UPDATE; '
 	  . fingerprint_sql(@tables) . '; COMMIT;');
-is($node->safe_psql('app', "SELECT extversion FROM pg_extension WHERE extname = 'shopify_sync'"), '0.3.0',
-	'updated to 0.3.0');
+is($node->safe_psql('app', "SELECT extversion FROM pg_extension WHERE extname = 'shopify_sync'"), '0.4.0',
+	'updated to 0.4.0');
 is($after, $before, 'every row of every table is unchanged by the update');
 my $job = wait_job($node, $pending);
 is($job->{status}, 'completed', 'the sync enqueued on 0.1.0 runs once the schema is updated') or diag explain $job;
@@ -97,7 +97,7 @@ ok($node->safe_psql('app', 'SELECT count(*) FROM shopify.worker_status') >= 1, '
 		  . " FROM information_schema.columns WHERE table_schema = 'shopify' AND table_name = '$t'"))
 } @tables, qw(orders order_lines);
 
-# ---- the updated schema is exactly a fresh 0.3.0 install
+# ---- the updated schema is exactly a fresh 0.4.0 install
 my $catalog = q{
 WITH x AS (SELECT oid FROM pg_extension WHERE extname = 'shopify_sync'),
 m AS (SELECT d.classid, d.objid FROM pg_depend d, x WHERE d.refobjid = x.oid AND d.deptype = 'e'),
@@ -139,7 +139,7 @@ my %uu = map { $_ => 1 } @u;
 my @only_upgraded = grep { !$f{$_} } @u;
 my @only_fresh = grep { !$uu{$_} } split /\n/, $fresh;
 is(scalar(@only_upgraded) + scalar(@only_fresh), 0,
-	'the updated schema equals a fresh 0.3.0 (' . scalar(@u) . ' catalog facts compared)')
+	'the updated schema equals a fresh 0.4.0 (' . scalar(@u) . ' catalog facts compared)')
   or diag explain { only_upgraded => \@only_upgraded, only_fresh => \@only_fresh };
 
 # ---- pg_dump / pg_restore into another cluster with the same key file

@@ -29,7 +29,7 @@ from .stats import Stats, UNAUTH
 
 # Handler modules register their routes on import; add new ones here.
 from . import rest, control, graphql, bulk  # noqa: E402
-from . import orders_gen, orders_rest, orders_graphql  # noqa: E402
+from . import orders_gen, orders_rest, orders_graphql, draft_orders  # noqa: E402
 from . import inject  # noqa: E402
 HANDLER_MODULES = (rest, control, graphql, bulk, orders_rest, orders_graphql, inject)
 
@@ -144,6 +144,10 @@ class State:
                     orders_gen.generate(shop, cfg.get("orders"))
                 except (AttributeError, TypeError, ValueError) as e:
                     raise ConfigError("bad orders config of %s: %s" % (cfg["domain"], e))
+                try:
+                    draft_orders.generate(shop, cfg.get("draft_orders"))
+                except (AttributeError, TypeError, ValueError) as e:
+                    raise ConfigError("bad draft_orders config of %s: %s" % (cfg["domain"], e))
             except catalog.IdSpaceError as e:
                 raise ConfigError(str(e))
             with self.lock:
