@@ -109,6 +109,22 @@ COMMENT ON FUNCTION shopify._object_rows(jsonb, text) IS
     'Internal: the rows of shopify.objects in a page of a declared connection';
 REVOKE ALL ON FUNCTION shopify._object_rows(jsonb, text) FROM PUBLIC;
 
+-- The rows of a batch of a bulk result's lines (a declared resource): each
+-- line a node, a nested connection's node naming its parent in __parentId.
+CREATE FUNCTION shopify._object_lines(lines text, connection text,
+    OUT id text, OUT parent_id text, OUT type text, OUT data jsonb, OUT updated_at timestamptz)
+RETURNS SETOF record
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+AS $$
+SELECT l->>'id', l->>'__parentId', l->>'__typename', l - '__parentId',
+       shopify._to_timestamptz(l->>'updatedAt')
+  FROM (SELECT t::jsonb AS l FROM string_to_table(lines, E'\n') t WHERE t !~ '^\s*$') x
+ WHERE jsonb_typeof(l) = 'object'
+$$;
+COMMENT ON FUNCTION shopify._object_lines(text, text) IS
+    'Internal: the rows of shopify.objects in a batch of a declared resource''s bulk result';
+REVOKE ALL ON FUNCTION shopify._object_lines(text, text) FROM PUBLIC;
+
 GRANT SELECT ON shopify.objects, shopify.resource_definitions TO PUBLIC;
 ALTER TABLE shopify.objects ENABLE ROW LEVEL SECURITY;
 CREATE POLICY objects_owner ON shopify.objects

@@ -52,7 +52,7 @@ extern void mirror_write_orders(const char *doc, size_t len, const char *shape, 
 								int64 job_id, MirrorCounts *out);
 extern int	mirror_finish_bulk_orders(int64 shop_id, int64 job_id);
 extern void mirror_forget_seen(int64 job_id);
-extern void mirror_write_objects(const char *doc, size_t len, int64 shop_id, const char *resource,
+extern void mirror_write_objects(const char *doc, size_t len, bool bulk, int64 shop_id, const char *resource,
 								 const char *connection, int64 seen_job_id, MirrorCounts *out);
 extern int	mirror_sweep_objects(int64 shop_id, const char *resource, int64 job_id);
 extern bool mirror_keep_statistics(bool orders, int64 inserted);

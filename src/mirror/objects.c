@@ -21,9 +21,48 @@
 #include "mirror/mirror.h"
 
 static SPIPlanPtr write_plan = NULL;
+static SPIPlanPtr bulk_write_plan = NULL;
 
+/* The upsert of the rows that source ($3, $4) gives, with its counts. */
+static SPIPlanPtr
+prepare_write(const char *source)
+{
+	Oid			types[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
+	SPIPlanPtr	p;
+
+	p = SPI_prepare(psprintf(
+		"WITH r AS (SELECT * FROM %s),"
+		" u AS (SELECT DISTINCT ON (id) * FROM r WHERE id IS NOT NULL ORDER BY id),"
+		" w AS (INSERT INTO shopify.objects AS o"
+		"         (shop_id, resource, id, parent_id, type, data, updated_at)"
+		"       SELECT $1, $2, u.id, u.parent_id, u.type, u.data, u.updated_at FROM u"
+		"       ON CONFLICT (shop_id, resource, id) DO UPDATE SET"
+		"         parent_id = EXCLUDED.parent_id, type = EXCLUDED.type, data = EXCLUDED.data,"
+		"         updated_at = EXCLUDED.updated_at, is_active = true, deactivated_at = NULL,"
+		"         last_synced_at = now()"
+		"       WHERE o.data IS DISTINCT FROM EXCLUDED.data OR NOT o.is_active"
+		"          OR o.parent_id IS DISTINCT FROM EXCLUDED.parent_id"
+		"       RETURNING (o.xmax = 0) AS created),"
+		" s AS (INSERT INTO shopify.sync_seen_objects (job_id, ids)"
+		"       SELECT $5, array_agg(u.id) FROM u WHERE $5 > 0 HAVING count(*) > 0)"
+		"SELECT (SELECT count(*) FROM r)::int, (SELECT count(*) FROM r WHERE parent_id IS NULL)::int,"
+		"       (SELECT count(*) FILTER (WHERE created) FROM w)::int,"
+		"       (SELECT count(*) FILTER (WHERE NOT created) FROM w)::int,"
+		"       (SELECT count(*) FROM r)::int - (SELECT count(*) FROM u)::int", source),
+		5, types);
+	if (p == NULL)
+		elog(ERROR, "SPI_prepare failed for the objects write: %s",
+			 SPI_result_code_string(SPI_result));
+	SPI_keepplan(p);
+	return p;
+}
+
+/*
+ * Write a page (bulk: a batch of a bulk result's lines, each a node or a
+ * nested node naming its parent in __parentId) of a declared resource.
+ */
 void
-mirror_write_objects(const char *doc, size_t len, int64 shop_id, const char *resource,
+mirror_write_objects(const char *doc, size_t len, bool bulk, int64 shop_id, const char *resource,
 					 const char *connection, int64 seen_job_id, MirrorCounts *out)
 {
 	Datum		args[5];
@@ -32,39 +71,16 @@ mirror_write_objects(const char *doc, size_t len, int64 shop_id, const char *res
 	memset(out, 0, sizeof(*out));
 	if (write_plan == NULL)
 	{
-		Oid			types[5] = {INT8OID, TEXTOID, TEXTOID, TEXTOID, INT8OID};
-
-		write_plan = SPI_prepare(
-			"WITH r AS (SELECT * FROM shopify._object_rows($3::jsonb, $4)),"
-			" u AS (SELECT DISTINCT ON (id) * FROM r WHERE id IS NOT NULL ORDER BY id),"
-			" w AS (INSERT INTO shopify.objects AS o"
-			"         (shop_id, resource, id, parent_id, type, data, updated_at)"
-			"       SELECT $1, $2, u.id, u.parent_id, u.type, u.data, u.updated_at FROM u"
-			"       ON CONFLICT (shop_id, resource, id) DO UPDATE SET"
-			"         parent_id = EXCLUDED.parent_id, type = EXCLUDED.type, data = EXCLUDED.data,"
-			"         updated_at = EXCLUDED.updated_at, is_active = true, deactivated_at = NULL,"
-			"         last_synced_at = now()"
-			"       WHERE o.data IS DISTINCT FROM EXCLUDED.data OR NOT o.is_active"
-			"          OR o.parent_id IS DISTINCT FROM EXCLUDED.parent_id"
-			"       RETURNING (o.xmax = 0) AS created),"
-			" s AS (INSERT INTO shopify.sync_seen_objects (job_id, ids)"
-			"       SELECT $5, array_agg(u.id) FROM u WHERE $5 > 0 HAVING count(*) > 0)"
-			"SELECT (SELECT count(*) FROM r)::int, (SELECT count(*) FROM r WHERE parent_id IS NULL)::int,"
-			"       (SELECT count(*) FILTER (WHERE created) FROM w)::int,"
-			"       (SELECT count(*) FILTER (WHERE NOT created) FROM w)::int,"
-			"       (SELECT count(*) FROM r)::int - (SELECT count(*) FROM u)::int",
-			5, types);
-		if (write_plan == NULL)
-			elog(ERROR, "SPI_prepare failed for the objects write: %s",
-				 SPI_result_code_string(SPI_result));
-		SPI_keepplan(write_plan);
+		write_plan = prepare_write("shopify._object_rows($3::jsonb, $4)");
+		bulk_write_plan = prepare_write("shopify._object_lines($3, $4)");
 	}
 	args[0] = Int64GetDatum(shop_id);
 	args[1] = CStringGetTextDatum(resource);
 	args[2] = PointerGetDatum(cstring_to_text_with_len(doc, (int) len));
 	args[3] = CStringGetTextDatum(connection);
 	args[4] = Int64GetDatum(seen_job_id);
-	if (SPI_execute_plan(write_plan, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	if (SPI_execute_plan(bulk ? bulk_write_plan : write_plan, args, NULL, false, 1) != SPI_OK_SELECT ||
+		SPI_processed != 1)
 		elog(ERROR, "the objects write failed");
 	out->processed = DatumGetInt32(shopify_spi_value(0, 1, &isnull));
 	out->products = DatumGetInt32(shopify_spi_value(0, 2, &isnull));

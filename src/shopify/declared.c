@@ -314,6 +314,48 @@ declared_read(const char *query, bool incremental, DeclaredQuery *d)
 	d->ok = true;
 }
 
+/* the search term of a request: the declaration's own, and since_filter */
+static char *
+search_term(const DeclaredQuery *d, const char *since_filter)
+{
+	StringInfoData q;
+
+	initStringInfo(&q);
+	if (d->filter)
+		appendStringInfo(&q, "(%s)", d->filter);
+	if (since_filter && d->incremental)
+		appendStringInfo(&q, "%s%s", q.len ? " AND " : "", since_filter);
+	return q.len ? q.data : NULL;
+}
+
+/*
+ * The inner query of a bulk operation over the declared connection: every
+ * node (edges { node }), nested connections as the declaration wrote them
+ * (a bulk result gives each of their nodes as a line of its own, with
+ * __parentId), since_filter as for pages.
+ */
+char *
+declared_bulk_query(const DeclaredQuery *d, const char *since_filter)
+{
+	StringInfoData b;
+	char	   *q = search_term(d, since_filter);
+
+	initStringInfo(&b);
+	appendStringInfo(&b, "{ %s", d->connection);
+	if (q || d->args[0])
+	{
+		appendStringInfoChar(&b, '(');
+		if (q)
+		{
+			appendStringInfoString(&b, "query: ");
+			escape_json(&b, q);
+		}
+		appendStringInfo(&b, "%s%s)", q && d->args[0] ? ", " : "", d->args);
+	}
+	appendStringInfo(&b, " { edges { node %s } } }", d->node_sel);
+	return b.data;
+}
+
 /*
  * The variables of a page request: after (NULL: the first page),
  * since_filter (NULL: a full sync; else the search term of an incremental
@@ -323,7 +365,6 @@ char *
 declared_page_variables(const DeclaredQuery *d, const char *after, const char *since_filter)
 {
 	StringInfoData b;
-	StringInfoData q;
 
 	initStringInfo(&b);
 	appendStringInfo(&b, "{\"first\":%d,\"after\":", d->page_size);
@@ -333,14 +374,11 @@ declared_page_variables(const DeclaredQuery *d, const char *after, const char *s
 		appendStringInfoString(&b, "null");
 	if (d->has_query_var)
 	{
-		initStringInfo(&q);
-		if (d->filter)
-			appendStringInfo(&q, "(%s)", d->filter);
-		if (since_filter && d->incremental)
-			appendStringInfo(&q, "%s%s", q.len ? " AND " : "", since_filter);
+		char	   *q = search_term(d, since_filter);
+
 		appendStringInfoString(&b, ",\"query\":");
-		if (q.len)
-			escape_json(&b, q.data);
+		if (q)
+			escape_json(&b, q);
 		else
 			appendStringInfoString(&b, "null");
 	}

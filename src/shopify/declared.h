@@ -30,6 +30,7 @@ typedef struct DeclaredQuery
 extern void declared_read(const char *query, bool incremental, DeclaredQuery *d);
 extern char *declared_page_variables(const DeclaredQuery *d, const char *after,
 									 const char *since_filter);
+extern char *declared_bulk_query(const DeclaredQuery *d, const char *since_filter);
 extern char *declared_page_body(const DeclaredQuery *d, const char *after,
 								const char *since_filter);
 

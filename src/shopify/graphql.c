@@ -287,11 +287,18 @@ gql_follow_body(const GqlListing *l, const char *gid, const char *after, double 
 char *
 gql_bulk_start_body(const GqlListing *l, const char *filter)
 {
+	return gql_bulk_run_body(gql_bulk_query(l, filter));
+}
+
+/* bulkOperationRunQuery of an inner query (a declared resource's, too) */
+char *
+gql_bulk_run_body(const char *inner)
+{
 	StringInfoData v;
 
 	initStringInfo(&v);
 	appendStringInfoString(&v, "{\"query\": ");
-	escape_json(&v, gql_bulk_query(l, filter));
+	escape_json(&v, inner);
 	appendStringInfoChar(&v, '}');
 	return body(q_bulk_start, v.data);
 }

@@ -103,6 +103,7 @@ extern char *gql_count_body(const GqlListing *l, const char *filter);
 extern char *gql_page_body(const GqlListing *l, const char *after, const char *filter, double *cost);
 extern char *gql_follow_body(const GqlListing *l, const char *gid, const char *after, double *cost);
 extern char *gql_bulk_start_body(const GqlListing *l, const char *filter);
+extern char *gql_bulk_run_body(const char *inner);
 extern char *gql_bulk_status_body(const char *bulk_gid);
 extern void gql_read_answer(const char *doc, size_t len, GqlOp op, GqlAnswer *a);
 extern void gql_read_objects_answer(const char *doc, size_t len, const char *connection,

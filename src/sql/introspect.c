@@ -108,6 +108,10 @@ declared_documents(DocOut *o)
 		if (d.has_query_var)
 			emit(o, psprintf("declared:%s", name), d.document,
 				 declared_page_variables(&d, "eyJ0IjoiZXhhbXBsZSJ9", EXAMPLE_FILTER), v, 1, false);
+		emit(o, psprintf("bulk:declared:%s", name), declared_bulk_query(&d, NULL), "{}", NULL, 0, true);
+		if (d.incremental)
+			emit(o, psprintf("bulk:declared:%s:incremental", name), declared_bulk_query(&d, EXAMPLE_FILTER),
+				 "{}", NULL, 0, true);
 	}
 	shopify_spi_finish();
 	shopify_restore(&elev);

@@ -240,6 +240,8 @@ sync_prepare_bulk_start(SyncTask *t, double delay_s)
 {
 	t->stage = STAGE_BULK_START;
 	sync_prepare_call(t, t->cur, "POST", gql_path(),
+					  t->objects ?
+					  gql_bulk_run_body(declared_bulk_query(&t->decl, gql_filter_since(t->has_since, t->since))) :
 					  gql_bulk_start_body(t->listing, gql_filter_since(t->has_since, t->since)), true);
 	t->cur->expected_cost = 10;
 	t->cur->not_before = GetCurrentTimestamp() + (TimestampTz) (delay_s * USECS_PER_SEC);

@@ -272,7 +272,22 @@ handle_shop(SyncTask *t)
 			sync_fail(t, "graphql", psprintf("graphql: the declaration of %s cannot be used: %s",
 											 t->resource, t->decl.error));
 		else
-			sync_prepare_pages(t);
+		{
+			bool		bulk = false;
+
+			if (!sync_choose_objects_path(t, &bulk, err, sizeof(err)))
+			{
+				sync_retry_after_db_error(t, "database", err);
+				return;
+			}
+			if (bulk)
+			{
+				t->api = API_BULK;
+				sync_prepare_bulk_start(t, 0);
+			}
+			else
+				sync_prepare_pages(t);
+		}
 		return;
 	}
 	sync_prepare_count(t);

@@ -241,3 +241,50 @@ path_learn(int64 shop_id, const PathSample *s)
 	shopify_spi_exec("UPDATE shopify.stores SET path_stats = path_stats || $2::jsonb WHERE shop_id = $1",
 					 2, types, vals, NULL, false);
 }
+
+/*
+ * The path of a declared resource's sync (no count: count is the store's
+ * objects of it from the last sync, 0 when none).  Incremental syncs page.
+ * A first full sync, whose size is not known, takes a bulk operation (its
+ * time hardly depends on the size; pages of an unknown listing could take
+ * hours on a Standard plan); later ones compare pages (their points at the
+ * restore rate, at least a round trip each) with a bulk operation (15 s and
+ * 2 ms an object, Shopify's usual figures).
+ */
+void
+path_choose_objects(int count, bool full_sync, int page_size, double page_cost,
+					double restore_rate, PathChoice *out)
+{
+	double		pages,
+				pages_s,
+				bulk_s;
+
+	memset(out, 0, sizeof(*out));
+	if (!full_sync)
+	{
+		out->reason = pstrdup("pages: an incremental sync lists only what changed");
+		return;
+	}
+	if (shopify_bulk_threshold != SHOPIFY_BULK_AUTO)
+	{
+		out->bulk = shopify_bulk_threshold == 0 ||
+			(shopify_bulk_threshold > 0 && count > shopify_bulk_threshold);
+		out->reason = psprintf("%s: shopify_sync.bulk_threshold = %d (%d objects stored)",
+							   out->bulk ? "bulk" : "pages", shopify_bulk_threshold, count);
+		return;
+	}
+	if (count <= 0)
+	{
+		out->bulk = true;
+		out->reason = pstrdup("bulk: a first full sync (the listing's size is not known; a bulk operation's time hardly depends on it)");
+		return;
+	}
+	pages = ceil((double) count / Max(page_size, 1));
+	pages_s = pages * Max(restore_rate > 0 ? page_cost / restore_rate : page_cost / 50.0, 0.4);
+	bulk_s = 15.0 + 0.002 * count;
+	out->bulk = bulk_s < pages_s;
+	out->reason = psprintf("%s: expected %.0f s, %s %.0f s (%d objects stored; pages: %.0f of %d, %.0f points each)",
+						   out->bulk ? "bulk" : "pages", out->bulk ? bulk_s : pages_s,
+						   out->bulk ? "pages" : "bulk", out->bulk ? pages_s : bulk_s,
+						   count, pages, page_size, page_cost);
+}

@@ -34,5 +34,7 @@ typedef struct PathChoice
 extern void path_choose(int64 shop_id, bool orders, int count, bool can_bulk,
 						double restore_rate, double bucket, PathChoice *out);
 extern void path_learn(int64 shop_id, const PathSample *s);
+extern void path_choose_objects(int count, bool full_sync, int page_size, double page_cost,
+								double restore_rate, PathChoice *out);
 
 #endif

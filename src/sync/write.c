@@ -19,11 +19,14 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
 #include "base/log.h"
+#include "base/util.h"
 #include "mirror/mirror.h"
 #include "sync/path.h"
 #include "base/settings.h"
@@ -148,6 +151,40 @@ sync_record_shop(SyncTask *t, char *err, size_t errlen)
  * *count, already read), count the call, and choose the path (path.c):
  * *count is the total on return, *bulk whether a bulk operation lists it.
  */
+static void
+objects_path_tx(void *arg)
+{
+	InfoWork   *w = (InfoWork *) arg;
+	SyncTask   *t = w->t;
+	PathChoice	choice;
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		vals[2] = {Int64GetDatum(t->shop_id), CStringGetTextDatum(t->resource)};
+	bool		isnull;
+
+	shopify_spi_exec("SELECT count(*)::int FROM shopify.objects"
+					 " WHERE shop_id = $1 AND resource = $2 AND parent_id IS NULL AND is_active",
+					 2, types, vals, NULL, true);
+	w->count = DatumGetInt32(shopify_spi_value(0, 1, &isnull));
+	path_choose_objects(w->count, t->full_sync, t->decl.page_size, t->decl.page_cost,
+						t->shop->cost_known ? t->shop->cost_restore_rate : -1, &choice);
+	w->bulk = choice.bulk;
+	queue_set_path(t->job_id, choice.bulk ? "bulk" : "graphql", choice.reason, NULL);
+}
+
+/* A declared resource: pages or a bulk operation (path_choose_objects()). */
+bool
+sync_choose_objects_path(SyncTask *t, bool *bulk, char *err, size_t errlen)
+{
+	InfoWork	w = {t, 0, false};
+	int			sqlstate;
+
+	if (!shopify_run_in_tx("shopify_sync: choosing the path", objects_path_tx, &w,
+						   err, errlen, &sqlstate))
+		return false;
+	*bulk = w.bulk;
+	return true;
+}
+
 bool
 sync_record_count(SyncTask *t, int *count, bool *bulk, char *err, size_t errlen)
 {
@@ -391,8 +428,8 @@ page_tx(void *arg)
 		int64		seen = (t->full_sync && t->sweep == 1) || (!t->full_sync && w->bulk) ? t->job_id : 0;
 
 		if (t->objects)
-			mirror_write_objects(w->doc, w->len, t->shop_id, t->resource, t->decl.connection,
-								 t->full_sync ? t->job_id : 0, &w->counts);
+			mirror_write_objects(w->doc, w->len, w->bulk, t->shop_id, t->resource,
+								 t->decl.connection, t->full_sync ? t->job_id : 0, &w->counts);
 		else if (t->orders)
 			mirror_write_orders(w->doc, w->len, w->bulk ? "bulk_orders" : w->shape, t->shop_id,
 								t->job_id, &w->counts);

@@ -40,6 +40,7 @@
 #include "worker/events.h"
 #include "base/log.h"
 #include "mirror/mirror.h"
+#include "mirror/resource.h"
 #include "base/settings.h"
 #include "worker/maintenance.h"
 #include "base/txn.h"
@@ -289,6 +290,7 @@ event_tx(void *arg)
 	bool		isnull;
 	bool		active;
 	char	   *domain;
+	const ResourceDecl *res = NULL;
 	instr_time	start,
 				el;
 
@@ -328,12 +330,15 @@ event_tx(void *arg)
 		w->outcome = "skipped";
 		w->note = pstrdup("store disconnected");
 	}
-	else if (strcmp(w->topic, "products/create") == 0 || strcmp(w->topic, "products/update") == 0)
-		apply_product(w);
-	else if (strcmp(w->topic, "products/delete") == 0)
-		apply_product_delete(w);
-	else if (strcmp(w->topic, "orders/create") == 0 || strcmp(w->topic, "orders/updated") == 0 ||
-			 strcmp(w->topic, "orders/cancelled") == 0)
+	else if ((res = resource_for_topic(w->topic)) != NULL && res->kind == RESOURCE_PRODUCTS)
+	{
+		/* the topics the products declaration names */
+		if (strcmp(w->topic, "products/delete") == 0)
+			apply_product_delete(w);
+		else
+			apply_product(w);
+	}
+	else if (res != NULL && res->kind == RESOURCE_ORDERS)
 		apply_order(w);
 	else if (strcmp(w->topic, "bulk_operations/finish") == 0)
 		apply_bulk_finished(w);

@@ -7,10 +7,12 @@
  */
 #include "postgres.h"
 
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 
 #include "base/log.h"
 #include "base/settings.h"
@@ -46,6 +48,12 @@ shopify_disconnect_core(int64 shop_id, const char *shop_domain, const char *by,
 		shopify_spi_exec("UPDATE shopify.orders SET is_active = false"
 						 " WHERE shop_id = $1 AND is_active",
 						 1, types, vals, NULL, false);
+	/* the objects of declared resources (0.4.0 and later) */
+	r->objects = 0;
+	if (OidIsValid(get_relname_relid("objects", get_namespace_oid("shopify", false))))
+		r->objects = shopify_spi_exec("UPDATE shopify.objects SET is_active = false, deactivated_at = now()"
+									  " WHERE shop_id = $1 AND is_active",
+									  1, types, vals, NULL, false);
 	r->events = shopify_spi_exec("UPDATE shopify.webhook_events SET processed = true,"
 								 "  processed_at = now(), note = 'store disconnected'"
 								 " WHERE shop_id = $1 AND NOT processed",
@@ -66,6 +74,7 @@ shopify_disconnect_core(int64 shop_id, const char *shop_domain, const char *by,
 	sj_int(&d, "sync_jobs_cancelled", r->jobs);
 	sj_int(&d, "products_deactivated", r->products);
 	sj_int(&d, "orders_deactivated", r->orders);
+	sj_int(&d, "objects_deactivated", r->objects);
 	sj_int(&d, "webhook_events_processed", r->events);
 	sj_bool(&d, "store_deactivated", r->deactivated);
 	sj_num(&d, "duration_ms", r->seconds * 1000.0);

@@ -12,6 +12,7 @@ typedef struct DisconnectResult
 	int			jobs;
 	int			products;
 	int			orders;
+	int			objects;
 	int			events;
 	bool		deactivated;
 	double		seconds;

@@ -341,6 +341,16 @@ def export_items(shop, state, export):
             p = shop.products.get(pid)
             return product_obj(shop, p) if p is not None and \
                 filter_match(flt, p.updated_at) else None
+    elif top.name == "draftOrders":
+        from . import draft_orders
+        dbook = draft_orders.book_of(shop)
+        with shop.lock:
+            ids = dbook.sorted_ids()
+
+        def load(did):
+            d = dbook.drafts.get(did)
+            return draft_orders.draft_obj(d) if d is not None and \
+                filter_match(flt, d.updated_at) else None
     else:
         book = book_of(shop)
         with shop.lock:
@@ -463,7 +473,7 @@ class BulkState:
 
 
 # -- GraphQL root fields ----------------------------------------------------------------
-EXPORTABLE = ("products", "orders")
+EXPORTABLE = ("products", "orders", "draftOrders")
 
 
 def _user_error(message, field=None, code=None, typename="BulkOperationUserError"):
@@ -481,7 +491,7 @@ def _run_payload(op_node, errors):
 def _top_connection(inner):
     tops = [f for f in inner.fields if f.kind != "typename"]
     if len(tops) != 1 or tops[0].kind != "connection" or tops[0].name not in EXPORTABLE:
-        raise limitation("bulk queries other than one top-level products or orders "
+        raise limitation("bulk queries other than one top-level products, orders or draftOrders "
                          "connection (got %s)" % ", ".join(f.name for f in tops))
     return tops[0]
 
