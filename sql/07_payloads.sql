@@ -122,3 +122,28 @@ SELECT * FROM shopify._variants('{}', 'xml');
 SET ROLE regress_shop_bob;
 SELECT * FROM shopify._variants('{}', 'rest_product');
 RESET ROLE;
+
+-- Timestamps in the shape Shopify sends take a direct path; it must agree
+-- with PostgreSQL's own parser on every one of them (and the general parser
+-- still decides what is unusual: words, other shapes, impossible dates).
+SET timezone = 'America/New_York';
+CREATE FUNCTION pg_temp.ts_or_null(t text) RETURNS timestamptz LANGUAGE plpgsql AS $$
+BEGIN RETURN t::timestamptz; EXCEPTION WHEN others THEN RETURN NULL; END $$;
+WITH s AS (
+  SELECT format('%s-%s-%sT%s:%s:%s%s%s',
+           lpad((1 + (i * 7919) % 2999)::text, 4, '0'), lpad((1 + i % 12)::text, 2, '0'),
+           lpad((1 + (i * 13) % 31)::text, 2, '0'), lpad(((i * 17) % 24)::text, 2, '0'),
+           lpad(((i * 31) % 60)::text, 2, '0'), lpad(((i * 37) % 60)::text, 2, '0'),
+           CASE i % 4 WHEN 0 THEN '' WHEN 1 THEN '.5' WHEN 2 THEN '.123456' ELSE '.0001' END,
+           CASE i % 5 WHEN 0 THEN 'Z' WHEN 1 THEN '-05:00' WHEN 2 THEN '+14:00'
+                      WHEN 3 THEN '+05:45' ELSE '-00:30' END) AS t
+    FROM generate_series(1, 20000) i
+  UNION ALL
+  SELECT unnest(ARRAY['2026-02-29T00:00:00Z', '2024-02-29T00:00:00Z', '2026-04-31T10:00:00Z',
+                      '2026-07-01T24:00:00Z', '2026-07-01T10:00:60Z', '2026-07-01 10:00:00+02',
+                      '2026-07-01T10:00:00.1234567Z', '2026-07-01T10:00:00', '2026-07-01T10:00Z',
+                      '2026-07-01T10:00:00+0530', '2026-07-01T10:00:00.Z', '2026-07-01T10:00:00-16:00']))
+SELECT count(*) AS checked,
+       count(*) FILTER (WHERE shopify._to_timestamptz(t) IS DISTINCT FROM pg_temp.ts_or_null(t)) AS disagree
+  FROM s;
+RESET timezone;

@@ -27,7 +27,7 @@ SELECT pg_temp.try(q) AS outcome FROM (VALUES
   ('SELECT * FROM shopify_sync(NULL)'),
   ('SELECT * FROM shopify_sync(999999)'),
   (format('SELECT shopify_set_store_resources(%s, %L)', :sid, '{products,NULL}')),
-  (format('SELECT shopify_set_store_resources(%s, %L)', :sid, '{customers}'))
+  (format('SELECT shopify_set_store_resources(%s, %L)', :sid, '{gift_card_ledger}'))
 ) t(q);
 SELECT shopify_set_store_resources(:sid, '{orders}');
 SELECT shopify_set_store_resources(:sid, '{}');

@@ -37,6 +37,7 @@ int			shopify_webhook_max_attempts = 5;
 int			shopify_graphql_page_size = 250;
 int			shopify_graphql_variants_first = 10;
 int			shopify_graphql_lines_first = 5;
+bool		shopify_customer_personal_data = false;
 
 /* shopify_sync.api_version: YYYY-MM (a release) or unstable */
 static bool
@@ -255,6 +256,12 @@ shopify_define_settings(void)
 							NULL,
 							&shopify_graphql_lines_first, 5, 1, 250,
 							PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("shopify_sync.customer_personal_data",
+							 "Keep customers' email addresses and names (personal data) in shopify.customers.",
+							 "Off: they are neither asked for nor stored, and stored ones are cleared by the next sync of each customer.",
+							 &shopify_customer_personal_data, false,
+							 PGC_SIGHUP, 0, NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("shopify_sync.log_api_calls",
 							 "Write one shopify.sync_log row per Shopify API call.",

@@ -46,6 +46,7 @@ extern int	shopify_webhook_max_attempts;
 extern int	shopify_graphql_page_size;
 extern int	shopify_graphql_variants_first;
 extern int	shopify_graphql_lines_first;
+extern bool shopify_customer_personal_data;
 
 #define SHOPIFY_API_REST	0
 #define SHOPIFY_API_GRAPHQL 1

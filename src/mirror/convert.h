@@ -8,6 +8,8 @@
 
 #include "common/jsonapi.h"
 
+#include "mirror/extract.h"
+
 /* the longest text value kept (longer ones make their row fail) */
 #define MAX_TEXT 65535
 
@@ -33,5 +35,12 @@ extern FieldStatus conv_numeric(const Scalar *v, Datum *out);
 extern FieldStatus conv_text(const Scalar *v, Datum *out);
 extern FieldStatus conv_status(const Scalar *v, Datum *out);
 extern FieldStatus conv_timestamptz(const Scalar *v, Datum *out);
+extern FieldStatus conv_bool(const Scalar *v, Datum *out);
+extern FieldStatus conv_enum(const Scalar *v, Datum *out);
+
+/* values as extract.c reads them */
+extern Scalar conv_scalar_of(const XValue *x);
+extern FieldStatus conv_tags(const XValue *x, Datum *out);
+extern FieldStatus conv_jsonb(const XValue *x, Datum *out);
 
 #endif

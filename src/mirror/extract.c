@@ -67,6 +67,7 @@ typedef struct XState
 	const char *line;			/* jsonl: the line being read */
 	int			linelen;
 	bool		bad_string;		/* a kept string held \u0000 or invalid text */
+	XRaw		raw;			/* an XF_RAW field's container being kept */
 } XState;
 
 static XRecord *
@@ -208,6 +209,12 @@ scalar(XState *st, XType type, const char *s, size_t len)
 	XFrame	   *f = top(st);
 	XNode	   *n;
 
+	if (st->raw.depth > 0)
+	{
+		if (!x_raw_scalar(&st->raw, type, s, len))
+			st->bad_string = true;
+		return 1;
+	}
 	if (st->skip > 0 || f == NULL)
 		return 1;
 	n = target(f);
@@ -306,6 +313,11 @@ cb_start_map(void *ctx)
 	XNode	   *n;
 
 	nest(st);
+	if (st->raw.depth > 0)
+	{
+		x_raw_open(&st->raw, '{');
+		return 1;
+	}
 	if (st->skip > 0)
 	{
 		st->skip++;
@@ -335,6 +347,11 @@ cb_start_map(void *ctx)
 	}
 	if (n->marker == 1)
 		st->result->saw_root = true;
+	if (is_leaf(n) && x_is_raw(n) && f->rec)
+	{
+		x_raw_start(&st->raw, st->rec_cxt, f->rec, n, '{');
+		return 1;
+	}
 	if (is_leaf(n))
 	{
 		mark_container(st, f, n);
@@ -353,6 +370,11 @@ cb_end_map(void *ctx)
 	XRecord    *r;
 
 	st->nesting--;
+	if (st->raw.depth > 0)
+	{
+		x_raw_close(&st->raw, '}');
+		return 1;
+	}
 	if (st->skip > 0)
 	{
 		st->skip--;
@@ -397,6 +419,11 @@ cb_start_array(void *ctx)
 	XNode	   *n;
 
 	nest(st);
+	if (st->raw.depth > 0)
+	{
+		x_raw_open(&st->raw, '[');
+		return 1;
+	}
 	if (st->skip > 0)
 	{
 		st->skip++;
@@ -415,6 +442,11 @@ cb_start_array(void *ctx)
 	}
 	if (n->marker == 2)
 		st->result->saw_root = true;
+	if (is_leaf(n) && x_is_raw(n) && f->rec && !f->array)
+	{
+		x_raw_start(&st->raw, st->rec_cxt, f->rec, n, '[');
+		return 1;
+	}
 	if (is_leaf(n))
 	{
 		if (n->as_array == NULL || f->rec == NULL || f->array)
@@ -456,6 +488,11 @@ cb_end_array(void *ctx)
 	XState	   *st = (XState *) ctx;
 
 	st->nesting--;
+	if (st->raw.depth > 0)
+	{
+		x_raw_close(&st->raw, ']');
+		return 1;
+	}
 	if (st->skip > 0)
 	{
 		st->skip--;
@@ -472,6 +509,11 @@ cb_map_key(void *ctx, const unsigned char *key, size_t len)
 	XState	   *st = (XState *) ctx;
 	XFrame	   *f = top(st);
 
+	if (st->raw.depth > 0)
+	{
+		x_raw_key(&st->raw, (const char *) key, len);
+		return 1;
+	}
 	if (st->skip > 0 || f == NULL)
 		return 1;
 	if (f->node == NULL)
@@ -541,6 +583,7 @@ parse_text(XState *st, MemoryContext ycxt, const char *doc, size_t len)
 	st->depth = 0;
 	st->skip = 0;
 	st->nesting = 0;
+	st->raw.depth = 0;
 	st->line = doc;
 	st->linelen = (int) len;
 	rc = yajl_parse(h, (const unsigned char *) doc, len);

@@ -16,7 +16,8 @@ typedef enum XType
 typedef struct XValue
 {
 	XType		type;
-	const char *s;				/* the scalar's text (de-escaped, NUL-terminated) */
+	const char *s;				/* the scalar's text (de-escaped, NUL-terminated);
+								 * XF_RAW containers: their JSON text */
 	int			len;
 	bool		list;			/* an XF_LIST field given as an array (maybe empty) */
 	struct XValue *more;		/* further values (of a list, or of a path that crosses an array) */
@@ -34,6 +35,8 @@ typedef struct XValue
  * objects ("variants.*", "variants.nodes.*", "variants.edges.*.node").
  */
 #define XF_LIST 0x01
+#define XF_RAW	0x02			/* an object or array here is kept as its JSON
+								 * text (XT_CONTAINER with s set) */
 
 typedef struct XFieldDecl
 {

@@ -126,6 +126,7 @@ add_record(XNode *root, const XRecordDecl *d, int slot)
 			ends[i]->field[slot] = f;
 			ends[i]->list[slot] = (d->fields[f].flags & XF_LIST) != 0;
 			ends[i]->multi[slot] = multi;
+			ends[i]->raw[slot] = (d->fields[f].flags & XF_RAW) != 0;
 			if (ends[i]->list[slot] && ends[i]->as_array == NULL)
 			{
 				ends[i]->as_array = new_node();

@@ -1,11 +1,11 @@
 /*
- * variants.c — Shopify product payloads to typed variant rows: the
- * declaration of what a product and a variant keep, and the rows made of
- * them (also offered to SQL as shopify._variants(doc text, shape text)).
+ * variants.c — Shopify product payloads to typed variant rows, as the
+ * products write path takes them (also offered to SQL as
+ * shopify._variants(doc text, shape text)).
  *
  * Every payload (a REST page, a webhook product, a GraphQL page, a
- * product's further variants, a batch of bulk lines) is read once by
- * extract.c from the declarations below, and becomes rows of one shape:
+ * product's further variants, a batch of bulk lines) is read once, by the
+ * products declaration (resource.c, rows.c), and becomes rows of one shape:
  * one row per variant, with its product's fields copied onto it and values
  * converted to the mirror's types (bigint ids, also from GraphQL global
  * ids; exact numeric prices; timestamptz).
@@ -39,379 +39,109 @@
 #include "utils/memutils.h"
 #include "utils/tuplestore.h"
 
-#include "mirror/convert.h"
-#include "mirror/extract.h"
+
+#include "mirror/resource.h"
+#include "mirror/rows.h"
 #include "mirror/variants.h"
 
 PG_FUNCTION_INFO_V1(shopify_page_variants);
 
-/* ----- the declarations ----- */
+/* ----- the rows ----- */
 
-enum
+/* the shapes' names (shopify._variants(doc, shape)) */
+static const struct
 {
-	P_ID, P_TITLE, P_VENDOR, P_PRODUCT_TYPE, P_HANDLE, P_STATUS, P_TAGS, P_UPDATED_AT,
-	NPFIELDS
+	const char *name;
+	RowsShape	shape;
+}			shapes[] = {
+	{"rest_products", RS_REST_PAGE},
+	{"rest_product", RS_REST_ONE},
+	{"graphql_products", RS_GRAPHQL_PAGE},
+	{"graphql_product", RS_GRAPHQL_ONE},
+	{"bulk_jsonl", RS_BULK},
 };
-
-static const XFieldDecl product_fields[NPFIELDS] = {
-	[P_ID] = {"id"},
-	[P_TITLE] = {"title"},
-	[P_VENDOR] = {"vendor"},
-	[P_PRODUCT_TYPE] = {"product_type|productType"},
-	[P_HANDLE] = {"handle"},
-	[P_STATUS] = {"status"},
-	[P_TAGS] = {"tags", XF_LIST},	/* REST "a, b"; GraphQL ["a", "b"] */
-	[P_UPDATED_AT] = {"updated_at|updatedAt"},
-};
-
-enum
-{
-	V_ID, V_PRODUCT_ID, V_SKU, V_TITLE, V_BARCODE, V_PRICE, V_COMPARE_AT, V_INVENTORY,
-	V_INVENTORY_ITEM, V_POSITION, V_UPDATED_AT,
-	NVFIELDS,
-	V_PARENT = NVFIELDS			/* bulk lines only */
-};
-
-static const XFieldDecl variant_fields[NVFIELDS + 1] = {
-	[V_ID] = {"id"},
-	[V_PRODUCT_ID] = {"product_id"},
-	[V_SKU] = {"sku"},
-	[V_TITLE] = {"title"},
-	[V_BARCODE] = {"barcode"},
-	[V_PRICE] = {"price"},
-	[V_COMPARE_AT] = {"compare_at_price|compareAtPrice"},
-	[V_INVENTORY] = {"inventory_quantity|inventoryQuantity"},
-	[V_INVENTORY_ITEM] = {"inventory_item_id|inventoryItem.id"},
-	[V_POSITION] = {"position"},
-	[V_UPDATED_AT] = {"updated_at|updatedAt"},
-	[V_PARENT] = {"__parentId"},
-};
-
-static const XRecordDecl variant_decl = {"variant", variant_fields, NVFIELDS, NULL, 0};
-static const XRecordDecl bulk_variant_decl = {"variant", variant_fields, NVFIELDS + 1, NULL, 0};
-
-/* REST: an array; GraphQL: a connection's nodes or edges */
-static const XChildDecl product_children[] = {
-	{"variants.*", &variant_decl},
-	{"variants.nodes.*", &variant_decl},
-	{"variants.edges.*.node", &variant_decl},
-};
-
-static const XRecordDecl product_decl = {"product", product_fields, NPFIELDS,
-product_children, lengthof(product_children)};
-
-/* a bulk product line has no children: its variants are lines of their own */
-static const XRecordDecl bulk_product_decl = {"product", product_fields, NPFIELDS, NULL, 0};
-
-static const char *const rest_page_roots[] = {"products.*"};
-static const char *const rest_product_roots[] = {""};
-static const char *const graphql_page_roots[] = {"data.products.nodes.*", "data.products.edges.*.node"};
-static const char *const graphql_product_roots[] = {"data.product"};
-
-static const XShape shapes[] = {
-	{.name = "rest_products", .roots = rest_page_roots, .nroots = 1, .marker = "products",
-	.marker_array = true, .decl = &product_decl},
-	{.name = "rest_product", .roots = rest_product_roots, .nroots = 1, .wrapper = "product",
-	.decl = &product_decl},
-	{.name = "graphql_products", .roots = graphql_page_roots, .nroots = 2,
-	.marker = "data.products", .decl = &product_decl},
-	{.name = "graphql_product", .roots = graphql_product_roots, .nroots = 1, .decl = &product_decl},
-	{.name = "bulk_jsonl", .jsonl = true, .decl = &bulk_product_decl,
-	.child_decl = &bulk_variant_decl, .parent_field = V_PARENT},
-};
-
-/* ----- rows ----- */
-
-typedef struct Row
-{
-	Datum		values[VROW_NCOLS];
-	bool		nulls[VROW_NCOLS];
-	const char *error;
-} Row;
 
 typedef struct Builder
 {
 	VariantEmit emit;
 	void	   *arg;
-	MemoryContext cxt;			/* the rows of one record; reset after it */
+	const int  *vrow_of;		/* the VROW_* index of each column of shopify.products */
 } Builder;
 
-/* an extracted value as the converters take it */
-static Scalar
-scalar_of(const XValue *x)
+/* the VROW_* index of each column of the products declaration */
+static const int *
+vrow_map(const TableDecl *t)
 {
-	Scalar		s;
-
-	memset(&s, 0, sizeof(s));
-	switch (x->type)
+	static int *map = NULL;
+	static const struct
 	{
-		case XT_ABSENT:
-			break;
-		case XT_NULL:
-			s.s = "null";
-			s.len = 4;
-			s.type = JSON_TOKEN_NULL;
-			break;
-		case XT_STRING:
-			s.s = (char *) x->s;
-			s.len = x->len;
-			s.type = JSON_TOKEN_STRING;
-			break;
-		case XT_NUMBER:
-			s.s = (char *) x->s;
-			s.len = x->len;
-			s.type = JSON_TOKEN_NUMBER;
-			break;
-		case XT_BOOL:
-			s.s = (char *) x->s;
-			s.len = x->len;
-			s.type = x->len == 4 ? JSON_TOKEN_TRUE : JSON_TOKEN_FALSE;
-			break;
-		case XT_CONTAINER:
-			s.container = true;
-			break;
-	}
-	return s;
-}
+		const char *name;
+		int			vrow;
+	}			cols[] = {
+		{"sku_id", VROW_SKU_ID}, {"product_id", VROW_PRODUCT_ID}, {"sku", VROW_SKU},
+		{"title", VROW_TITLE}, {"variant_title", VROW_VARIANT_TITLE}, {"vendor", VROW_VENDOR},
+		{"product_type", VROW_PRODUCT_TYPE}, {"handle", VROW_HANDLE}, {"status", VROW_STATUS},
+		{"tags", VROW_TAGS}, {"price", VROW_PRICE}, {"compare_at_price", VROW_COMPARE_AT},
+		{"barcode", VROW_BARCODE}, {"inventory_quantity", VROW_INVENTORY},
+		{"inventory_item_id", VROW_INVENTORY_ITEM}, {"position", VROW_POSITION},
+		{"shopify_updated_at", VROW_VARIANT_UPDATED}, {"product_updated_at", VROW_PRODUCT_UPDATED},
+	};
 
-static void
-null_row(Row *row)
-{
-	memset(row, 0, sizeof(*row));
-	for (int i = 0; i < VROW_NCOLS; i++)
-		row->nulls[i] = true;
-}
-
-static void
-put(Row *row, int col, FieldStatus st, const char *what)
-{
-	row->nulls[col] = (st != FS_OK);
-	if (st == FS_BAD && row->error == NULL)
-		row->error = what;
-}
-
-static void
-emit_row(Builder *b, Row *row, const char *kind, const XRecord *rec)
-{
-	row->values[VROW_KIND] = CStringGetTextDatum(kind);
-	row->nulls[VROW_KIND] = false;
-	row->values[VROW_OK] = BoolGetDatum(row->error == NULL);
-	row->nulls[VROW_OK] = false;
-	if (row->error)
+	if (map == NULL)
 	{
-		row->values[VROW_ERROR] = CStringGetTextDatum(row->error);
-		row->nulls[VROW_ERROR] = false;
+		int		   *m = MemoryContextAlloc(TopMemoryContext, sizeof(int) * t->ncolumns);
+
+		for (int c = 0; c < t->ncolumns; c++)
+		{
+			m[c] = -1;
+			for (int k = 0; k < (int) lengthof(cols); k++)
+				if (strcmp(cols[k].name, t->columns[c].name) == 0)
+					m[c] = cols[k].vrow;
+			if (m[c] < 0)
+				elog(ERROR, "shopify.products column %s has no variant row column", t->columns[c].name);
+		}
+		map = m;
 	}
-	else
-		row->nulls[VROW_ERROR] = true;
-	b->emit(b->arg, row->values, row->nulls, rec ? rec->src : NULL, rec ? rec->srclen : 0);
+	return map;
 }
 
-/* tags: a string, or an array of strings joined with ", " */
-static FieldStatus
-conv_tags(const XValue *x, Datum *out)
-{
-	StringInfoData b;
-
-	if (!x->list)
-	{
-		Scalar		s = scalar_of(x);
-
-		return conv_text(&s, out);
-	}
-	initStringInfo(&b);
-	for (const XValue *e = x; e; e = e->more)
-	{
-		if (e->type == XT_ABSENT)
-			continue;			/* an empty array */
-		if (e->type != XT_STRING)
-			return FS_BAD;
-		if (b.len > 0)
-			appendStringInfoString(&b, ", ");
-		if (b.len + e->len > MAX_TEXT)
-			return FS_BAD;
-		appendBinaryStringInfo(&b, e->s, e->len);
-	}
-	*out = PointerGetDatum(cstring_to_text_with_len(b.data, b.len));
-	return FS_OK;
-}
-
-/* The product columns, shared by all its variants' rows. */
+/* A row of the declaration as a variant row (VROW_* columns). */
 static void
-product_columns(const XRecord *p, Row *row, int64 *product_id)
-{
-	FieldStatus st;
-	Scalar		s;
-
-	null_row(row);
-	s = scalar_of(&p->v[P_ID]);
-	st = conv_int64(&s, product_id);
-	if (st != FS_OK || *product_id <= 0)
-		row->error = "product id missing or not a positive 64-bit integer";
-	row->values[VROW_PRODUCT_ID] = Int64GetDatum(*product_id);
-	row->nulls[VROW_PRODUCT_ID] = (st != FS_OK);
-
-	s = scalar_of(&p->v[P_TITLE]);
-	put(row, VROW_TITLE, conv_text(&s, &row->values[VROW_TITLE]),
-		"product title is not a string of at most 64 kB");
-	s = scalar_of(&p->v[P_VENDOR]);
-	put(row, VROW_VENDOR, conv_text(&s, &row->values[VROW_VENDOR]),
-		"vendor is not a string of at most 64 kB");
-	s = scalar_of(&p->v[P_PRODUCT_TYPE]);
-	put(row, VROW_PRODUCT_TYPE, conv_text(&s, &row->values[VROW_PRODUCT_TYPE]),
-		"product_type is not a string of at most 64 kB");
-	s = scalar_of(&p->v[P_HANDLE]);
-	put(row, VROW_HANDLE, conv_text(&s, &row->values[VROW_HANDLE]),
-		"handle is not a string of at most 64 kB");
-	s = scalar_of(&p->v[P_STATUS]);
-	put(row, VROW_STATUS, conv_status(&s, &row->values[VROW_STATUS]), "status is not a string");
-	put(row, VROW_TAGS, conv_tags(&p->v[P_TAGS], &row->values[VROW_TAGS]),
-		p->v[P_TAGS].list ? "tags are not an array of strings of at most 64 kB" :
-		"tags are not a string of at most 64 kB");
-	s = scalar_of(&p->v[P_UPDATED_AT]);
-	put(row, VROW_PRODUCT_UPDATED, conv_timestamptz(&s, &row->values[VROW_PRODUCT_UPDATED]),
-		"product updated_at is not a timestamp");
-}
-
-static void
-variant_columns(const XRecord *v, Row *row, int64 product_id, bool check_product)
-{
-	int64		id = 0,
-				vpid = 0,
-				item = 0;
-	int32		i32 = 0;
-	FieldStatus st;
-	Scalar		s;
-
-	if (v->not_object && row->error == NULL)
-		row->error = "variant is not an object";
-
-	s = scalar_of(&v->v[V_ID]);
-	st = conv_int64(&s, &id);
-	row->values[VROW_SKU_ID] = Int64GetDatum(id);
-	row->nulls[VROW_SKU_ID] = (st != FS_OK);
-	if ((st != FS_OK || id <= 0) && row->error == NULL)
-		row->error = "variant id missing or not a positive 64-bit integer";
-
-	if (check_product)
-	{
-		s = scalar_of(&v->v[V_PRODUCT_ID]);
-		st = conv_int64(&s, &vpid);
-		if ((st == FS_BAD || (st == FS_OK && vpid != product_id)) && row->error == NULL)
-			row->error = "variant product_id does not match its product";
-	}
-
-	s = scalar_of(&v->v[V_SKU]);
-	put(row, VROW_SKU, conv_text(&s, &row->values[VROW_SKU]), "sku is not a string of at most 64 kB");
-	s = scalar_of(&v->v[V_TITLE]);
-	put(row, VROW_VARIANT_TITLE, conv_text(&s, &row->values[VROW_VARIANT_TITLE]),
-		"variant title is not a string of at most 64 kB");
-	s = scalar_of(&v->v[V_BARCODE]);
-	put(row, VROW_BARCODE, conv_text(&s, &row->values[VROW_BARCODE]),
-		"barcode is not a string of at most 64 kB");
-	s = scalar_of(&v->v[V_PRICE]);
-	put(row, VROW_PRICE, conv_numeric(&s, &row->values[VROW_PRICE]), "price is not a decimal number");
-	s = scalar_of(&v->v[V_COMPARE_AT]);
-	put(row, VROW_COMPARE_AT, conv_numeric(&s, &row->values[VROW_COMPARE_AT]),
-		"compare_at_price is not a decimal number");
-
-	s = scalar_of(&v->v[V_INVENTORY]);
-	st = conv_int32(&s, &i32);
-	row->values[VROW_INVENTORY] = Int32GetDatum(i32);
-	put(row, VROW_INVENTORY, st, "inventory_quantity is not a 32-bit integer");
-
-	s = scalar_of(&v->v[V_INVENTORY_ITEM]);
-	st = conv_int64(&s, &item);
-	if (st == FS_OK && item <= 0)
-		st = FS_BAD;
-	row->values[VROW_INVENTORY_ITEM] = Int64GetDatum(item);
-	put(row, VROW_INVENTORY_ITEM, st, "inventory_item_id is not a positive 64-bit integer");
-
-	i32 = 0;
-	s = scalar_of(&v->v[V_POSITION]);
-	st = conv_int32(&s, &i32);
-	row->values[VROW_POSITION] = Int32GetDatum(i32);
-	put(row, VROW_POSITION, st, "position is not a 32-bit integer");
-
-	s = scalar_of(&v->v[V_UPDATED_AT]);
-	put(row, VROW_VARIANT_UPDATED, conv_timestamptz(&s, &row->values[VROW_VARIANT_UPDATED]),
-		"variant updated_at is not a timestamp");
-}
-
-static void build_record(Builder *b, XRecord *rec);
-
-/* A product (with its variants) or a bulk line becomes rows. */
-static void
-build_rows(void *arg, XRecord *rec)
+put_row(void *arg, const RowOut *r)
 {
 	Builder    *b = (Builder *) arg;
-	MemoryContext old = MemoryContextSwitchTo(b->cxt);
+	Datum		values[VROW_NCOLS];
+	bool		nulls[VROW_NCOLS];
 
-	build_record(b, rec);
-	MemoryContextSwitchTo(old);
-	MemoryContextReset(b->cxt);
+	for (int i = 0; i < VROW_NCOLS; i++)
+		nulls[i] = true;
+	for (int c = 0; c < r->table->ncolumns; c++)
+	{
+		values[b->vrow_of[c]] = r->values[c];
+		nulls[b->vrow_of[c]] = r->nulls[c];
+	}
+	values[VROW_OK] = BoolGetDatum(r->ok);
+	nulls[VROW_OK] = false;
+	if (r->error)
+	{
+		values[VROW_ERROR] = CStringGetTextDatum(r->error);
+		nulls[VROW_ERROR] = false;
+	}
+	values[VROW_KIND] = CStringGetTextDatum(r->node_only ? "product" : "variant");
+	nulls[VROW_KIND] = false;
+	b->emit(b->arg, values, nulls, r->src, r->srclen);
 }
 
-static void
-build_record(Builder *b, XRecord *rec)
-{
-	Row			prow;
-	int64		product_id = 0;
-
-	if (rec->decl == &bulk_variant_decl)
-	{
-		/* a bulk variant line: its product is the one it names */
-		Row			row;
-		Scalar		s = scalar_of(&rec->v[V_PARENT]);
-		FieldStatus st = conv_int64(&s, &product_id);
-
-		null_row(&row);
-		if (st != FS_OK || product_id <= 0)
-			row.error = "__parentId is not a product id";
-		row.values[VROW_PRODUCT_ID] = Int64GetDatum(product_id);
-		row.nulls[VROW_PRODUCT_ID] = (st != FS_OK);
-		variant_columns(rec, &row, product_id, false);
-		emit_row(b, &row, "variant", rec);
-		return;
-	}
-	if (rec->not_object)
-	{
-		null_row(&prow);
-		prow.error = "product is not an object";
-		emit_row(b, &prow, "variant", rec);
-		return;
-	}
-	product_columns(rec, &prow, &product_id);
-	if (rec->decl == &bulk_product_decl)
-	{
-		emit_row(b, &prow, "product", rec);
-		return;
-	}
-	if (rec->has_children == 0)
-	{
-		if (prow.error == NULL)
-			prow.error = "product has no variants array";
-		emit_row(b, &prow, "variant", rec);
-	}
-	for (int i = 0; i < rec->nchildren; i++)
-	{
-		Row			row = prow;
-
-		variant_columns(rec->children[i], &row, product_id, true);
-		emit_row(b, &row, "variant", rec);
-	}
-}
-
-static const XShape *
+static RowsShape
 shape_of(const char *shape)
 {
 	for (int i = 0; i < (int) lengthof(shapes); i++)
 		if (strcmp(shapes[i].name, shape) == 0)
-			return &shapes[i];
+			return shapes[i].shape;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 			 errmsg("unknown payload shape \"%s\"", shape)));
-	return NULL;
+	return RS_REST_PAGE;
 }
 
 /*
@@ -422,19 +152,17 @@ shape_of(const char *shape)
 void
 variants_parse(const char *doc, size_t len, const char *shape, VariantEmit emit, void *emit_arg)
 {
-	const XShape *sh = shape_of(shape);
-	Builder		b = {emit, emit_arg, NULL};
-	XResult		res;
+	const ResourceDecl *r = resource_builtin("products");
+	RowsShape	rs = shape_of(shape);
+	Builder		b = {emit, emit_arg, vrow_map(r->child_table)};
+	bool		saw_list;
 
-	b.cxt = AllocSetContextCreate(CurrentMemoryContext, "shopify_sync variant rows",
-								  ALLOCSET_DEFAULT_SIZES);
-	extract_run(sh, doc, len, build_rows, &b, &res);
-	MemoryContextDelete(b.cxt);
-	if (sh->marker && !res.saw_root)
+	rows_parse(r, rs, doc, len, NULL, put_row, &b, &saw_list);
+	if (!saw_list)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
 				 errmsg("Shopify page has no products"),
-				 errdetail("Expected %s.", strcmp(shape, "rest_products") == 0 ?
+				 errdetail("Expected %s.", rs == RS_REST_PAGE ?
 						   "a \"products\" array" : "\"data\": {\"products\": ...}")));
 }
 

@@ -29,33 +29,13 @@
 #include "base/settings.h"
 
 /*
- * The listings: what each resource asks for, declared once.  Every document
- * of a listing (its count, its pages, the follow-up pages of a node's
- * children, its bulk query) is built from this, and its page sizes are
- * derived from the requested cost (gql_doc.c) so that no page exceeds
- * Shopify's 1,000-point limit whatever the settings say.
+ * The listings are declared with their resources (mirror/resource.c,
+ * resource_store.c).  Every document of a listing (its count, its pages,
+ * the follow-up pages of a node's children, its bulk query) is built from
+ * that, and its page sizes are derived from the requested cost (gql_doc.c)
+ * so that no page exceeds Shopify's 1,000-point limit whatever the
+ * settings say.
  */
-#define PRODUCT_FIELDS "id title vendor productType handle status tags updatedAt"
-#define VARIANT_FIELDS "id sku title barcode price compareAtPrice inventoryQuantity position updatedAt inventoryItem { id }"
-#define ORDER_FIELDS "id name createdAt processedAt updatedAt cancelledAt displayFinancialStatus" \
-	" displayFulfillmentStatus currencyCode totalPriceSet { shopMoney { amount currencyCode } }" \
-	" subtotalPriceSet { shopMoney { amount } } totalTaxSet { shopMoney { amount } }" \
-	" totalDiscountsSet { shopMoney { amount } } totalRefundedSet { shopMoney { amount } }"
-#define LINE_FIELDS "id sku title quantity variant { id } product { id } originalUnitPriceSet { shopMoney { amount } }"
-
-const GqlListing gql_products = {
-	.resource = "products", .op = "Products", .count_op = "Count", .child_op = "ProductVariants",
-	.connection = "products", .count_field = "productsCount", .single = "product",
-	.fields = PRODUCT_FIELDS, .child = "variants", .child_var = "variantsFirst",
-	.child_fields = VARIANT_FIELDS, .child_first = &shopify_graphql_variants_first,
-};
-
-const GqlListing gql_orders = {
-	.resource = "orders", .op = "Orders", .count_op = "OrdersCount", .child_op = "OrderLines",
-	.connection = "orders", .count_field = "ordersCount", .single = "order",
-	.fields = ORDER_FIELDS, .child = "lineItems", .child_var = "linesFirst",
-	.child_fields = LINE_FIELDS, .child_first = &shopify_graphql_lines_first,
-};
 
 /* publicDisplayName: ShopPlan.displayName is deprecated */
 static const char *q_shop =
@@ -133,25 +113,73 @@ gql_count_query(const GqlListing *l)
 					l->count_op, l->count_field);
 }
 
+/* a node's selection: its fields, and the personal ones when they are kept */
+static char *
+node_fields(const GqlListing *l)
+{
+	if (l->personal_fields && shopify_customer_personal_data)
+		return psprintf("%s %s", l->fields, l->personal_fields);
+	return pstrdup(l->fields);
+}
+
+/*
+ * A page of the listing: the nodes, each with its first children.  The
+ * incremental filter ($query) is the root connection's, or the child
+ * connection's (child_filter: the root is listed whole).
+ */
 char *
 gql_page_query(const GqlListing *l)
 {
-	return psprintf("query ShopifySync%s($first: Int!, $after: String, $query: String, $%s: Int!) {"
-					" %s(first: $first, after: $after, query: $query, sortKey: UPDATED_AT) {"
-					"  pageInfo { hasNextPage endCursor }"
-					"  nodes { %s"
-					"   %s(first: $%s) { pageInfo { hasNextPage endCursor } nodes { %s } } } } }",
-					l->op, l->child_var, l->connection, l->fields, l->child, l->child_var,
-					l->child_fields);
+	StringInfoData q;
+
+	if (l->connection == NULL)
+		return gql_follow_query(l);	/* one node: its children's pages */
+	initStringInfo(&q);
+	appendStringInfo(&q, "query ShopifySync%s($first: Int!, $after: String, $query: String", l->op);
+	if (l->child)
+		appendStringInfo(&q, ", $%s: Int!", l->child_var);
+	appendStringInfo(&q, ") { %s(first: $first, after: $after", l->connection);
+	if (!l->child_filter)
+		appendStringInfoString(&q, ", query: $query");
+	if (l->sort_key)
+		appendStringInfo(&q, ", sortKey: %s", l->sort_key);
+	if (l->args)
+		appendStringInfo(&q, ", %s", l->args);
+	appendStringInfo(&q, ") {  pageInfo { hasNextPage endCursor }  nodes { %s", node_fields(l));
+	if (l->child)
+	{
+		appendStringInfo(&q, "   %s(first: $%s", l->child, l->child_var);
+		if (l->child_filter)
+			appendStringInfoString(&q, ", query: $query");
+		if (l->child_args)
+			appendStringInfo(&q, ", %s", l->child_args);
+		appendStringInfo(&q, ") { pageInfo { hasNextPage endCursor } nodes { %s } }", l->child_fields);
+	}
+	appendStringInfoString(&q, " } } }");
+	return q.data;
 }
 
+/* Further children of one node (the shop has no id: there is one). */
 char *
 gql_follow_query(const GqlListing *l)
 {
-	return psprintf("query ShopifySync%s($id: ID!, $first: Int!, $after: String) {"
-					" %s(id: $id) { %s"
-					"  %s(first: $first, after: $after) { pageInfo { hasNextPage endCursor } nodes { %s } } } }",
-					l->child_op, l->single, l->fields, l->child, l->child_fields);
+	StringInfoData q;
+	bool		shop = (l->connection == NULL);
+
+	initStringInfo(&q);
+	appendStringInfo(&q, "query ShopifySync%s(%s$first: Int!, $after: String%s) {",
+					 l->child_op, shop ? "" : "$id: ID!, ", l->child_filter ? ", $query: String" : "");
+	if (shop)
+		appendStringInfo(&q, " %s { %s ", l->single, node_fields(l));
+	else
+		appendStringInfo(&q, " %s(id: $id) { %s ", l->single, node_fields(l));
+	appendStringInfo(&q, " %s(first: $first, after: $after", l->child);
+	if (l->child_filter)
+		appendStringInfoString(&q, ", query: $query");
+	if (l->child_args)
+		appendStringInfo(&q, ", %s", l->child_args);
+	appendStringInfo(&q, ") { pageInfo { hasNextPage endCursor } nodes { %s } } } }", l->child_fields);
+	return q.data;
 }
 
 /* The inner query of a bulk operation: every node and its children. */
@@ -159,17 +187,43 @@ char *
 gql_bulk_query(const GqlListing *l, const char *filter)
 {
 	StringInfoData q;
+	bool		root_args = (filter && !l->child_filter) || l->args;
 
 	initStringInfo(&q);
 	appendStringInfo(&q, "{ %s", l->connection);
-	if (filter)
+	if (root_args)
 	{
-		appendStringInfoString(&q, "(query: ");
-		escape_json(&q, filter);
+		appendStringInfoChar(&q, '(');
+		if (filter && !l->child_filter)
+		{
+			appendStringInfoString(&q, "query: ");
+			escape_json(&q, filter);
+		}
+		if (l->args)
+			appendStringInfo(&q, "%s%s", filter && !l->child_filter ? ", " : "", l->args);
 		appendStringInfoChar(&q, ')');
 	}
-	appendStringInfo(&q, " { edges { node { %s %s { edges { node { %s } } } } } } }",
-					 l->fields, l->child, l->child_fields);
+	appendStringInfo(&q, " { edges { node { %s", node_fields(l));
+	if (l->child)
+	{
+		bool		child_args = (filter && l->child_filter) || l->child_args;
+
+		appendStringInfo(&q, " %s", l->child);
+		if (child_args)
+		{
+			appendStringInfoChar(&q, '(');
+			if (filter && l->child_filter)
+			{
+				appendStringInfoString(&q, "query: ");
+				escape_json(&q, filter);
+			}
+			if (l->child_args)
+				appendStringInfo(&q, "%s%s", filter && l->child_filter ? ", " : "", l->child_args);
+			appendStringInfoChar(&q, ')');
+		}
+		appendStringInfo(&q, " { edges { node { %s } } }", l->child_fields);
+	}
+	appendStringInfoString(&q, " } } } }");
 	return q.data;
 }
 
@@ -189,9 +243,9 @@ gql_bulk_status_query(void)
 static double
 page_cost(const GqlListing *l, const char *q, int n, int c)
 {
-	GqlVar		v[2] = {{"first", n}, {l->child_var, c}};
+	GqlVar		v[2] = {{"first", n}, {l->child_var ? l->child_var : "-", c}};
 
-	return gql_doc_cost(q, v, 2);
+	return gql_doc_cost(q, v, l->child ? 2 : 1);
 }
 
 /*
@@ -205,34 +259,40 @@ void
 gql_page_sizes(const GqlListing *l, GqlPageSizes *out)
 {
 	char	   *q = gql_page_query(l);
-	char	   *fq = gql_follow_query(l);
-	int			want_child = *l->child_first;
+	int			want_child = l->child ? *l->child_first : 0;
 	double		one0 = page_cost(l, q, 1, 0);
-	double		per_child = page_cost(l, q, 1, 1) - one0;
+	double		per_child = l->child ? page_cost(l, q, 1, 1) - one0 : 0;
 	double		node;
 	int			child,
 				first;
-	GqlVar		fv0[1] = {{"first", 0}};
-	GqlVar		fv1[1] = {{"first", 1}};
-	double		f0 = gql_doc_cost(fq, fv0, 1);
-	double		per_follow = gql_doc_cost(fq, fv1, 1) - f0;
 
 	child = want_child;
 	if (per_child > 0 && one0 + child * per_child > GQL_MAX_QUERY_COST)
 		child = (int) ((GQL_MAX_QUERY_COST - one0) / per_child);
-	child = Max(1, Min(child, GQL_MAX_PAGE));
+	child = l->child ? Max(1, Min(child, GQL_MAX_PAGE)) : 0;
 	node = page_cost(l, q, 1, child) - page_cost(l, q, 0, child);
 	first = node > 0 ? (int) ((GQL_MAX_QUERY_COST - page_cost(l, q, 0, child)) / node) : GQL_MAX_PAGE;
 	first = Max(1, Min(first, Min(shopify_graphql_page_size, GQL_MAX_PAGE)));
 	out->first = first;
 	out->child_first = child;
 	out->cost = page_cost(l, q, first, child);
-	out->follow_first = per_follow > 0 ?
-		Max(1, Min(GQL_MAX_PAGE, (int) ((GQL_MAX_QUERY_COST - f0) / per_follow))) : GQL_MAX_PAGE;
-	fv1[0].value = out->follow_first;
-	out->follow_cost = gql_doc_cost(fq, fv1, 1);
+	out->follow_first = 0;
+	out->follow_cost = 0;
+	if (l->child)
+	{
+		char	   *fq = gql_follow_query(l);
+		GqlVar		fv0[1] = {{"first", 0}};
+		GqlVar		fv1[1] = {{"first", 1}};
+		double		f0 = gql_doc_cost(fq, fv0, 1);
+		double		per_follow = gql_doc_cost(fq, fv1, 1) - f0;
+
+		out->follow_first = per_follow > 0 ?
+			Max(1, Min(GQL_MAX_PAGE, (int) ((GQL_MAX_QUERY_COST - f0) / per_follow))) : GQL_MAX_PAGE;
+		fv1[0].value = out->follow_first;
+		out->follow_cost = gql_doc_cost(fq, fv1, 1);
+		pfree(fq);
+	}
 	pfree(q);
-	pfree(fq);
 }
 
 char *
@@ -256,8 +316,10 @@ gql_page_body(const GqlListing *l, const char *after, const char *filter, double
 
 	gql_page_sizes(l, &sz);
 	initStringInfo(&v);
-	appendStringInfo(&v, "{\"first\": %d, \"%s\": %d, \"after\": ", sz.first, l->child_var,
-					 sz.child_first);
+	appendStringInfo(&v, "{\"first\": %d, ", sz.first);
+	if (l->child)
+		appendStringInfo(&v, "\"%s\": %d, ", l->child_var, sz.child_first);
+	appendStringInfoString(&v, "\"after\": ");
 	json_str_or_null(&v, after);
 	appendStringInfoString(&v, ", \"query\": ");
 	json_str_or_null(&v, filter);
@@ -266,19 +328,33 @@ gql_page_body(const GqlListing *l, const char *after, const char *filter, double
 	return body(gql_page_query(l), v.data);
 }
 
-/* Further children of one node (gid) after the cursor after. */
+/*
+ * Further children of one node (gid; the shop: NULL) after the cursor
+ * after; filter: a child_filter listing's incremental filter.
+ */
 char *
-gql_follow_body(const GqlListing *l, const char *gid, const char *after, double *cost)
+gql_follow_body(const GqlListing *l, const char *gid, const char *after, const char *filter,
+				double *cost)
 {
 	StringInfoData v;
 	GqlPageSizes sz;
 
 	gql_page_sizes(l, &sz);
 	initStringInfo(&v);
-	appendStringInfoString(&v, "{\"id\": ");
-	escape_json(&v, gid);
-	appendStringInfo(&v, ", \"first\": %d, \"after\": ", sz.follow_first);
+	appendStringInfoChar(&v, '{');
+	if (l->connection != NULL)
+	{
+		appendStringInfoString(&v, "\"id\": ");
+		escape_json(&v, gid);
+		appendStringInfoString(&v, ", ");
+	}
+	appendStringInfo(&v, "\"first\": %d, \"after\": ", sz.follow_first);
 	json_str_or_null(&v, after);
+	if (l->child_filter)
+	{
+		appendStringInfoString(&v, ", \"query\": ");
+		json_str_or_null(&v, filter);
+	}
 	appendStringInfoChar(&v, '}');
 	*cost = sz.follow_cost;
 	return body(gql_follow_query(l), v.data);
@@ -400,29 +476,31 @@ is_object(const char *doc, size_t len)
 	return i < len && doc[i] == '{';
 }
 
-static void read_answer(const char *doc, size_t len, GqlOp op, const char *connection,
-						GqlAnswer *a);
+static void read_answer(const char *doc, size_t len, GqlOp op, const GqlListing *l,
+						const char *connection, GqlAnswer *a);
 
 /*
- * Read what the worker needs from an answer to op.  a->json_ok is false (and
- * a->parse_error set) when the body is not JSON or not usable (not an
- * object, nested too deep, a next page without its cursor).
+ * Read what the worker needs from an answer to op (of listing l).
+ * a->json_ok is false (and a->parse_error set) when the body is not JSON or
+ * not usable (not an object, nested too deep, a next page without its
+ * cursor).
  */
 void
-gql_read_answer(const char *doc, size_t len, GqlOp op, GqlAnswer *a)
+gql_read_answer(const char *doc, size_t len, GqlOp op, const GqlListing *l, GqlAnswer *a)
 {
-	read_answer(doc, len, op, NULL, a);
+	read_answer(doc, len, op, l, NULL, a);
 }
 
 /* A page of a declared resource's connection (declared.c's document). */
 void
 gql_read_objects_answer(const char *doc, size_t len, const char *connection, GqlAnswer *a)
 {
-	read_answer(doc, len, GQL_OBJECTS, connection, a);
+	read_answer(doc, len, GQL_OBJECTS, NULL, connection, a);
 }
 
 static void
-read_answer(const char *doc, size_t len, GqlOp op, const char *connection, GqlAnswer *a)
+read_answer(const char *doc, size_t len, GqlOp op, const GqlListing *l, const char *connection,
+			GqlAnswer *a)
 {
 	enum
 	{
@@ -435,11 +513,10 @@ read_answer(const char *doc, size_t len, GqlOp op, const char *connection, GqlAn
 		NPICKS
 	};
 	JsonPick	k[NPICKS];
-	bool		orders = (op == GQL_ORDERS || op == GQL_ORDER_LINES || op == GQL_ORDERS_COUNT);
 	const char *conn = op == GQL_OBJECTS ? psprintf("data.%s", connection) :
-		orders ? "data.orders" : "data.products";
-	const char *child = op == GQL_OBJECTS ? "\001" : orders ? "lineItems" : "variants";
-	const char *single = orders ? "data.order" : "data.product";
+		l && l->connection ? psprintf("data.%s", l->connection) : "\001";
+	const char *child = l && l->child ? l->child : "\001";
+	const char *single = l && l->single ? psprintf("data.%s", l->single) : "\001";
 
 	memset(k, 0, sizeof(k));
 	memset(a, 0, sizeof(*a));
@@ -459,7 +536,7 @@ read_answer(const char *doc, size_t len, GqlOp op, const char *connection, GqlAn
 	k[V_ID].path = psprintf("%s.id", single);
 	k[V_MORE].path = psprintf("%s.%s.pageInfo.hasNextPage", single, child);
 	k[V_END].path = psprintf("%s.%s.pageInfo.endCursor", single, child);
-	k[N_COUNT].path = orders ? "data.ordersCount.count" : "data.productsCount.count";
+	k[N_COUNT].path = l && l->count_field ? psprintf("data.%s.count", l->count_field) : "\001";
 	k[B_ID].path = "data.bulkOperationRunQuery.bulkOperation.id";
 	k[B_STATUS].path = "data.bulkOperationRunQuery.bulkOperation.status";
 	k[B_UCODE].path = "data.bulkOperationRunQuery.userErrors.*.code";
@@ -494,8 +571,7 @@ read_answer(const char *doc, size_t len, GqlOp op, const char *connection, GqlAn
 
 	switch (op)
 	{
-		case GQL_PRODUCTS:
-		case GQL_ORDERS:
+		case GQL_PAGE:
 		case GQL_OBJECTS:
 			a->has_next = json_pick_first(&k[P_NEXT]) && strcmp(json_pick_first(&k[P_NEXT]), "true") == 0;
 			a->end_cursor = str(&k[P_END]);
@@ -507,15 +583,13 @@ read_answer(const char *doc, size_t len, GqlOp op, const char *connection, GqlAn
 			}
 			a->data_ok = (k[P_NEXT].n > 0);
 			break;
-		case GQL_PRODUCT_VARIANTS:
-		case GQL_ORDER_LINES:
+		case GQL_FOLLOW:
 			a->product_null = (k[V_ID].n == 0);
 			a->has_next = json_pick_first(&k[V_MORE]) && strcmp(json_pick_first(&k[V_MORE]), "true") == 0;
 			a->end_cursor = str(&k[V_END]);
 			a->data_ok = true;
 			break;
 		case GQL_COUNT:
-		case GQL_ORDERS_COUNT:
 			if (json_pick_first(&k[N_COUNT]))
 				a->count = strtoll(json_pick_first(&k[N_COUNT]), NULL, 10);
 			a->data_ok = (a->count >= 0);

@@ -8,10 +8,16 @@
 
 #include "datatype/timestamp.h"
 
+#include "mirror/resource.h"
+
 typedef enum GqlOp
 {
-	GQL_SHOP, GQL_COUNT, GQL_PRODUCTS, GQL_PRODUCT_VARIANTS, GQL_BULK_START, GQL_BULK_STATUS,
-	GQL_ORDERS_COUNT, GQL_ORDERS, GQL_ORDER_LINES, GQL_OBJECTS
+	GQL_SHOP,					/* ShopifySyncShop */
+	GQL_COUNT,					/* a listing's count */
+	GQL_PAGE,					/* a page of a listing */
+	GQL_FOLLOW,					/* a node's further children */
+	GQL_BULK_START, GQL_BULK_STATUS,
+	GQL_OBJECTS					/* a page of a declared resource */
 } GqlOp;
 
 typedef struct GqlAnswer
@@ -57,23 +63,6 @@ typedef struct GqlAnswer
 /* Shopify's largest page */
 #define GQL_MAX_PAGE 250
 
-/* What a resource's GraphQL listing asks for (graphql.c declares them). */
-typedef struct GqlListing
-{
-	const char *resource;		/* "products" */
-	const char *op;				/* operation names: ShopifySync<op> (pages), */
-	const char *count_op;		/* ShopifySync<count_op> (the count), */
-	const char *child_op;		/* ShopifySync<child_op> (a node's further children) */
-	const char *connection;		/* root connection: "products" */
-	const char *count_field;	/* root count: "productsCount" */
-	const char *single;			/* root field of one node: "product" */
-	const char *fields;			/* a node's selection (without its children) */
-	const char *child;			/* the child connection: "variants" */
-	const char *child_var;		/* the variable of its page size: "variantsFirst" */
-	const char *child_fields;	/* a child's selection */
-	const int  *child_first;	/* setting: children per node on a page */
-} GqlListing;
-
 /* page sizes of a listing under the current settings, and what they cost */
 typedef struct GqlPageSizes
 {
@@ -83,9 +72,6 @@ typedef struct GqlPageSizes
 	int			follow_first;	/* children per follow-up page */
 	double		follow_cost;
 } GqlPageSizes;
-
-extern const GqlListing gql_products;
-extern const GqlListing gql_orders;
 
 extern char *gql_path(void);
 extern char *gql_filter_since(bool has_since, TimestampTz since);
@@ -101,11 +87,13 @@ extern void gql_page_sizes(const GqlListing *l, GqlPageSizes *out);
 extern char *gql_shop_body(void);
 extern char *gql_count_body(const GqlListing *l, const char *filter);
 extern char *gql_page_body(const GqlListing *l, const char *after, const char *filter, double *cost);
-extern char *gql_follow_body(const GqlListing *l, const char *gid, const char *after, double *cost);
+extern char *gql_follow_body(const GqlListing *l, const char *gid, const char *after,
+							 const char *filter, double *cost);
 extern char *gql_bulk_start_body(const GqlListing *l, const char *filter);
 extern char *gql_bulk_run_body(const char *inner);
 extern char *gql_bulk_status_body(const char *bulk_gid);
-extern void gql_read_answer(const char *doc, size_t len, GqlOp op, GqlAnswer *a);
+extern void gql_read_answer(const char *doc, size_t len, GqlOp op, const GqlListing *l,
+							GqlAnswer *a);
 extern void gql_read_objects_answer(const char *doc, size_t len, const char *connection,
 									GqlAnswer *a);
 

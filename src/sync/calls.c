@@ -129,7 +129,7 @@ sync_prepare_variants(SyncTask *t)
 	Assert(t->npending > 0);
 	t->stage = STAGE_VARIANTS;
 	sync_prepare_call(t, t->cur, "POST", gql_path(),
-					  gql_follow_body(t->listing, p->product_gid, p->after, &cost), true);
+					  gql_follow_body(t->listing, p->product_gid, p->after, gql_filter(t), &cost), true);
 	t->cur->expected_cost = cost;
 }
 

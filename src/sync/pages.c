@@ -38,7 +38,7 @@ sync_graphql_usable(SyncTask *t, ShopifyCall *c, int op, void *answer)
 	if (op == GQL_OBJECTS)
 		gql_read_objects_answer(c->resp, c->resp_len, t->decl.connection, a);
 	else
-		gql_read_answer(c->resp, c->resp_len, (GqlOp) op, a);
+		gql_read_answer(c->resp, c->resp_len, (GqlOp) op, t->listing, a);
 	if (!a->json_ok)
 	{
 		sync_fail(t, "payload", psprintf("payload: the answer to %s cannot be used: %s",
@@ -163,7 +163,7 @@ handle_graphql_page(SyncTask *t)
 {
 	GqlAnswer	a;
 
-	if (!sync_graphql_usable(t, t->cur, t->objects ? GQL_OBJECTS : t->orders ? GQL_ORDERS : GQL_PRODUCTS,
+	if (!sync_graphql_usable(t, t->cur, t->objects ? GQL_OBJECTS : GQL_PAGE,
 							 &a))
 		return;
 	if (a.actual > 0 && a.nproducts > 0)
@@ -201,7 +201,7 @@ handle_variants(SyncTask *t)
 	bool		all_done;
 	MirrorScope *scope;
 
-	if (!sync_graphql_usable(t, t->cur, t->orders ? GQL_ORDER_LINES : GQL_PRODUCT_VARIANTS, &a))
+	if (!sync_graphql_usable(t, t->cur, GQL_FOLLOW, &a))
 		return;
 	product_done = a.product_null || !a.has_next || a.end_cursor == NULL;
 	all_done = product_done && t->npending == 1;
@@ -304,7 +304,7 @@ handle_count(SyncTask *t)
 	{
 		GqlAnswer	a;
 
-		if (!sync_graphql_usable(t, t->cur, t->orders ? GQL_ORDERS_COUNT : GQL_COUNT, &a))
+		if (!sync_graphql_usable(t, t->cur, GQL_COUNT, &a))
 			return;
 		count = a.count > PG_INT32_MAX ? PG_INT32_MAX : (int) a.count;
 	}
