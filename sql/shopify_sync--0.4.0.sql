@@ -1051,3 +1051,206 @@ TO PUBLIC;
 -- declarations and their objects are user data: pg_dump keeps them
 SELECT pg_catalog.pg_extension_config_dump('shopify.resource_definitions', '');
 SELECT pg_catalog.pg_extension_config_dump('shopify.objects', '');
+
+-------------------------------------------------------------------------------
+-- The rest of the store (built-in resources declared in mirror/resource_store.c):
+-- locations, inventory levels, collections and their products, metafields,
+-- customers.  One row per Shopify object, keyed by (shop_id, id); is_active
+-- false when the store is disconnected, or (locations, collections,
+-- customers) when the object is gone from Shopify — inventory levels,
+-- collection memberships and metafields gone from Shopify are deleted.
+-------------------------------------------------------------------------------
+
+CREATE TABLE shopify.locations (
+    shop_id                bigint NOT NULL REFERENCES shopify.stores (shop_id) ON DELETE CASCADE,
+    location_id            bigint NOT NULL CHECK (location_id > 0),
+    name                   text,
+    active                 boolean,
+    fulfills_online_orders boolean,
+    address1               text,
+    address2               text,
+    city                   text,
+    province               text,
+    province_code          text,
+    country                text,
+    country_code           text,
+    zip                    text,
+    created_at             timestamptz,
+    updated_at             timestamptz,
+    is_active              boolean NOT NULL DEFAULT true,
+    first_synced_at        timestamptz NOT NULL DEFAULT now(),
+    last_synced_at         timestamptz NOT NULL DEFAULT now(),
+    deactivated_at         timestamptz,
+    PRIMARY KEY (shop_id, location_id),
+    CONSTRAINT locations_deactivated_check CHECK (is_active = (deactivated_at IS NULL))
+);
+COMMENT ON TABLE shopify.locations IS
+    'Mirror of the store''s locations (resource locations): warehouses, shops, fulfilment services, with their business address';
+COMMENT ON COLUMN shopify.locations.active IS 'Shopify''s isActive: the location can stock inventory and fulfil orders';
+COMMENT ON COLUMN shopify.locations.fulfills_online_orders IS 'Shopify''s fulfillsOnlineOrders';
+COMMENT ON COLUMN shopify.locations.is_active IS 'false: the location is gone from Shopify (a full sync, a locations/delete webhook) or the store was disconnected';
+
+CREATE TABLE shopify.inventory_levels (
+    shop_id            bigint NOT NULL REFERENCES shopify.stores (shop_id) ON DELETE CASCADE,
+    inventory_item_id  bigint NOT NULL CHECK (inventory_item_id > 0),
+    location_id        bigint NOT NULL CHECK (location_id > 0),
+    available          integer,
+    on_hand            integer,
+    committed          integer,
+    incoming           integer,
+    reserved           integer,
+    updated_at         timestamptz,
+    is_active          boolean NOT NULL DEFAULT true,
+    first_synced_at    timestamptz NOT NULL DEFAULT now(),
+    last_synced_at     timestamptz NOT NULL DEFAULT now(),
+    deactivated_at     timestamptz,
+    PRIMARY KEY (shop_id, inventory_item_id, location_id),
+    CONSTRAINT inventory_levels_deactivated_check CHECK (is_active = (deactivated_at IS NULL))
+);
+CREATE INDEX inventory_levels_location_idx ON shopify.inventory_levels (shop_id, location_id);
+COMMENT ON TABLE shopify.inventory_levels IS
+    'Stock of each inventory item at each location (resource inventory_levels); join shopify.products on (shop_id, inventory_item_id)';
+COMMENT ON COLUMN shopify.inventory_levels.available IS 'Units that can be sold (Shopify''s "available" quantity)';
+COMMENT ON COLUMN shopify.inventory_levels.on_hand IS 'Units physically at the location ("on_hand")';
+COMMENT ON COLUMN shopify.inventory_levels.committed IS 'Units in unfulfilled orders ("committed")';
+COMMENT ON COLUMN shopify.inventory_levels.incoming IS 'Units on their way ("incoming")';
+COMMENT ON COLUMN shopify.inventory_levels.reserved IS 'Units held back ("reserved")';
+
+CREATE TABLE shopify.collections (
+    shop_id          bigint NOT NULL REFERENCES shopify.stores (shop_id) ON DELETE CASCADE,
+    collection_id    bigint NOT NULL CHECK (collection_id > 0),
+    title            text,
+    handle           text,
+    kind             text CHECK (kind IN ('custom', 'smart')),
+    sort_order       text,
+    rules            jsonb,
+    updated_at       timestamptz,
+    is_active        boolean NOT NULL DEFAULT true,
+    first_synced_at  timestamptz NOT NULL DEFAULT now(),
+    last_synced_at   timestamptz NOT NULL DEFAULT now(),
+    deactivated_at   timestamptz,
+    PRIMARY KEY (shop_id, collection_id),
+    CONSTRAINT collections_deactivated_check CHECK (is_active = (deactivated_at IS NULL))
+);
+COMMENT ON TABLE shopify.collections IS 'Mirror of the store''s collections (resource collections)';
+COMMENT ON COLUMN shopify.collections.kind IS 'custom (products chosen by hand) or smart (products chosen by rules)';
+COMMENT ON COLUMN shopify.collections.sort_order IS 'How the collection orders its products: manual, best_selling, alpha_asc, ...';
+COMMENT ON COLUMN shopify.collections.rules IS 'A smart collection''s rules as Shopify gives them: {"appliedDisjunctively": ..., "rules": [{"column", "relation", "condition"}]}';
+
+CREATE TABLE shopify.collection_products (
+    shop_id          bigint NOT NULL REFERENCES shopify.stores (shop_id) ON DELETE CASCADE,
+    collection_id    bigint NOT NULL CHECK (collection_id > 0),
+    product_id       bigint NOT NULL CHECK (product_id > 0),
+    position         integer,
+    is_active        boolean NOT NULL DEFAULT true,
+    first_synced_at  timestamptz NOT NULL DEFAULT now(),
+    last_synced_at   timestamptz NOT NULL DEFAULT now(),
+    deactivated_at   timestamptz,
+    PRIMARY KEY (shop_id, collection_id, product_id),
+    CONSTRAINT collection_products_deactivated_check CHECK (is_active = (deactivated_at IS NULL))
+);
+CREATE INDEX collection_products_product_idx ON shopify.collection_products (shop_id, product_id);
+COMMENT ON TABLE shopify.collection_products IS
+    'Which products each collection holds, and where (resource collections); a product taken out of a collection leaves this table';
+COMMENT ON COLUMN shopify.collection_products.position IS 'The product''s place in the collection''s own order (1 = first)';
+
+CREATE TABLE shopify.metafields (
+    shop_id          bigint NOT NULL REFERENCES shopify.stores (shop_id) ON DELETE CASCADE,
+    metafield_id     bigint NOT NULL CHECK (metafield_id > 0),
+    owner_type       text NOT NULL CHECK (owner_type IN ('product', 'variant', 'order', 'customer', 'shop')),
+    owner_id         bigint NOT NULL CHECK (owner_id > 0),
+    namespace        text NOT NULL,
+    key              text NOT NULL,
+    type             text,
+    value            text,
+    value_json       jsonb,
+    updated_at       timestamptz,
+    is_active        boolean NOT NULL DEFAULT true,
+    first_synced_at  timestamptz NOT NULL DEFAULT now(),
+    last_synced_at   timestamptz NOT NULL DEFAULT now(),
+    deactivated_at   timestamptz,
+    PRIMARY KEY (shop_id, metafield_id),
+    CONSTRAINT metafields_deactivated_check CHECK (is_active = (deactivated_at IS NULL))
+);
+CREATE INDEX metafields_owner_idx ON shopify.metafields (shop_id, owner_type, owner_id);
+CREATE INDEX metafields_key_idx ON shopify.metafields (shop_id, namespace, key);
+COMMENT ON TABLE shopify.metafields IS
+    'Custom data of products, variants, orders, customers and the shop (resources product_metafields, variant_metafields, order_metafields, customer_metafields, shop_metafields)';
+COMMENT ON COLUMN shopify.metafields.owner_id IS 'The Shopify id of the product, variant, order, customer or shop the metafield belongs to';
+COMMENT ON COLUMN shopify.metafields.value IS 'The value as Shopify stores it (text)';
+COMMENT ON COLUMN shopify.metafields.value_json IS 'The value as jsonb where its type says it is JSON (json, list.*, money, measurements, rating, link, rich text); else NULL';
+
+CREATE TABLE shopify.customers (
+    shop_id           bigint NOT NULL REFERENCES shopify.stores (shop_id) ON DELETE CASCADE,
+    customer_id       bigint NOT NULL CHECK (customer_id > 0),
+    state             text,
+    created_at        timestamptz,
+    updated_at        timestamptz,
+    number_of_orders  bigint,
+    amount_spent      numeric,
+    currency          text,
+    tags              text,
+    email             text,
+    first_name        text,
+    last_name         text,
+    is_active         boolean NOT NULL DEFAULT true,
+    first_synced_at   timestamptz NOT NULL DEFAULT now(),
+    last_synced_at    timestamptz NOT NULL DEFAULT now(),
+    deactivated_at    timestamptz,
+    PRIMARY KEY (shop_id, customer_id),
+    CONSTRAINT customers_deactivated_check CHECK (is_active = (deactivated_at IS NULL))
+);
+COMMENT ON TABLE shopify.customers IS
+    'Mirror of the store''s customers (resource customers, opt-in with shopify_set_store_resources())';
+COMMENT ON COLUMN shopify.customers.state IS 'The customer account''s state: enabled, disabled, invited, declined';
+COMMENT ON COLUMN shopify.customers.amount_spent IS 'Total spent, exact, in currency';
+COMMENT ON COLUMN shopify.customers.email IS 'Personal data: kept only while shopify_sync.customer_personal_data is on';
+COMMENT ON COLUMN shopify.customers.first_name IS 'Personal data: kept only while shopify_sync.customer_personal_data is on';
+COMMENT ON COLUMN shopify.customers.last_name IS 'Personal data: kept only while shopify_sync.customer_personal_data is on';
+
+-- The keys a full sync of one of these resources was given, one row per
+-- page and table (the sweep's anti-join), as shopify.sync_seen is for variants.
+CREATE TABLE shopify.sync_seen_keys (
+    job_id  bigint NOT NULL REFERENCES shopify.sync_jobs (id) ON DELETE CASCADE,
+    tbl     text NOT NULL,
+    k1      bigint[] NOT NULL,
+    k2      bigint[]
+);
+CREATE INDEX sync_seen_keys_job_idx ON shopify.sync_seen_keys (job_id, tbl);
+COMMENT ON TABLE shopify.sync_seen_keys IS
+    'Internal: the keys each running full sync of locations, inventory levels, collections, metafields or customers has seen (for its final sweep)';
+ALTER TABLE shopify.sync_seen_keys ENABLE ROW LEVEL SECURITY;
+
+GRANT SELECT ON shopify.locations, shopify.inventory_levels, shopify.collections,
+    shopify.collection_products, shopify.metafields, shopify.customers TO PUBLIC;
+ALTER TABLE shopify.locations ENABLE ROW LEVEL SECURITY;
+ALTER TABLE shopify.inventory_levels ENABLE ROW LEVEL SECURITY;
+ALTER TABLE shopify.collections ENABLE ROW LEVEL SECURITY;
+ALTER TABLE shopify.collection_products ENABLE ROW LEVEL SECURITY;
+ALTER TABLE shopify.metafields ENABLE ROW LEVEL SECURITY;
+ALTER TABLE shopify.customers ENABLE ROW LEVEL SECURITY;
+CREATE POLICY locations_owner ON shopify.locations
+    USING (shop_id IN (SELECT s.shop_id FROM shopify.stores s WHERE s.owner = current_user));
+CREATE POLICY inventory_levels_owner ON shopify.inventory_levels
+    USING (shop_id IN (SELECT s.shop_id FROM shopify.stores s WHERE s.owner = current_user));
+CREATE POLICY collections_owner ON shopify.collections
+    USING (shop_id IN (SELECT s.shop_id FROM shopify.stores s WHERE s.owner = current_user));
+CREATE POLICY collection_products_owner ON shopify.collection_products
+    USING (shop_id IN (SELECT s.shop_id FROM shopify.stores s WHERE s.owner = current_user));
+CREATE POLICY metafields_owner ON shopify.metafields
+    USING (shop_id IN (SELECT s.shop_id FROM shopify.stores s WHERE s.owner = current_user));
+CREATE POLICY customers_owner ON shopify.customers
+    USING (shop_id IN (SELECT s.shop_id FROM shopify.stores s WHERE s.owner = current_user));
+COMMENT ON POLICY locations_owner ON shopify.locations IS 'A role sees only the locations of its own stores';
+COMMENT ON POLICY inventory_levels_owner ON shopify.inventory_levels IS 'A role sees only the inventory of its own stores';
+COMMENT ON POLICY collections_owner ON shopify.collections IS 'A role sees only the collections of its own stores';
+COMMENT ON POLICY collection_products_owner ON shopify.collection_products IS 'A role sees only the collections of its own stores';
+COMMENT ON POLICY metafields_owner ON shopify.metafields IS 'A role sees only the metafields of its own stores';
+COMMENT ON POLICY customers_owner ON shopify.customers IS 'A role sees only the customers of its own stores';
+
+SELECT pg_catalog.pg_extension_config_dump('shopify.locations', '');
+SELECT pg_catalog.pg_extension_config_dump('shopify.inventory_levels', '');
+SELECT pg_catalog.pg_extension_config_dump('shopify.collections', '');
+SELECT pg_catalog.pg_extension_config_dump('shopify.collection_products', '');
+SELECT pg_catalog.pg_extension_config_dump('shopify.metafields', '');
+SELECT pg_catalog.pg_extension_config_dump('shopify.customers', '');

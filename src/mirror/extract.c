@@ -157,51 +157,6 @@ target(XFrame *f)
 	return f->array ? f->node->elem : f->next;
 }
 
-static XValue *
-slot_values(XRecord *r, int slot)
-{
-	return slot == 0 ? r->v : r->v2;
-}
-
-static void
-set_value(XState *st, XRecord *rec, int slot, int f, XType type, const char *s, size_t len,
-		  bool append)
-{
-	XValue	   *v = &slot_values(rec, slot)[f];
-	MemoryContext old = MemoryContextSwitchTo(st->rec_cxt);
-	char	   *copy = NULL;
-
-	if (type == XT_STRING || type == XT_NUMBER || type == XT_BOOL)
-	{
-		/* de-escaped text: \u0000, or a lone surrogate, is not text */
-		if (type == XT_STRING &&
-			(memchr(s, '\0', len) != NULL ||
-			 pg_encoding_verifymbstr(GetDatabaseEncoding(), s, (int) len) != (int) len))
-			st->bad_string = true;
-		copy = palloc(len + 1);
-		memcpy(copy, s, len);
-		copy[len] = '\0';
-	}
-	if (append && (v->type != XT_ABSENT || v->more))
-	{
-		XValue	   *last = v;
-
-		while (last->more)
-			last = last->more;
-		last->more = palloc0(sizeof(XValue));
-		v = last->more;
-	}
-	else if (!append)
-	{
-		v->more = NULL;
-		v->list = false;
-	}
-	v->type = type;
-	v->s = copy;
-	v->len = (int) len;
-	MemoryContextSwitchTo(old);
-}
-
 /* A scalar: kept when its node is a field of the open record. */
 static int
 scalar(XState *st, XType type, const char *s, size_t len)
@@ -242,7 +197,7 @@ scalar(XState *st, XType type, const char *s, size_t len)
 		return 1;
 	for (int slot = 0; slot < 2; slot++)
 		if (n->field[slot] >= 0 && (slot == 0 || f->rec->v2))
-			set_value(st, f->rec, slot, n->field[slot], type, s, len,
+			x_set_value(st->rec_cxt, &st->bad_string, f->rec, slot, n->field[slot], type, s, len,
 					  n->multi[slot] || f->array);
 	return 1;
 }
@@ -277,7 +232,7 @@ mark_container(XState *st, XFrame *f, XNode *n)
 {
 	for (int slot = 0; slot < 2; slot++)
 		if (n->field[slot] >= 0 && f->rec && (slot == 0 || f->rec->v2))
-			set_value(st, f->rec, slot, n->field[slot], XT_CONTAINER, NULL, 0, false);
+			x_set_value(st->rec_cxt, &st->bad_string, f->rec, slot, n->field[slot], XT_CONTAINER, NULL, 0, false);
 }
 
 static bool
@@ -459,7 +414,7 @@ cb_start_array(void *ctx)
 		for (int slot = 0; slot < 2; slot++)
 			if (n->field[slot] >= 0 && (slot == 0 || f->rec->v2))
 			{
-				XValue	   *v = &slot_values(f->rec, slot)[n->field[slot]];
+				XValue	   *v = &x_slot_values(f->rec, slot)[n->field[slot]];
 
 				memset(v, 0, sizeof(*v));
 				v->list = true;

@@ -41,7 +41,7 @@ typedef struct XCompiled
 	struct XCompiled *next;
 } XCompiled;
 
-/* an XF_RAW field's container being kept as its JSON text (extract_raw.c) */
+/* an XF_RAW field's container being kept as its JSON text (extract_values.c) */
 typedef struct XRaw
 {
 	int			depth;			/* > 0: keeping; this many containers open */
@@ -53,6 +53,9 @@ typedef struct XRaw
 } XRaw;
 
 extern XNode *x_kid(XNode *n, const char *key, int len, bool create);
+extern XValue *x_slot_values(XRecord *r, int slot);
+extern void x_set_value(MemoryContext cxt, bool *bad_string, XRecord *rec, int slot, int f,
+						XType type, const char *s, size_t len, bool append);
 extern bool x_is_raw(const XNode *n);
 extern void x_raw_start(XRaw *r, MemoryContext cxt, XRecord *rec, XNode *n, char open);
 extern void x_raw_open(XRaw *r, char c);

@@ -35,6 +35,7 @@ typedef struct MirrorScope
 	int64		extra_pid;		/* this product's list also holds extra_ids */
 	const int64 *extra_ids;		/* (its earlier pages, a webhook's variant_gids) */
 	int			nextra;
+	int			position_offset;	/* children of extra_pid on pages before this one */
 } MirrorScope;
 
 extern void mirror_write(const char *doc, size_t len, const char *shape, int64 shop_id,
@@ -55,7 +56,7 @@ extern void mirror_forget_seen(int64 job_id);
 extern void mirror_write_objects(const char *doc, size_t len, bool bulk, int64 shop_id, const char *resource,
 								 const char *connection, int64 seen_job_id, MirrorCounts *out);
 extern int	mirror_sweep_objects(int64 shop_id, const char *resource, int64 job_id);
-extern bool mirror_keep_statistics(bool orders, int64 inserted);
+extern bool mirror_keep_statistics(const char *const *tables, int64 inserted);
 extern int	shopify_index_lookups_begin(void);
 extern void shopify_index_lookups_end(int level);
 

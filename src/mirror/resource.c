@@ -16,6 +16,8 @@
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
+
 #include "base/settings.h"
 #include "mirror/resource.h"
 
@@ -51,6 +53,7 @@ static const TableDecl products_table = {
 };
 
 const GqlListing gql_products = {
+	.node_type = "Product",
 	.resource = "products", .op = "Products", .count_op = "Count", .child_op = "ProductVariants",
 	.connection = "products", .sort_key = "UPDATED_AT", .count_field = "productsCount",
 	.single = "product",
@@ -88,6 +91,7 @@ static const ResourceDecl products = {
 /* ----- orders ----- */
 
 const GqlListing gql_orders = {
+	.node_type = "Order",
 	.resource = "orders", .op = "Orders", .count_op = "OrdersCount", .child_op = "OrderLines",
 	.connection = "orders", .sort_key = "UPDATED_AT", .count_field = "ordersCount",
 	.single = "order",
@@ -170,4 +174,54 @@ table_column(const TableDecl *t, const char *name)
 		if (strcmp(t->columns[c].name, name) == 0)
 			return c;
 	return -1;
+}
+
+Oid
+col_type(const ColumnDecl *c)
+{
+	switch (c->type)
+	{
+		case COL_ID:
+		case COL_INT8:
+		case COL_PARENT:
+			return INT8OID;
+		case COL_INT4:
+		case COL_POSITION:
+			return INT4OID;
+		case COL_NUMERIC:
+			return NUMERICOID;
+		case COL_BOOL:
+			return BOOLOID;
+		case COL_TIMESTAMPTZ:
+			return TIMESTAMPTZOID;
+		case COL_JSONB:
+			return JSONBOID;
+		default:
+			return TEXTOID;
+	}
+}
+
+bool
+col_byval(const ColumnDecl *c)
+{
+	Oid			t = col_type(c);
+
+	return t == INT8OID || t == INT4OID || t == BOOLOID || t == TIMESTAMPTZOID;
+}
+
+int
+col_typlen(const ColumnDecl *c)
+{
+	switch (col_type(c))
+	{
+		case INT8OID:
+		case TIMESTAMPTZOID:
+			return 8;
+		case INT4OID:
+			return 4;
+		case BOOLOID:
+			return 1;
+		default:
+			return -1;
+	}
 }

@@ -128,8 +128,11 @@ typedef struct GqlListing
 	const char *sort_key;		/* its sortKey (UPDATED_AT: changes come last) or NULL */
 	const char *count_field;	/* root count: "productsCount", or NULL */
 	const char *single;			/* root field of one node by id: "product" */
+	const char *node_type;		/* the nodes' GraphQL type: "Product" */
 	const char *fields;			/* a node's selection (without its children) */
 	const char *personal_fields;	/* added with customer_personal_data */
+	const char *since_version;	/* from this API version on ("2026-07"), ... */
+	const char *fields_since;	/* ... fields instead (what replaced a deprecated field) */
 	const char *child;			/* the child connection: "variants", or NULL */
 	const char *child_args;		/* further arguments of the child connection */
 	const char *child_var;		/* the variable of its page size: "variantsFirst" */
@@ -188,5 +191,9 @@ extern const ResourceDecl res_customers;
 
 /* the index of the column named name in t, or -1 */
 extern int	table_column(const TableDecl *t, const char *name);
+/* a column's PostgreSQL type */
+extern Oid	col_type(const ColumnDecl *c);
+extern bool col_byval(const ColumnDecl *c);
+extern int	col_typlen(const ColumnDecl *c);
 
 #endif

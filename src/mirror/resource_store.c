@@ -53,6 +53,7 @@ static const TableDecl locations_table = {
 };
 
 static const GqlListing gql_locations = {
+	.node_type = "Location",
 	.resource = "locations", .op = "Locations", .count_op = "LocationsCount",
 	.connection = "locations", .args = "includeInactive: true, includeLegacy: true",
 	.count_field = "locationsCount", .single = "location",
@@ -123,6 +124,7 @@ static const TableDecl levels_table = {
 };
 
 static const GqlListing gql_inventory_levels = {
+	.node_type = "Location",
 	.resource = "inventory_levels", .op = "InventoryLevels", .child_op = "LocationInventoryLevels",
 	.connection = "locations", .args = "includeInactive: true, includeLegacy: true",
 	.single = "location", .fields = "id",
@@ -149,15 +151,21 @@ const ResourceDecl res_inventory_levels = {
 
 /* ----- collections and the products in them ----- */
 
-/* custom or smart: a smart collection has rules (GraphQL's ruleSet) */
+/*
+ * custom or smart: a smart collection has rules — a ruleSet (before API
+ * version 2026-07), a source of conditions among its sources (from then on)
+ */
 static ComputeResult
 collection_kind(const TableDecl *t, const XRecord *rec, int col, Datum *out)
 {
 	const XValue *v = &rec->v[table_column(t, "rules")];
+	bool		smart;
 
 	if (v->type == XT_ABSENT)
 		return CR_PATH;
-	*out = CStringGetTextDatum(v->type == XT_CONTAINER ? "smart" : "custom");
+	smart = v->type == XT_CONTAINER && v->s != NULL &&
+		(v->s[0] == '{' || strstr(v->s, "\"CollectionConditionsSource\"") != NULL);
+	*out = CStringGetTextDatum(smart ? "smart" : "custom");
 	return CR_SET;
 }
 
@@ -167,7 +175,7 @@ static const ColumnDecl collection_columns[] = {
 	{"handle", "handle", NULL, COL_TEXT, 0},
 	{"kind", NULL, "", COL_TEXT, 0, "kind", collection_kind},
 	{"sort_order", "sortOrder", "sort_order", COL_ENUM, 0},
-	{"rules", "ruleSet", "", COL_JSONB, COLF_RAW},
+	{"rules", "ruleSet|sources", "", COL_JSONB, COLF_RAW},
 	{"updated_at", "updatedAt", "updated_at", COL_TIMESTAMPTZ, COLF_NEWER | COLF_REQUIRED},
 };
 
@@ -190,12 +198,24 @@ static const TableDecl memberships_table = {
 };
 
 static const GqlListing gql_collections = {
+	.node_type = "Collection",
 	.resource = "collections", .op = "Collections", .count_op = "CollectionsCount",
 	.child_op = "CollectionProducts",
 	.connection = "collections", .sort_key = "UPDATED_AT", .count_field = "collectionsCount",
 	.single = "collection",
 	.fields = "id title handle sortOrder updatedAt"
 	" ruleSet { appliedDisjunctively rules { column relation condition } }",
+	/* ruleSet is deprecated from 2026-07: its conditions are sources' now */
+	.since_version = "2026-07",
+	.fields_since = "id title handle sortOrder updatedAt"
+	" sources { __typename ... on CollectionConditionsSource { inclusion { matchType conditions { __typename"
+	" ... on CollectionSourceInclusionConditionProductTag { tagRelation: relation tags: values }"
+	" ... on CollectionSourceInclusionConditionProductTitle { titleRelation: relation titles: values }"
+	" ... on CollectionSourceInclusionConditionProductType { typeRelation: relation types: values }"
+	" ... on CollectionSourceInclusionConditionProductVendor { vendorRelation: relation vendors: values }"
+	" ... on CollectionSourceInclusionConditionVariantPrice { priceRelation: relation price: value { amount } }"
+	" ... on CollectionSourceInclusionConditionVariantInventory { inventoryRelation: relation inventory: value }"
+	" } } } }",
 	.child = "products", .child_args = "sortKey: COLLECTION_DEFAULT", .child_var = "productsFirst",
 	.child_fields = "id", .child_first = &collection_products_first, .bulk = true,
 };
@@ -278,6 +298,7 @@ static const char *const metafield_tables[] = {"shopify.metafields", NULL};
 static const ColumnDecl product_mf_columns[] = METAFIELD_COLUMNS("product");
 static const TableDecl product_mf_table = METAFIELDS_TABLE(product_mf_columns);
 static const GqlListing gql_product_mf = {
+	.node_type = "Product",
 	.resource = "product_metafields", .op = "ProductMetafields", .count_op = "Count",
 	.child_op = "ProductMetafieldsMore", .connection = "products", .sort_key = "UPDATED_AT",
 	.count_field = "productsCount", .single = "product", .fields = "id",
@@ -297,6 +318,7 @@ const ResourceDecl res_product_metafields = {
 static const ColumnDecl variant_mf_columns[] = METAFIELD_COLUMNS("variant");
 static const TableDecl variant_mf_table = METAFIELDS_TABLE(variant_mf_columns);
 static const GqlListing gql_variant_mf = {
+	.node_type = "ProductVariant",
 	.resource = "variant_metafields", .op = "VariantMetafields", .count_op = "VariantsCount",
 	.child_op = "VariantMetafieldsMore", .connection = "productVariants",
 	.count_field = "productVariantsCount", .single = "productVariant", .fields = "id",
@@ -316,6 +338,7 @@ const ResourceDecl res_variant_metafields = {
 static const ColumnDecl order_mf_columns[] = METAFIELD_COLUMNS("order");
 static const TableDecl order_mf_table = METAFIELDS_TABLE(order_mf_columns);
 static const GqlListing gql_order_mf = {
+	.node_type = "Order",
 	.resource = "order_metafields", .op = "OrderMetafields", .count_op = "OrdersCount",
 	.child_op = "OrderMetafieldsMore", .connection = "orders", .sort_key = "UPDATED_AT",
 	.count_field = "ordersCount", .single = "order", .fields = "id",
@@ -335,6 +358,7 @@ const ResourceDecl res_order_metafields = {
 static const ColumnDecl customer_mf_columns[] = METAFIELD_COLUMNS("customer");
 static const TableDecl customer_mf_table = METAFIELDS_TABLE(customer_mf_columns);
 static const GqlListing gql_customer_mf = {
+	.node_type = "Customer",
 	.resource = "customer_metafields", .op = "CustomerMetafields", .count_op = "CustomersCount",
 	.child_op = "CustomerMetafieldsMore", .connection = "customers", .sort_key = "UPDATED_AT",
 	.count_field = "customersCount", .single = "customer", .fields = "id",
@@ -355,6 +379,7 @@ const ResourceDecl res_customer_metafields = {
 static const ColumnDecl shop_mf_columns[] = METAFIELD_COLUMNS("shop");
 static const TableDecl shop_mf_table = METAFIELDS_TABLE(shop_mf_columns);
 static const GqlListing gql_shop_mf = {
+	.node_type = "Shop",
 	.resource = "shop_metafields", .op = "ShopMetafields", .child_op = "ShopMetafieldsMore",
 	.connection = NULL, .single = "shop", .fields = "id",
 	.child = "metafields", .child_var = "metafieldsFirst", .child_fields = METAFIELD_SELECTION,
@@ -393,6 +418,7 @@ static const TableDecl customers_table = {
 };
 
 static const GqlListing gql_customers = {
+	.node_type = "Customer",
 	.resource = "customers", .op = "Customers", .count_op = "CustomersCount",
 	.connection = "customers", .sort_key = "UPDATED_AT", .count_field = "customersCount",
 	.single = "customer",

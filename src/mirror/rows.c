@@ -410,6 +410,16 @@ node_rows(Builder *b, XRecord *rec)
 		}
 		emit(b, &nrow, rec);
 	}
+	else if (r->table == NULL && b->c->shape == RS_GRAPHQL_PAGE && r->child_table && !rec->not_object)
+	{
+		/* a node without a row of its own: whether its children are all here */
+		const XValue *m = &rec->v[b->c->n_more];
+
+		memset(&nrow, 0, sizeof(nrow));
+		nrow.parent_id = node_id(b, rec);
+		nrow.child_more = (m->type == XT_BOOL && m->len == 4) ? 1 : 0;
+		b->emit(b->arg, &nrow);
+	}
 	if (r->child_table && !rec->not_object)
 		for (int i = 0; i < rec->nchildren; i++)
 			child_row(b, rec, NULL, rec->children[i], i);

@@ -8,6 +8,7 @@
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
@@ -149,16 +150,20 @@ mirror_forget_seen(int64 job_id)
  * Tables that a 0.1.0 schema lacks are skipped.
  */
 bool
-mirror_keep_statistics(bool orders, int64 inserted)
+mirror_keep_statistics(const char *const *tables, int64 inserted)
 {
-	/* the tables, and the columns the writes look rows up by */
-	static const char *product_tables = "{shopify.products,shopify.bulk_products}";
-	static const char *order_tables = "{shopify.orders,shopify.order_lines}";
-	Oid			types[2] = {TEXTOID, INT8OID};
+	Oid			types[2] = {TEXTARRAYOID, INT8OID};
 	Datum		vals[2];
+	Datum		names[8];
+	int			n = 0;
 	char	   *stale;
 
-	vals[0] = CStringGetTextDatum(orders ? order_tables : product_tables);
+	/* the tables (products: and the bulk products staged), and the columns looked up by */
+	for (; tables[n] && n < 7; n++)
+		names[n] = CStringGetTextDatum(tables[n]);
+	if (n == 1 && strcmp(tables[0], "shopify.products") == 0)
+		names[n++] = CStringGetTextDatum("shopify.bulk_products");
+	vals[0] = PointerGetDatum(construct_array(names, n, TEXTOID, -1, false, TYPALIGN_INT));
 	vals[1] = Int64GetDatum(inserted);
 	if (shopify_spi_exec("SELECT string_agg(c.oid::regclass::text || CASE c.relname"
 						 "    WHEN 'products' THEN ' (sku_id, shop_id, product_id)'"

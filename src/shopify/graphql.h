@@ -7,6 +7,7 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "lib/stringinfo.h"
 
 #include "mirror/resource.h"
 
@@ -47,6 +48,7 @@ typedef struct GqlAnswer
 	bool	   *more_variants;
 	char	  **variants_cursor;
 	bool		product_null;
+	char	   *node_id;		/* a node's further children: the node's id */
 
 	int64		count;
 
@@ -74,6 +76,8 @@ typedef struct GqlPageSizes
 } GqlPageSizes;
 
 extern char *gql_path(void);
+extern char *gql_body(const char *query, const char *variables_json);
+extern void gql_json_str_or_null(StringInfo b, const char *s);
 extern char *gql_filter_since(bool has_since, TimestampTz since);
 extern char *gql_shop_query(void);
 extern char *gql_count_query(const GqlListing *l);

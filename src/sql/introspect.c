@@ -17,6 +17,7 @@
 #include "executor/spi.h"
 #include "shopify/declared.h"
 #include "shopify/gql_doc.h"
+#include "mirror/resource.h"
 #include "shopify/graphql.h"
 #include "base/settings.h"
 #include "base/util.h"
@@ -55,29 +56,44 @@ listing_documents(DocOut *o, const GqlListing *l)
 	GqlVar		pv[2];
 	GqlVar		fv[1];
 	char	   *page = gql_page_query(l);
+	char	   *child = l->child ? psprintf(", \"%s\": %d", l->child_var, 0) : "";
 
 	gql_page_sizes(l, &sz);
-	emit(o, psprintf("ShopifySync%s", l->count_op), gql_count_query(l),
-		 "{\"query\": \"" EXAMPLE_FILTER "\"}", NULL, 0, false);
+	if (l->child)
+		child = psprintf(", \"%s\": %d", l->child_var, sz.child_first);
+	if (l->count_field)
+		emit(o, psprintf("ShopifySync%s", l->count_op), gql_count_query(l),
+			 "{\"query\": \"" EXAMPLE_FILTER "\"}", NULL, 0, false);
 	pv[0].name = "first";
 	pv[0].value = sz.first;
 	pv[1].name = l->child_var;
 	pv[1].value = sz.child_first;
-	emit(o, psprintf("ShopifySync%s", l->op), page,
-		 psprintf("{\"first\": %d, \"%s\": %d, \"after\": null, \"query\": null}",
-				  sz.first, l->child_var, sz.child_first), pv, 2, false);
-	emit(o, psprintf("ShopifySync%s", l->op), page,
-		 psprintf("{\"first\": %d, \"%s\": %d, \"after\": \"eyJ0IjoiZXhhbXBsZSJ9\", \"query\": \"" EXAMPLE_FILTER "\"}",
-				  sz.first, l->child_var, sz.child_first), pv, 2, false);
-	fv[0].name = "first";
-	fv[0].value = sz.follow_first;
-	emit(o, psprintf("ShopifySync%s", l->child_op), gql_follow_query(l),
-		 psprintf("{\"id\": \"gid://shopify/%s/1\", \"first\": %d, \"after\": \"eyJ0IjoiZXhhbXBsZSJ9\"}",
-				  strcmp(l->resource, "orders") == 0 ? "Order" : "Product", sz.follow_first),
-		 fv, 1, false);
-	emit(o, psprintf("bulk:%s", l->resource), gql_bulk_query(l, NULL), "{}", NULL, 0, true);
-	emit(o, psprintf("bulk:%s:incremental", l->resource), gql_bulk_query(l, EXAMPLE_FILTER),
-		 "{}", NULL, 0, true);
+	if (l->connection)
+	{
+		emit(o, psprintf("ShopifySync%s", l->op), page,
+			 psprintf("{\"first\": %d%s, \"after\": null, \"query\": null}", sz.first, child),
+			 pv, l->child ? 2 : 1, false);
+		emit(o, psprintf("ShopifySync%s", l->op), page,
+			 psprintf("{\"first\": %d%s, \"after\": \"eyJ0IjoiZXhhbXBsZSJ9\", \"query\": \"" EXAMPLE_FILTER "\"}",
+					  sz.first, child), pv, l->child ? 2 : 1, false);
+	}
+	if (l->child)
+	{
+		fv[0].name = "first";
+		fv[0].value = sz.follow_first;
+		emit(o, psprintf("ShopifySync%s", l->child_op), gql_follow_query(l),
+			 psprintf("{%s\"first\": %d, \"after\": \"eyJ0IjoiZXhhbXBsZSJ9\"%s}",
+					  l->connection ? psprintf("\"id\": \"gid://shopify/%s/1\", ", l->node_type) : "",
+					  sz.follow_first,
+					  l->child_filter ? ", \"query\": \"" EXAMPLE_FILTER "\"" : ""),
+			 fv, 1, false);
+	}
+	if (l->bulk)
+	{
+		emit(o, psprintf("bulk:%s", l->resource), gql_bulk_query(l, NULL), "{}", NULL, 0, true);
+		emit(o, psprintf("bulk:%s:incremental", l->resource), gql_bulk_query(l, EXAMPLE_FILTER),
+			 "{}", NULL, 0, true);
+	}
 }
 
 /* each declared resource's page document, first and incremental */
@@ -127,8 +143,8 @@ shopify_graphql_documents(PG_FUNCTION_ARGS)
 	o.ts = rsinfo->setResult;
 	o.desc = rsinfo->setDesc;
 	emit(&o, "ShopifySyncShop", gql_shop_query(), "{}", NULL, 0, false);
-	listing_documents(&o, &gql_products);
-	listing_documents(&o, &gql_orders);
+	for (int i = 0; resource_builtins[i]; i++)
+		listing_documents(&o, resource_builtins[i]->gql);
 	emit(&o, "ShopifySyncBulkStart", gql_bulk_start_query(),
 		 "{\"query\": \"{ products { edges { node { id } } } }\"}", NULL, 0, false);
 	emit(&o, "ShopifySyncBulkStatus", gql_bulk_status_query(),

@@ -203,6 +203,13 @@ handle_variants(SyncTask *t)
 
 	if (!sync_graphql_usable(t, t->cur, GQL_FOLLOW, &a))
 		return;
+	if (p->product_id == 0 && a.node_id)
+	{
+		/* the shop: its id comes with its first page */
+		const char *slash = strrchr(a.node_id, '/');
+
+		p->product_id = slash ? strtoll(slash + 1, NULL, 10) : 0;
+	}
 	product_done = a.product_null || !a.has_next || a.end_cursor == NULL;
 	all_done = product_done && t->npending == 1;
 
@@ -212,6 +219,7 @@ handle_variants(SyncTask *t)
 	 * product_null, is left to the full sync's sweep.)
 	 */
 	scope = palloc0(sizeof(MirrorScope));
+	scope->position_offset = p->nids;
 	if (product_done)
 	{
 		scope->extra_pid = p->product_id;
@@ -245,6 +253,8 @@ handle_variants(SyncTask *t)
 	else
 		sync_advance_page(t, t->page_next);
 }
+
+static void handle_count(SyncTask *t);
 
 static void
 handle_shop(SyncTask *t)
@@ -290,6 +300,29 @@ handle_shop(SyncTask *t)
 		}
 		return;
 	}
+	if (t->tables && t->listing->connection == NULL)
+	{
+		/* one node (the shop): straight to its children's pages */
+		MemoryContext old = MemoryContextSwitchTo(t->cxt);
+
+		t->pending = palloc0(sizeof(PendingVariants));
+		t->npending = 1;
+		t->page_next = NULL;
+		t->cursor = NULL;
+		MemoryContextSwitchTo(old);
+		if (!sync_choose_tables_path(t, -1, NULL, err, sizeof(err)))
+		{
+			sync_retry_after_db_error(t, "database", err);
+			return;
+		}
+		sync_prepare_variants(t);
+		return;
+	}
+	if (t->tables && t->listing->count_field == NULL)
+	{
+		handle_count(t);		/* no count to ask for: choose the path */
+		return;
+	}
 	sync_prepare_count(t);
 }
 
@@ -300,7 +333,7 @@ handle_count(SyncTask *t)
 	bool		bulk = false;
 	char		err[512];
 
-	if (t->api != API_REST)
+	if (t->api != API_REST && t->stage == STAGE_COUNT)
 	{
 		GqlAnswer	a;
 
@@ -308,7 +341,8 @@ handle_count(SyncTask *t)
 			return;
 		count = a.count > PG_INT32_MAX ? PG_INT32_MAX : (int) a.count;
 	}
-	if (!sync_record_count(t, &count, &bulk, err, sizeof(err)))
+	if (t->tables ? !sync_choose_tables_path(t, count, &bulk, err, sizeof(err)) :
+		!sync_record_count(t, &count, &bulk, err, sizeof(err)))
 	{
 		sync_retry_after_db_error(t, "database", err);
 		return;

@@ -288,3 +288,72 @@ path_choose_objects(int count, bool full_sync, int page_size, double page_cost,
 						   out->bulk ? "pages" : "bulk", out->bulk ? pages_s : bulk_s,
 						   count, pages, page_size, page_cost);
 }
+
+/*
+ * The path of a sync of a resource declared as tables (locations, inventory
+ * levels, collections, metafields, customers): nodes listed (its count, -1
+ * when it has none) and children; stored: the rows the store already has
+ * of it (-1: none known).  Incremental syncs page; a listing that cannot be
+ * exported pages; a first full sync whose size is not known takes a bulk
+ * operation; otherwise the expected times compare: pages (their points at
+ * the restore rate, a round trip each, and the follow-up pages of nodes
+ * with more children than a page carries) against a bulk operation.
+ */
+void
+path_choose_tables(const GqlListing *l, int nodes, int64 stored_nodes, int64 stored_children,
+				   bool full_sync, double restore_rate, double bucket, PathChoice *out)
+{
+	GqlPageSizes sz;
+	double		children,
+				pages,
+				follows,
+				points,
+				pages_s,
+				bulk_s,
+				restore;
+	int64		size;
+
+	memset(out, 0, sizeof(*out));
+	if (!full_sync)
+	{
+		out->reason = pstrdup("pages: an incremental sync lists only what changed");
+		return;
+	}
+	if (!l->bulk)
+	{
+		out->reason = psprintf("pages: %s are listed by pages only", l->resource);
+		return;
+	}
+	size = Max((int64) nodes, stored_nodes) + Max(stored_children, 0);
+	if (shopify_bulk_threshold != SHOPIFY_BULK_AUTO)
+	{
+		out->bulk = shopify_bulk_threshold == 0 ||
+			(shopify_bulk_threshold > 0 && size > shopify_bulk_threshold);
+		out->reason = psprintf("%s: shopify_sync.bulk_threshold = %d (%lld objects)",
+							   out->bulk ? "bulk" : "pages", shopify_bulk_threshold, (long long) size);
+		return;
+	}
+	if (nodes < 0 && stored_nodes <= 0 && stored_children <= 0)
+	{
+		out->bulk = true;
+		out->reason = pstrdup("bulk: a first full sync (the listing's size is not known; a bulk operation's time hardly depends on it)");
+		return;
+	}
+	gql_page_sizes(l, &sz);
+	if (nodes < 0)
+		nodes = (int) Min(stored_nodes, PG_INT32_MAX);
+	children = stored_children >= 0 ? stored_children : 0;
+	pages = Max(1.0, ceil((double) nodes / Max(sz.first, 1)));
+	follows = l->child ? Max(0.0, children - (double) nodes * sz.child_first) / Max(sz.follow_first, 1) : 0;
+	points = pages * sz.cost + follows * sz.follow_cost;
+	restore = restore_rate > 0 ? restore_rate : 100.0;
+	bucket = bucket > 0 ? bucket : 1000.0;
+	pages_s = Max(Max(0.0, points - bucket) / restore, (pages + follows) * 0.4);
+	bulk_s = 15.0 + 0.002 * (nodes + children);
+	out->bulk = bulk_s < pages_s;
+	out->reason = psprintf("%s: expected %.0f s, %s %.0f s (%d %s, %.0f children; pages: %.0f of %d and %.0f follow-ups, %.0f points at %.0f points/s; bulk: 15 s + 2 ms per object)",
+						   out->bulk ? "bulk" : "pages", out->bulk ? bulk_s : pages_s,
+						   out->bulk ? "pages" : "bulk", out->bulk ? pages_s : bulk_s,
+						   nodes, l->connection ? l->connection : l->single, children, pages, sz.first,
+						   follows, points, restore);
+}

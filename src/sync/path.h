@@ -7,6 +7,8 @@
 
 #include "postgres.h"
 
+#include "mirror/resource.h"
+
 /* what a finished job measured, to learn from */
 typedef struct PathSample
 {
@@ -34,6 +36,9 @@ typedef struct PathChoice
 extern void path_choose(int64 shop_id, bool orders, int count, bool can_bulk,
 						double restore_rate, double bucket, PathChoice *out);
 extern void path_learn(int64 shop_id, const PathSample *s);
+extern void path_choose_tables(const GqlListing *l, int nodes, int64 stored_nodes,
+							   int64 stored_children, bool full_sync, double restore_rate,
+							   double bucket, PathChoice *out);
 extern void path_choose_objects(int count, bool full_sync, int page_size, double page_cost,
 								double restore_rate, PathChoice *out);
 

@@ -16,8 +16,10 @@
 #include "postgres.h"
 
 #include "datatype/timestamp.h"
+#include "utils/hsearch.h"
 
 #include "mirror/mirror.h"
+#include "mirror/resource.h"
 #include "sync/path.h"
 #include "sync/queue.h"
 #include "shopify/client.h"
@@ -58,6 +60,9 @@ typedef struct SyncTask
 	SyncApi		api;
 	bool		orders;			/* resource orders (else products, or objects) */
 	bool		objects;		/* a declared resource (shopify.objects) */
+	bool		tables;			/* a built-in resource written from its declaration */
+	const ResourceDecl *res;	/* a built-in resource's declaration (else NULL) */
+	HTAB	   *positions;		/* tables, bulk: children counted per node */
 	char	   *resource;		/* its name */
 	char	   *definition;		/* declared: its query (NULL: it is gone) */
 	DeclaredQuery decl;			/* declared: the query read, its page document */

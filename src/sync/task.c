@@ -51,6 +51,7 @@
 #include "sync/pages.h"
 #include "sync/task.h"
 #include "sync/write.h"
+#include "mirror/rows.h"
 
 SyncTask *
 sync_task_create(const ClaimedJob *job, const char *token, int slot)
@@ -65,18 +66,22 @@ sync_task_create(const ClaimedJob *job, const char *token, int slot)
 	t->shop_id = job->shop_id;
 	strlcpy(t->shop_domain, job->shop_domain, sizeof(t->shop_domain));
 	t->resource = pstrdup(job->resource ? job->resource : "products");
-	t->orders = strcmp(t->resource, "orders") == 0;
-	t->objects = !t->orders && strcmp(t->resource, "products") != 0;
+	t->res = resource_builtin(t->resource);
+	t->orders = t->res && t->res->kind == RESOURCE_ORDERS;
+	t->tables = t->res && t->res->kind == RESOURCE_TABLES;
+	t->objects = (t->res == NULL);
 	if (t->objects && job->definition)
 	{
 		t->definition = pstrdup(job->definition);
 		declared_read(t->definition, job->incremental, &t->decl);
 	}
-	t->listing = t->orders ? &gql_orders : &gql_products;
+	t->listing = t->res ? t->res->gql : &gql_products;
+	if (t->tables)
+		t->positions = rows_position_table(cxt);
 	t->api = strcmp(job->api, "bulk") == 0 ? API_BULK :
 		strcmp(job->api, "rest") == 0 ? API_REST : API_GRAPHQL;
 	t->full_sync = job->full_sync;
-	if (t->objects && !job->incremental)
+	if ((t->objects && !job->incremental) || (t->tables && t->res->incremental == NULL))
 		t->full_sync = true;	/* its connection is listed whole every time */
 	t->sync_inventory = job->sync_inventory;
 	t->has_since = job->has_updated_since && t->full_sync == job->full_sync;
@@ -99,7 +104,8 @@ sync_task_create(const ClaimedJob *job, const char *token, int slot)
 		else
 			sync_prepare_bulk_start(t, 0);
 	}
-	else if (t->pages_fetched > 0 || t->total_products >= 0)
+	else if ((t->pages_fetched > 0 || t->total_products >= 0) &&
+			 !(t->tables && t->listing->connection == NULL))
 		sync_prepare_pages(t);	/* a resumed job: straight to its next page */
 	else
 		sync_prepare_shop(t);

@@ -28,6 +28,7 @@
 #include "base/log.h"
 #include "base/util.h"
 #include "mirror/mirror.h"
+#include "mirror/tables.h"
 #include "sync/path.h"
 #include "base/settings.h"
 #include "sync/calls.h"
@@ -171,6 +172,51 @@ objects_path_tx(void *arg)
 	queue_set_path(t->job_id, choice.bulk ? "bulk" : "graphql", choice.reason, NULL);
 }
 
+/*
+ * A resource declared as tables: the count's call recorded (when there was
+ * one: the current call), its path chosen from the count and the rows the
+ * store has (path_choose_tables()), and whether its full sync records what
+ * it sees for a sweep (not when the store has none of its rows).
+ */
+static void
+tables_path_tx(void *arg)
+{
+	InfoWork   *w = (InfoWork *) arg;
+	SyncTask   *t = w->t;
+	PathChoice	choice;
+	int64		nodes,
+				children;
+
+	if (t->stage == STAGE_COUNT)
+	{
+		shopify_call_flush_log(t->cur, t->shop_id, t->job_id);
+		count_call(t, t->cur);
+		if (w->count >= 0)
+			queue_set_total(t->job_id, w->count);
+	}
+	mirror_tables_count(t->res, t->shop_id, t->job_id, false, &nodes, &children);
+	t->sweep = (nodes > 0 || children > 0) ? 1 : 2;
+	path_choose_tables(t->listing, w->count, nodes, children, t->full_sync,
+					   t->shop->cost_known ? t->shop->cost_restore_rate : -1,
+					   t->shop->cost_known ? t->shop->cost_maximum : -1, &choice);
+	w->bulk = choice.bulk;
+	queue_set_path(t->job_id, choice.bulk ? "bulk" : "graphql", choice.reason, choice.estimate);
+}
+
+bool
+sync_choose_tables_path(SyncTask *t, int count, bool *bulk, char *err, size_t errlen)
+{
+	InfoWork	w = {t, count, false};
+	int			sqlstate;
+
+	if (!shopify_run_in_tx("shopify_sync: choosing the path", tables_path_tx, &w,
+						   err, errlen, &sqlstate))
+		return false;
+	if (bulk)
+		*bulk = w.bulk;
+	return true;
+}
+
 /* A declared resource: pages or a bulk operation (path_choose_objects()). */
 bool
 sync_choose_objects_path(SyncTask *t, bool *bulk, char *err, size_t errlen)
@@ -234,7 +280,8 @@ log_page(PageWork *w)
 	{
 		ShopifyJson j;
 		char	   *msg = psprintf("%d %s of page %d could not be stored",
-								   w->counts.failed, t->orders ? "order(s)" : "variant(s)",
+								   w->counts.failed, t->orders ? "order(s)" : t->res &&
+								   t->res->kind == RESOURCE_PRODUCTS ? "variant(s)" : "row(s)",
 								   w->totals.pages_fetched);
 
 		sj_init(&j);
@@ -257,7 +304,7 @@ log_completed(PageWork *w)
 	sj_init(&j);
 	sj_str(&j, "sync_type", t->full_sync ? "full_sync" : "incremental_sync");
 	sj_str(&j, "api", t->api == API_REST ? "rest" : t->api == API_GRAPHQL ? "graphql" : "bulk");
-	if (t->objects)
+	if (t->objects || t->tables)
 	{
 		sj_str(&j, "resource", t->resource);
 		sj_int(&j, "nodes_fetched", tt->products_fetched);
@@ -295,7 +342,7 @@ log_completed(PageWork *w)
 	sj_num(&j, t->orders ? "orders_per_second" : "variants_per_second",
 		   tt->seconds > 0 ? tt->variants_processed / tt->seconds : 0);
 	sj_finish(&j);
-	if (t->objects)
+	if (t->objects || t->tables)
 		msg = psprintf("%s sync completed: %d objects (%d created, %d updated, %d unchanged, %d failed, %d deactivated) in %.1f s",
 					   t->resource, tt->variants_processed, tt->variants_created, tt->variants_updated,
 					   tt->variants_unchanged, tt->variants_failed, tt->variants_deactivated,
@@ -386,6 +433,34 @@ keep_pending_ids(SyncTask *t, const MirrorCounts *c)
 	MemoryContextSwitchTo(old);
 }
 
+/* A payload of a resource declared as tables (tables.c). */
+static void
+write_tables(SyncTask *t, PageWork *w)
+{
+	TablesWrite tw;
+
+	memset(&tw, 0, sizeof(tw));
+	tw.r = t->res;
+	tw.shape = w->bulk ? RS_BULK : strcmp(w->shape, "graphql_product") == 0 ? RS_GRAPHQL_ONE :
+		RS_GRAPHQL_PAGE;
+	tw.shop_id = t->shop_id;
+	tw.seen_job_id = (t->full_sync && t->sweep == 1) ? t->job_id : 0;
+	tw.personal = shopify_customer_personal_data;
+	tw.positions = t->positions;
+	if (tw.shape == RS_GRAPHQL_ONE)
+	{
+		tw.children_only = true;
+		if (w->scope)
+		{
+			tw.position_offset = w->scope->position_offset;
+			tw.complete_node = w->scope->extra_pid;
+			tw.extra_keys = w->scope->extra_ids;
+			tw.nextra = w->scope->nextra;
+		}
+	}
+	mirror_write_tables(w->doc, w->len, &tw, &w->counts);
+}
+
 static void
 page_tx(void *arg)
 {
@@ -421,13 +496,23 @@ page_tx(void *arg)
 	}
 
 	/* a full product sync into a store without older rows sweeps nothing */
-	if (t->full_sync && !t->orders && !t->objects && t->sweep == 0)
+	if (t->full_sync && t->tables && t->sweep == 0)
+	{
+		int64		nodes,
+					children;
+
+		mirror_tables_count(t->res, t->shop_id, t->job_id, true, &nodes, &children);
+		t->sweep = (nodes > 0 || children > 0) ? 1 : 2;
+	}
+	else if (t->full_sync && !t->orders && !t->objects && t->sweep == 0)
 		t->sweep = mirror_has_older_rows(t->shop_id, t->job_id) ? 1 : 2;
 	if (w->len > 0)
 	{
 		int64		seen = (t->full_sync && t->sweep == 1) || (!t->full_sync && w->bulk) ? t->job_id : 0;
 
-		if (t->objects)
+		if (t->tables)
+			write_tables(t, w);
+		else if (t->objects)
 			mirror_write_objects(w->doc, w->len, w->bulk, t->shop_id, t->resource,
 								 t->decl.connection, t->full_sync ? t->job_id : 0, &w->counts);
 		else if (t->orders)
@@ -444,7 +529,7 @@ page_tx(void *arg)
 		t->inserted_since_analyze += w->counts.created;
 		/* (the tables are analyzed after 1,000 inserts at the earliest) */
 		if (t->inserted_since_analyze >= 1000 && !t->objects &&
-			mirror_keep_statistics(t->orders, t->inserted_since_analyze))
+			mirror_keep_statistics(t->res->tables, t->inserted_since_analyze))
 			t->inserted_since_analyze = 0;
 	}
 
@@ -488,6 +573,13 @@ page_tx(void *arg)
 	 */
 	if (t->orders)
 		w->deactivated = 0;
+	else if (t->tables && t->full_sync && t->sweep == 1)
+		w->deactivated = mirror_sweep_tables(t->res, t->shop_id, t->job_id);
+	else if (t->tables)
+	{
+		w->deactivated = 0;
+		mirror_forget_seen_keys(t->job_id);
+	}
 	else if (t->objects)
 		w->deactivated = t->full_sync ? mirror_sweep_objects(t->shop_id, t->resource, t->job_id) : 0;
 	else if (t->full_sync && t->sweep == 1)
@@ -510,7 +602,7 @@ page_tx(void *arg)
 	t->sample.nodes = w->totals.products_fetched;
 	t->sample.restore_rate = t->shop->cost_known ? t->shop->cost_restore_rate : -1;
 	t->sample.bucket = t->shop->cost_known ? t->shop->cost_maximum : -1;
-	if (t->api != API_REST && !t->objects)
+	if (t->api != API_REST && !t->objects && !t->tables)
 		path_learn(t->shop_id, &t->sample);
 	log_completed(w);
 	w->outcome = PAGE_COMPLETED;

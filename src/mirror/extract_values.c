@@ -1,5 +1,7 @@
 /*
- * extract_raw.c — a kept field's object or array as its JSON text.
+ * extract_values.c — how the streaming pass (extract.c) keeps a value in
+ * its record: a scalar's text (several, where a path crosses an array),
+ * and a kept field's object or array as its JSON text.
  *
  * A field declared XF_RAW (a column of type jsonb: a smart collection's
  * rules) keeps whatever stands at its path: a scalar as usual, a container
@@ -14,6 +16,52 @@
 #include "utils/json.h"
 
 #include "mirror/extract_trie.h"
+
+/* Keep a scalar (type, s, len) as field f of rec (slot 1: a jsonl child's). */
+XValue *
+x_slot_values(XRecord *r, int slot)
+{
+	return slot == 0 ? r->v : r->v2;
+}
+
+void
+x_set_value(MemoryContext cxt, bool *bad_string, XRecord *rec, int slot, int f, XType type,
+			const char *s, size_t len, bool append)
+{
+	XValue	   *v = &x_slot_values(rec, slot)[f];
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	char	   *copy = NULL;
+
+	if (type == XT_STRING || type == XT_NUMBER || type == XT_BOOL)
+	{
+		/* de-escaped text: \u0000, or a lone surrogate, is not text */
+		if (type == XT_STRING &&
+			(memchr(s, '\0', len) != NULL ||
+			 pg_encoding_verifymbstr(GetDatabaseEncoding(), s, (int) len) != (int) len))
+			*bad_string = true;
+		copy = palloc(len + 1);
+		memcpy(copy, s, len);
+		copy[len] = '\0';
+	}
+	if (append && (v->type != XT_ABSENT || v->more))
+	{
+		XValue	   *last = v;
+
+		while (last->more)
+			last = last->more;
+		last->more = palloc0(sizeof(XValue));
+		v = last->more;
+	}
+	else if (!append)
+	{
+		v->more = NULL;
+		v->list = false;
+	}
+	v->type = type;
+	v->s = copy;
+	v->len = (int) len;
+	MemoryContextSwitchTo(old);
+}
 
 bool
 x_is_raw(const XNode *n)
