@@ -186,6 +186,27 @@ TO PUBLIC;
 SELECT pg_catalog.pg_extension_config_dump('shopify.resource_definitions', '');
 SELECT pg_catalog.pg_extension_config_dump('shopify.objects', '');
 
+
+-- Orders name their customer (shopify._orders() returns it too).
+ALTER TABLE shopify.orders ADD COLUMN customer_id bigint;
+COMMENT ON COLUMN shopify.orders.customer_id IS 'The customer who placed the order (NULL: a guest checkout); join shopify.customers when the store syncs customers';
+CREATE INDEX orders_customer_idx ON shopify.orders (shop_id, customer_id) WHERE customer_id IS NOT NULL;
+DROP FUNCTION shopify._orders(jsonb, text);
+CREATE FUNCTION shopify._orders(doc jsonb, shape text,
+    OUT kind text, OUT ok boolean, OUT error text, OUT order_id bigint, OUT name text,
+    OUT created_at timestamptz, OUT processed_at timestamptz, OUT updated_at timestamptz,
+    OUT cancelled_at timestamptz, OUT financial_status text, OUT fulfillment_status text,
+    OUT currency text, OUT total_price numeric, OUT subtotal_price numeric,
+    OUT total_tax numeric, OUT total_discounts numeric, OUT total_refunded numeric,
+    OUT line_id bigint, OUT sku_id bigint, OUT product_id bigint, OUT quantity integer,
+    OUT price numeric, OUT lines_complete boolean, OUT customer_id bigint)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'shopify_order_rows'
+LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION shopify._orders(jsonb, text) IS
+    'Internal: an orders payload (shape rest_orders, rest_order, graphql_orders, graphql_order or bulk_orders) as order and line rows; invalid ones come out with ok = false and the reason; lines_complete: the payload carries all of the order''s lines';
+REVOKE ALL ON FUNCTION shopify._orders(jsonb, text) FROM PUBLIC;
+
 -------------------------------------------------------------------------------
 -- The rest of the store (built-in resources declared in mirror/resource_store.c):
 -- locations, inventory levels, collections and their products, metafields,
@@ -388,3 +409,21 @@ SELECT pg_catalog.pg_extension_config_dump('shopify.collections', '');
 SELECT pg_catalog.pg_extension_config_dump('shopify.collection_products', '');
 SELECT pg_catalog.pg_extension_config_dump('shopify.metafields', '');
 SELECT pg_catalog.pg_extension_config_dump('shopify.customers', '');
+
+CREATE FUNCTION shopify_customer_data(shop_id bigint, customer_id bigint)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'shopify_customer_data'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION shopify_customer_data(bigint, bigint) IS
+    'Every row held about one customer (customers/data_request): the customer, their metafields, their orders with lines, the stored deliveries that name them';
+GRANT EXECUTE ON FUNCTION shopify_customer_data(bigint, bigint) TO PUBLIC;
+
+-- The rows a payload of a resource declared as tables becomes (tests, operators).
+CREATE FUNCTION shopify._resource_rows(resource text, shape text, doc text,
+    OUT tbl text, OUT ok boolean, OUT error text, OUT "row" jsonb)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'shopify_resource_rows'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION shopify._resource_rows(text, text, text) IS
+    'Internal: the rows a payload (shape rest_page, rest_one, graphql_page, graphql_one or bulk) of a built-in resource would write, with ok and the reason a row would fail; writes nothing';
+REVOKE ALL ON FUNCTION shopify._resource_rows(text, text, text) FROM PUBLIC;

@@ -154,6 +154,7 @@ CREATE TABLE shopify.orders (
     is_active           boolean NOT NULL DEFAULT true,
     first_synced_at     timestamptz NOT NULL DEFAULT now(),
     last_synced_at      timestamptz NOT NULL DEFAULT now(),
+    customer_id         bigint,
     CONSTRAINT orders_order_id_check CHECK (order_id > 0),
     CONSTRAINT orders_line_item_count_check CHECK (line_item_count >= 0)
 );
@@ -179,6 +180,8 @@ CREATE INDEX order_lines_shop_sku_idx ON shopify.order_lines (shop_id, sku_id);
 COMMENT ON TABLE shopify.orders IS
     'Mirror of the store''s orders: one row per order, amounts in the shop currency; no customer data';
 COMMENT ON COLUMN shopify.orders.name IS 'Order name as shown in Shopify, e.g. #1001';
+COMMENT ON COLUMN shopify.orders.customer_id IS 'The customer who placed the order (NULL: a guest checkout); join shopify.customers when the store syncs customers';
+CREATE INDEX orders_customer_idx ON shopify.orders (shop_id, customer_id) WHERE customer_id IS NOT NULL;
 COMMENT ON COLUMN shopify.orders.financial_status IS 'paid, pending, authorized, partially_paid, partially_refunded, refunded, voided (REST words, also for GraphQL syncs)';
 COMMENT ON COLUMN shopify.orders.fulfillment_status IS 'NULL (unfulfilled), partial, fulfilled or restocked (REST words, also for GraphQL syncs)';
 COMMENT ON COLUMN shopify.orders.total_refunded IS 'Sum of the order''s successful refunds';
@@ -636,7 +639,7 @@ CREATE FUNCTION shopify._orders(doc jsonb, shape text,
     OUT currency text, OUT total_price numeric, OUT subtotal_price numeric,
     OUT total_tax numeric, OUT total_discounts numeric, OUT total_refunded numeric,
     OUT line_id bigint, OUT sku_id bigint, OUT product_id bigint, OUT quantity integer,
-    OUT price numeric, OUT lines_complete boolean)
+    OUT price numeric, OUT lines_complete boolean, OUT customer_id bigint)
 RETURNS SETOF record
 AS 'MODULE_PATHNAME', 'shopify_order_rows'
 LANGUAGE C STABLE STRICT PARALLEL SAFE;
@@ -1254,3 +1257,21 @@ SELECT pg_catalog.pg_extension_config_dump('shopify.collections', '');
 SELECT pg_catalog.pg_extension_config_dump('shopify.collection_products', '');
 SELECT pg_catalog.pg_extension_config_dump('shopify.metafields', '');
 SELECT pg_catalog.pg_extension_config_dump('shopify.customers', '');
+
+CREATE FUNCTION shopify_customer_data(shop_id bigint, customer_id bigint)
+RETURNS jsonb
+AS 'MODULE_PATHNAME', 'shopify_customer_data'
+LANGUAGE C VOLATILE;
+COMMENT ON FUNCTION shopify_customer_data(bigint, bigint) IS
+    'Every row held about one customer (customers/data_request): the customer, their metafields, their orders with lines, the stored deliveries that name them';
+GRANT EXECUTE ON FUNCTION shopify_customer_data(bigint, bigint) TO PUBLIC;
+
+-- The rows a payload of a resource declared as tables becomes (tests, operators).
+CREATE FUNCTION shopify._resource_rows(resource text, shape text, doc text,
+    OUT tbl text, OUT ok boolean, OUT error text, OUT "row" jsonb)
+RETURNS SETOF record
+AS 'MODULE_PATHNAME', 'shopify_resource_rows'
+LANGUAGE C STABLE STRICT;
+COMMENT ON FUNCTION shopify._resource_rows(text, text, text) IS
+    'Internal: the rows a payload (shape rest_page, rest_one, graphql_page, graphql_one or bulk) of a built-in resource would write, with ok and the reason a row would fail; writes nothing';
+REVOKE ALL ON FUNCTION shopify._resource_rows(text, text, text) FROM PUBLIC;

@@ -320,6 +320,15 @@ shopify_have_orders(void)
 	return OidIsValid(nsp) && OidIsValid(get_relname_relid("orders", nsp));
 }
 
+/* Does the schema have the rest of the store's tables (0.4.0 and later)? */
+bool
+shopify_have_store_tables(void)
+{
+	Oid			nsp = get_namespace_oid("shopify", true);
+
+	return OidIsValid(nsp) && OidIsValid(get_relname_relid("locations", nsp));
+}
+
 /* A one-dimensional array of n values of type typ (dn: their nulls). */
 Datum
 shopify_array_of(Datum *d, bool *dn, int n, Oid typ)

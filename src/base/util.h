@@ -61,6 +61,7 @@ extern int64 shopify_job_access(int64 job_id, int flags, const ShopifyCaller *ca
 
 extern void shopify_require_args(FunctionCallInfo fcinfo, int nargs, const char *const *names);
 extern bool shopify_have_orders(void);
+extern bool shopify_have_store_tables(void);
 extern Datum shopify_array_of(Datum *d, bool *dn, int n, Oid typ);
 extern Datum shopify_int8_array(int64 *ids, int n);
 

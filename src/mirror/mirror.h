@@ -57,6 +57,8 @@ extern void mirror_write_objects(const char *doc, size_t len, bool bulk, int64 s
 								 const char *connection, int64 seen_job_id, MirrorCounts *out);
 extern int	mirror_sweep_objects(int64 shop_id, const char *resource, int64 job_id);
 extern bool mirror_keep_statistics(const char *const *tables, int64 inserted);
+extern char *mirror_customer_redact(int64 shop_id, int64 customer_id, int64 but_event);
+extern char *mirror_customer_data(int64 shop_id, int64 customer_id);
 extern int	shopify_index_lookups_begin(void);
 extern void shopify_index_lookups_end(int level);
 

@@ -49,7 +49,7 @@ enum
 {
 	O_ID, O_NAME, O_CREATED, O_PROCESSED, O_UPDATED, O_CANCELLED, O_FINANCIAL,
 	O_FULFILLMENT, O_DISPLAY_FULFILLMENT, O_CURRENCY, O_TOTAL, O_SUBTOTAL, O_TAX,
-	O_DISCOUNTS, O_REFUNDED_SET, O_LINES_MORE,
+	O_DISCOUNTS, O_REFUNDED_SET, O_LINES_MORE, O_CUSTOMER,
 	NOFIELDS
 };
 
@@ -70,6 +70,7 @@ static const XFieldDecl order_fields[NOFIELDS] = {
 	[O_DISCOUNTS] = {"total_discounts|totalDiscountsSet.shopMoney.amount"},
 	[O_REFUNDED_SET] = {"totalRefundedSet.shopMoney.amount"},
 	[O_LINES_MORE] = {"lineItems.pageInfo.hasNextPage"},
+	[O_CUSTOMER] = {"customer.id"},
 };
 
 enum
@@ -386,6 +387,16 @@ order_row(Builder *b, const XRecord *o, int64 *order_id)
 	n[OROW_LINES_COMPLETE] = false;
 	if (b->shape->x.jsonl)
 		v[OROW_LINES_COMPLETE] = BoolGetDatum(false);
+	/* the customer (null: a guest checkout, or none any more) */
+	{
+		int64		cid;
+
+		if (!o->not_object && id_of(&o->v[O_CUSTOMER], &cid))
+		{
+			v[OROW_CUSTOMER_ID] = Int64GetDatum(cid);
+			n[OROW_CUSTOMER_ID] = false;
+		}
+	}
 
 	/* the first reason, in the order the checks are made */
 	if (*order_id <= 0)

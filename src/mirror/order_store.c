@@ -105,12 +105,12 @@ orow_id(ORow *r, int col)
 const int	order_cols[NORDERCOLS] = {
 	OROW_NAME, OROW_CREATED, OROW_PROCESSED, OROW_UPDATED, OROW_CANCELLED, OROW_FINANCIAL,
 	OROW_FULFILLMENT, OROW_CURRENCY, OROW_TOTAL, OROW_SUBTOTAL, OROW_TAX, OROW_DISCOUNTS,
-	OROW_REFUNDED
+	OROW_REFUNDED, OROW_CUSTOMER_ID
 };
 const char *const order_names[NORDERCOLS] = {
 	"name", "created_at", "processed_at", "updated_at", "cancelled_at", "financial_status",
 	"fulfillment_status", "currency", "total_price", "subtotal_price", "total_tax",
-	"total_discounts", "total_refunded"
+	"total_discounts", "total_refunded", "customer_id"
 };
 
 const int	line_cols[NLINECOLS] = {OROW_SKU_ID, OROW_PRODUCT_ID, OROW_QUANTITY, OROW_PRICE};
@@ -125,6 +125,7 @@ ocol_type(int c)
 		case OROW_LINE_ID:
 		case OROW_SKU_ID:
 		case OROW_PRODUCT_ID:
+		case OROW_CUSTOMER_ID:
 			return INT8OID;
 		case OROW_QUANTITY:
 			return INT4OID;

@@ -35,7 +35,7 @@ typedef struct ORows
 
 /* order columns probed and compared, in this order (after order_id, shop_id),
  * and the line columns */
-#define NORDERCOLS 13
+#define NORDERCOLS 14
 #define NLINECOLS 4
 extern const int order_cols[NORDERCOLS];
 extern const char *const order_names[NORDERCOLS];

@@ -98,7 +98,8 @@ const GqlListing gql_orders = {
 	.fields = "id name createdAt processedAt updatedAt cancelledAt displayFinancialStatus"
 	" displayFulfillmentStatus currencyCode totalPriceSet { shopMoney { amount currencyCode } }"
 	" subtotalPriceSet { shopMoney { amount } } totalTaxSet { shopMoney { amount } }"
-	" totalDiscountsSet { shopMoney { amount } } totalRefundedSet { shopMoney { amount } }",
+	" totalDiscountsSet { shopMoney { amount } } totalRefundedSet { shopMoney { amount } }"
+	" customer { id }",
 	.child = "lineItems", .child_var = "linesFirst",
 	.child_fields = "id sku title quantity variant { id } product { id } originalUnitPriceSet { shopMoney { amount } }",
 	.child_first = &shopify_graphql_lines_first, .bulk = true,

@@ -143,6 +143,26 @@ typedef struct GqlListing
 	bool		bulk;			/* may be listed by a bulk operation */
 } GqlListing;
 
+/* ----- webhooks ----- */
+
+/* what a webhook topic does to a resource declared as tables */
+typedef enum WebhookAction
+{
+	WH_UPSERT,					/* the payload is a row (a node with what children it
+								 * carries, or a child table's row of its own) */
+	WH_DELETE_NODE,				/* payload id: the node's row goes, and its children */
+	WH_DELETE_CHILDREN,			/* payload id: the child rows whose column is it go */
+	WH_NOTE						/* nothing of it is mirrored: noted */
+} WebhookAction;
+
+typedef struct WebhookDecl
+{
+	const char *topic;
+	WebhookAction action;
+	const char *column;			/* WH_DELETE_CHILDREN: the child table's column */
+	const char *note;			/* WH_NOTE: why */
+} WebhookDecl;
+
 /* ----- the resource ----- */
 
 typedef struct ResourceDecl
@@ -166,6 +186,7 @@ typedef struct ResourceDecl
 	const char *rest_wrapper;	/* REST object (webhook): {"product": {...}} */
 	const char *rest_children;	/* REST: where a node's children are ("variants.*") */
 	const char *child_check;	/* a child's own parent id, if it has one, must match */
+	const WebhookDecl *webhooks;	/* RESOURCE_TABLES: what each topic does, {NULL} ended */
 	bool		children_required;	/* a node without its children's list fails */
 } ResourceDecl;
 

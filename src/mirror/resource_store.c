@@ -64,6 +64,10 @@ static const GqlListing gql_locations = {
 
 static const char *const location_tables[] = {"shopify.locations", NULL};
 static const char *const location_topics[] = {"locations/create", "locations/update", "locations/delete", NULL};
+static const WebhookDecl location_webhooks[] = {
+	{"locations/create", WH_UPSERT}, {"locations/update", WH_UPSERT},
+	{"locations/delete", WH_DELETE_NODE}, {NULL}
+};
 
 const ResourceDecl res_locations = {
 	.name = "locations", .kind = RESOURCE_TABLES,
@@ -71,7 +75,7 @@ const ResourceDecl res_locations = {
 	.tables = location_tables, .topics = location_topics,
 	.deletes = DELETES_SWEEP, .child_deletes = DELETES_NONE,
 	.gql = &gql_locations, .connection = "locations",
-	.table = &locations_table,
+	.table = &locations_table, .webhooks = location_webhooks,
 	.node_record = "location", .rest_key = "locations", .rest_wrapper = "location",
 };
 
@@ -137,6 +141,11 @@ static const GqlListing gql_inventory_levels = {
 static const char *const level_tables[] = {"shopify.inventory_levels", NULL};
 static const char *const level_topics[] = {"inventory_levels/update", "inventory_items/update",
 "inventory_items/delete", NULL};
+static const WebhookDecl level_webhooks[] = {
+	{"inventory_levels/update", WH_UPSERT},
+	{"inventory_items/update", WH_NOTE, NULL, "an inventory item's own fields are not mirrored (its levels are)"},
+	{"inventory_items/delete", WH_DELETE_CHILDREN, "inventory_item_id"}, {NULL}
+};
 
 const ResourceDecl res_inventory_levels = {
 	.name = "inventory_levels", .kind = RESOURCE_TABLES,
@@ -145,7 +154,7 @@ const ResourceDecl res_inventory_levels = {
 	.deletes = DELETES_NONE, .child_deletes = DELETES_SWEEP,
 	.gql = &gql_inventory_levels, .connection = "locations",
 	.incremental = "updated_at",
-	.child_table = &levels_table,
+	.child_table = &levels_table, .webhooks = level_webhooks,
 	.node_record = "location", .rest_key = "inventory_levels", .rest_wrapper = "inventory_level",
 };
 
@@ -223,6 +232,10 @@ static const GqlListing gql_collections = {
 static const char *const collection_tables[] = {"shopify.collections", "shopify.collection_products", NULL};
 static const char *const collection_topics[] = {"collections/create", "collections/update",
 "collections/delete", NULL};
+static const WebhookDecl collection_webhooks[] = {
+	{"collections/create", WH_UPSERT}, {"collections/update", WH_UPSERT},
+	{"collections/delete", WH_DELETE_NODE}, {NULL}
+};
 
 const ResourceDecl res_collections = {
 	.name = "collections", .kind = RESOURCE_TABLES,
@@ -231,7 +244,7 @@ const ResourceDecl res_collections = {
 	.deletes = DELETES_SWEEP, .child_deletes = DELETES_CHILD_LIST,
 	.gql = &gql_collections, .connection = "collections",
 	.incremental = "updated_at",
-	.table = &collections_table, .child_table = &memberships_table,
+	.table = &collections_table, .child_table = &memberships_table, .webhooks = collection_webhooks,
 	.node_record = "collection", .rest_key = "collections", .rest_wrapper = "collection",
 };
 
@@ -429,6 +442,10 @@ static const GqlListing gql_customers = {
 
 static const char *const customer_tables[] = {"shopify.customers", NULL};
 static const char *const customer_topics[] = {"customers/create", "customers/update", "customers/delete", NULL};
+static const WebhookDecl customer_webhooks[] = {
+	{"customers/create", WH_UPSERT}, {"customers/update", WH_UPSERT},
+	{"customers/delete", WH_DELETE_NODE}, {NULL}
+};
 
 const ResourceDecl res_customers = {
 	.name = "customers", .kind = RESOURCE_TABLES,
@@ -437,6 +454,6 @@ const ResourceDecl res_customers = {
 	.deletes = DELETES_SWEEP, .child_deletes = DELETES_NONE,
 	.gql = &gql_customers, .connection = "customers", .incremental = "updated_at",
 	.personal_data = true,
-	.table = &customers_table,
+	.table = &customers_table, .webhooks = customer_webhooks,
 	.node_record = "customer", .rest_key = "customers", .rest_wrapper = "customer",
 };

@@ -33,11 +33,9 @@ col_path(const ColumnDecl *c, bool graphql)
 		default:
 			break;
 	}
-	if (c->path == NULL)
-		return NO_PATH;
 	if (!graphql && c->rest != NULL)
 		return c->rest[0] ? c->rest : NO_PATH;
-	return c->path;
+	return c->path ? c->path : NO_PATH;
 }
 
 static int

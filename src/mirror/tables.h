@@ -6,6 +6,7 @@
 
 #include "postgres.h"
 
+#include "datatype/timestamp.h"
 #include "utils/hsearch.h"
 
 #include "mirror/mirror.h"
@@ -33,5 +34,11 @@ extern void mirror_tables_count(const ResourceDecl *r, int64 shop_id, int64 job_
 								int64 *nodes, int64 *children);
 extern int	mirror_sweep_tables(const ResourceDecl *r, int64 shop_id, int64 job_id);
 extern void mirror_forget_seen_keys(int64 job_id);
+
+/* tables_events.c */
+extern const WebhookDecl *mirror_table_webhook(const ResourceDecl *r, const char *topic);
+extern char *mirror_apply_table_webhook(const ResourceDecl *r, const WebhookDecl *wh, int64 shop_id,
+										const char *payload, TimestampTz at, bool personal,
+										MirrorCounts *counts);
 
 #endif

@@ -104,6 +104,7 @@ shopify_sync(PG_FUNCTION_ARGS)
 	int64		shop_id;
 	bool		full_sync;
 	List	   *resources;
+	List	   *chosen;
 	ListCell   *lc;
 
 	if (PG_ARGISNULL(0))
@@ -120,9 +121,6 @@ shopify_sync(PG_FUNCTION_ARGS)
 	shopify_elevate(&elev);
 	shopify_spi_connect();
 	shopify_store_access(shop_id, STORE_REQUIRE_ACTIVE | STORE_REQUIRE_TOKEN, &caller, &store);
-	if (!PG_ARGISNULL(1))
-		resources = checked_names(PG_GETARG_ARRAYTYPE_P(1), "resources");
-	else
 	{
 		Oid			types[1] = {INT8OID};
 		Datum		vals[1] = {Int64GetDatum(shop_id)};
@@ -132,7 +130,27 @@ shopify_sync(PG_FUNCTION_ARGS)
 		shopify_spi_exec("SELECT resources FROM shopify.stores WHERE shop_id = $1",
 						 1, types, vals, NULL, true);
 		d = shopify_spi_value(0, 1, &isnull);
-		resources = checked_names(DatumGetArrayTypeP(d), "the store's resources");
+		chosen = checked_names(DatumGetArrayTypeP(d), "the store's resources");
+	}
+	resources = PG_ARGISNULL(1) ? chosen : checked_names(PG_GETARG_ARRAYTYPE_P(1), "resources");
+	/* personal data only for stores that chose it */
+	foreach(lc, resources)
+	{
+		const ResourceDecl *r = resource_builtin(lfirst(lc));
+		bool		found = false;
+		ListCell   *c2;
+
+		if (r == NULL || !r->personal_data)
+			continue;
+		foreach(c2, chosen)
+			found |= strcmp(lfirst(c2), r->name) == 0;
+		if (!found)
+			ereport(ERROR,
+					(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+					 errmsg("store " INT64_FORMAT " does not sync %s", shop_id, r->name),
+					 errdetail("%s holds personal data: a store syncs it only once it is chosen.", r->name),
+					 errhint("Add it to the store's resources: shopify_set_store_resources(" INT64_FORMAT
+							 ", ARRAY[..., '%s']).", shop_id, r->name)));
 	}
 	foreach(lc, resources)
 	{

@@ -268,9 +268,34 @@ shopify_store(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(result);
 }
 
+/*
+ * The rest of the store's figures (0.4.0): locations, units available per
+ * location, collections; customers and the share of them who ordered more
+ * than once, when the store syncs customers.
+ */
+#define STORE_STATS \
+	"  || jsonb_build_object('location_count', (SELECT count(*) FROM shopify.locations l" \
+	"                                             WHERE l.shop_id = s.shop_id AND l.is_active)," \
+	"       'inventory_by_location', (SELECT coalesce(jsonb_agg(jsonb_build_object(" \
+	"             'location_id', l.location_id, 'name', l.name, 'available', coalesce(i.units, 0))" \
+	"             ORDER BY l.location_id), '[]')" \
+	"           FROM shopify.locations l LEFT JOIN (SELECT location_id, sum(available) AS units" \
+	"                  FROM shopify.inventory_levels WHERE shop_id = s.shop_id AND is_active" \
+	"                 GROUP BY location_id) i USING (location_id)" \
+	"          WHERE l.shop_id = s.shop_id AND l.is_active)," \
+	"       'collection_count', (SELECT count(*) FROM shopify.collections c" \
+	"                             WHERE c.shop_id = s.shop_id AND c.is_active))" \
+	"  || CASE WHEN 'customers' = ANY(s.resources) THEN (SELECT jsonb_build_object(" \
+	"       'customer_count', count(*)," \
+	"       'repeat_customer_rate', CASE WHEN count(*) FILTER (WHERE number_of_orders > 0) > 0" \
+	"            THEN round(count(*) FILTER (WHERE number_of_orders > 1)::numeric" \
+	"                       / count(*) FILTER (WHERE number_of_orders > 0), 4) ELSE 0 END)" \
+	"       FROM shopify.customers cu WHERE cu.shop_id = s.shop_id AND cu.is_active)" \
+	"       ELSE '{}'::jsonb END"
+
 /* the statistics query; with_orders false: a 0.1.0 schema, no order mirror */
 static const char *
-stats_query(bool with_orders)
+stats_query(bool with_orders, bool with_store)
 {
 	static const char *full = "SELECT jsonb_build_object("
 		"  'shop_id', s.shop_id, 'shop_domain', s.shop_domain,"
@@ -333,6 +358,22 @@ stats_query(bool with_orders)
 		"             FROM shopify.products WHERE shop_id = s.shop_id) p"
 		" WHERE s.shop_id = $1";
 
+	if (with_orders && with_store)
+	{
+		/* the same, and the rest of the store */
+		static char *store = NULL;
+
+		if (store == NULL)
+		{
+			const char *from = strstr(full, "  FROM shopify.stores s,");
+
+			store = MemoryContextAlloc(TopMemoryContext, strlen(full) + strlen(STORE_STATS) + 1);
+			memcpy(store, full, from - full);
+			strcpy(store + (from - full), STORE_STATS);
+			strcat(store, from);
+		}
+		return store;
+	}
 	return with_orders ? full : products_only;
 }
 
@@ -367,7 +408,8 @@ shopify_store_stats(PG_FUNCTION_ARGS)
 	shopify_elevate(&elev);
 	shopify_spi_connect();
 	shopify_store_access(PG_GETARG_INT64(0), 0, &caller, &store);
-	shopify_spi_exec(stats_query(shopify_have_orders()), 1, types, vals, NULL, true);
+	shopify_spi_exec(stats_query(shopify_have_orders(), shopify_have_store_tables()), 1, types, vals,
+					 NULL, true);
 	result = spi_jsonb_result(fcxt);
 	shopify_spi_finish();
 	shopify_restore(&elev);

@@ -22,6 +22,7 @@
 #include "shopify/rest.h"
 #include "base/settings.h"
 #include "sync/calls.h"
+#include "sync/choose.h"
 #include "sync/pages.h"
 #include "sync/write.h"
 

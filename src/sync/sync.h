@@ -5,6 +5,7 @@
  *   task.c    the task's life, driven by the worker loop; dispatches answers
  *   bulk.c    the bulk operation's stages: start, poll, streamed download
  *   pages.c   what a page's (or the shop's, the count's) answer means
+ *   choose.c  the shop's details, the count and the path, recorded
  *   write.c   the transactions: a page, the job's end, notes
  *   calls.c   the calls prepared, the prefetch, the slot's state
  *   path.c    the choice of path, and what it learns

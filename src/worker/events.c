@@ -20,6 +20,13 @@
  *   app/uninstalled     the store is disconnected, as by shopify_disconnect().
  *   shop/redact         the store and everything mirrored, queued or logged
  *                       for it is deleted.
+ *   locations/create|update|delete, inventory_levels/update,
+ *   inventory_items/update|delete, collections/create|update|delete,
+ *   customers/create|update|delete  as their resources declare them
+ *       (mirror/resource_store.c, tables_events.c), for stores that sync them.
+ *   customers/redact    every row held about the customer is erased
+ *       (mirror/customers.c); customers/data_request is kept, and answered
+ *       by shopify_customer_data().
  *   bulk_operations/finish  the sync waiting for that operation polls at once.
  *   anything else       marked processed with a note.
  * A failing event is retried with backoff (2^attempts s, at most 5 min) and
@@ -41,6 +48,7 @@
 #include "base/log.h"
 #include "mirror/mirror.h"
 #include "mirror/resource.h"
+#include "mirror/tables.h"
 #include "base/settings.h"
 #include "worker/maintenance.h"
 #include "base/txn.h"
@@ -264,6 +272,75 @@ apply_bulk_finished(EventWork *w)
 					   shopify_spi_text(0, 2) ? shopify_spi_text(0, 2) : "finished");
 }
 
+/*
+ * A topic of a resource declared as tables (locations, inventory,
+ * collections, customers): applied as its declaration says, when the store
+ * syncs that resource (a store that did not choose customers keeps none).
+ */
+static void
+apply_table(EventWork *w, const ResourceDecl *res)
+{
+	Oid			types[2] = {INT8OID, TEXTOID};
+	Datum		vals[2] = {Int64GetDatum(w->id), CStringGetTextDatum(res->name)};
+	const WebhookDecl *wh = mirror_table_webhook(res, w->topic);
+	bool		isnull;
+	char	   *payload;
+	TimestampTz at;
+
+	if (shopify_spi_exec("SELECT e.payload::text, coalesce(e.triggered_at, e.received_at),"
+						 "       $2 = ANY(s.resources)"
+						 "  FROM shopify.webhook_events e JOIN shopify.stores s USING (shop_id)"
+						 " WHERE e.id = $1",
+						 2, types, vals, NULL, false) != 1)
+		elog(ERROR, "webhook event " INT64_FORMAT " vanished", w->id);
+	payload = shopify_spi_text(0, 1);
+	at = DatumGetTimestampTz(shopify_spi_value(0, 2, &isnull));
+	if (!DatumGetBool(shopify_spi_value(0, 3, &isnull)) || wh == NULL)
+	{
+		w->outcome = "ignored";
+		w->note = psprintf("ignored: the store does not sync %s (shopify_set_store_resources)", res->name);
+		return;
+	}
+	w->note = mirror_apply_table_webhook(res, wh, w->shop_id, payload, at,
+										 shopify_customer_personal_data, &w->counts);
+	w->outcome = "applied";
+}
+
+/* customers/redact: every row held about the customer is erased. */
+static void
+apply_customer_redact(EventWork *w)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		vals[1] = {Int64GetDatum(w->id)};
+	bool		isnull;
+	Datum		d;
+
+	shopify_spi_exec("SELECT CASE WHEN payload->'customer'->>'id' ~ '^[0-9]{1,18}$'"
+					 "            THEN (payload->'customer'->>'id')::bigint END"
+					 "  FROM shopify.webhook_events WHERE id = $1", 1, types, vals, NULL, false);
+	d = shopify_spi_value(0, 1, &isnull);
+	if (isnull)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("customers/redact without a customer id")));
+	w->note = mirror_customer_redact(w->shop_id, DatumGetInt64(d), w->id);
+	w->outcome = "redacted";
+}
+
+/* customers/data_request: kept; shopify_customer_data() answers it. */
+static void
+apply_customer_data_request(EventWork *w)
+{
+	Oid			types[1] = {INT8OID};
+	Datum		vals[1] = {Int64GetDatum(w->id)};
+
+	shopify_spi_exec("SELECT payload->'customer'->>'id' FROM shopify.webhook_events WHERE id = $1",
+					 1, types, vals, NULL, false);
+	w->outcome = "kept";
+	w->note = psprintf("data request kept: SELECT shopify_customer_data(" INT64_FORMAT ", %s) answers it",
+					   w->shop_id, shopify_spi_text(0, 1) ? shopify_spi_text(0, 1) : "<customer id>");
+}
+
 /* shop/redact: everything of the store goes. */
 static void
 apply_redact(EventWork *w)
@@ -325,6 +402,10 @@ event_tx(void *arg)
 		w->note = psprintf("store disconnected: %d jobs cancelled, %d variants and %d orders deactivated",
 						   r.jobs, r.products, r.orders);
 	}
+	else if (strcmp(w->topic, "customers/redact") == 0)
+		apply_customer_redact(w);	/* for disconnected stores too */
+	else if (strcmp(w->topic, "customers/data_request") == 0)
+		apply_customer_data_request(w);
 	else if (!active)
 	{
 		w->outcome = "skipped";
@@ -340,6 +421,8 @@ event_tx(void *arg)
 	}
 	else if (res != NULL && res->kind == RESOURCE_ORDERS)
 		apply_order(w);
+	else if (res != NULL && res->kind == RESOURCE_TABLES)
+		apply_table(w, res);
 	else if (strcmp(w->topic, "bulk_operations/finish") == 0)
 		apply_bulk_finished(w);
 	else

@@ -16,6 +16,7 @@
 
 #include "base/log.h"
 #include "base/settings.h"
+#include "mirror/resource.h"
 #include "base/util.h"
 #include "worker/maintenance.h"
 
@@ -54,6 +55,30 @@ shopify_disconnect_core(int64 shop_id, const char *shop_domain, const char *by,
 		r->objects = shopify_spi_exec("UPDATE shopify.objects SET is_active = false, deactivated_at = now()"
 									  " WHERE shop_id = $1 AND is_active",
 									  1, types, vals, NULL, false);
+	/* the rest of the store (0.4.0 and later): every table a resource declares */
+	r->store_rows = 0;
+	if (shopify_have_store_tables())
+	{
+		const char *done[16];
+		int			ndone = 0;
+
+		for (int i = 0; resource_builtins[i]; i++)
+			if (resource_builtins[i]->kind == RESOURCE_TABLES)
+				for (int k = 0; resource_builtins[i]->tables[k]; k++)
+				{
+					const char *t = resource_builtins[i]->tables[k];
+					bool		seen = false;
+
+					for (int d = 0; d < ndone; d++)
+						seen |= strcmp(done[d], t) == 0;
+					if (seen || ndone == lengthof(done))
+						continue;
+					done[ndone++] = t;
+					r->store_rows += shopify_spi_exec(psprintf("UPDATE %s SET is_active = false, deactivated_at = now()"
+															   " WHERE shop_id = $1 AND is_active", t),
+													  1, types, vals, NULL, false);
+				}
+	}
 	r->events = shopify_spi_exec("UPDATE shopify.webhook_events SET processed = true,"
 								 "  processed_at = now(), note = 'store disconnected'"
 								 " WHERE shop_id = $1 AND NOT processed",
@@ -75,6 +100,7 @@ shopify_disconnect_core(int64 shop_id, const char *shop_domain, const char *by,
 	sj_int(&d, "products_deactivated", r->products);
 	sj_int(&d, "orders_deactivated", r->orders);
 	sj_int(&d, "objects_deactivated", r->objects);
+	sj_int(&d, "store_rows_deactivated", r->store_rows);
 	sj_int(&d, "webhook_events_processed", r->events);
 	sj_bool(&d, "store_deactivated", r->deactivated);
 	sj_num(&d, "duration_ms", r->seconds * 1000.0);

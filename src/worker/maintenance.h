@@ -13,6 +13,7 @@ typedef struct DisconnectResult
 	int			products;
 	int			orders;
 	int			objects;
+	int			store_rows;		/* locations, inventory, collections, metafields, customers */
 	int			events;
 	bool		deactivated;
 	double		seconds;
