@@ -257,9 +257,9 @@ is($node->safe_psql('app', "SELECT note FROM shopify.webhook_events WHERE shop_i
 	'', 'unknown topics are stored') if 0;
 ok(wait_until(sub {
 	$node->safe_psql('app', "SELECT count(*) FROM shopify.webhook_events WHERE shop_id = $sx AND NOT processed") eq '0' }, 20),
-	'unknown topics are marked processed');
+	'deliveries of a resource the store does not sync are marked processed');
 like($node->safe_psql('app', "SELECT note FROM shopify.webhook_events WHERE shop_id = $sx AND topic = 'customers/create' LIMIT 1"),
-	qr/not handled/, 'with a note');
+	qr/ignored: the store does not sync customers/, 'with a note (customers are opt-in)');
 $node->safe_psql('app', "ALTER SYSTEM RESET shopify_sync.webhook_rate_limit");
 $node->safe_psql('app', "ALTER SYSTEM RESET shopify_sync.webhook_rate_burst");
 $node->reload;

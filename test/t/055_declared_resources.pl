@@ -43,7 +43,12 @@ sub sqlstate_of
 # ---- the built-in resources, and shopify_sync() over them
 my $res = q1("SELECT string_agg(name || ':' || kind || ':' || array_to_string(tables, ','), ' ' ORDER BY name)"
 	  . " FROM shopify_resources()");
-is($res, 'orders:built-in:shopify.orders,shopify.order_lines products:built-in:shopify.products',
+is($res, 'collections:built-in:shopify.collections,shopify.collection_products'
+	  . ' customer_metafields:built-in:shopify.metafields customers:built-in:shopify.customers'
+	  . ' inventory_levels:built-in:shopify.inventory_levels locations:built-in:shopify.locations'
+	  . ' order_metafields:built-in:shopify.metafields orders:built-in:shopify.orders,shopify.order_lines'
+	  . ' product_metafields:built-in:shopify.metafields products:built-in:shopify.products'
+	  . ' shop_metafields:built-in:shopify.metafields variant_metafields:built-in:shopify.metafields',
 	'shopify_resources() lists the built-in resources with their tables');
 is(q1("SELECT webhook_topics FROM shopify_resources() WHERE name = 'orders'"),
 	'{orders/create,orders/updated,orders/cancelled}', 'and the webhook topics that carry them');
