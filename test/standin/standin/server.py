@@ -30,8 +30,10 @@ from .stats import Stats, UNAUTH
 # Handler modules register their routes on import; add new ones here.
 from . import rest, control, graphql, bulk  # noqa: E402
 from . import orders_gen, orders_rest, orders_graphql, draft_orders  # noqa: E402
+from . import store_gen, store_graphql, store_rest, store_control  # noqa: E402
 from . import inject  # noqa: E402
-HANDLER_MODULES = (rest, control, graphql, bulk, orders_rest, orders_graphql, inject)
+HANDLER_MODULES = (rest, control, graphql, bulk, orders_rest, orders_graphql, store_graphql,
+                   store_rest, store_control, inject)
 
 INVALID_TOKEN = ("[API] Invalid API key or access token "
                  "(unrecognized login or wrong password)")
@@ -148,6 +150,10 @@ class State:
                     draft_orders.generate(shop, cfg.get("draft_orders"))
                 except (AttributeError, TypeError, ValueError) as e:
                     raise ConfigError("bad draft_orders config of %s: %s" % (cfg["domain"], e))
+                try:
+                    store_gen.generate(shop, cfg)
+                except (AttributeError, TypeError, ValueError) as e:
+                    raise ConfigError("bad store config of %s: %s" % (cfg["domain"], e))
             except catalog.IdSpaceError as e:
                 raise ConfigError(str(e))
             with self.lock:
@@ -163,6 +169,12 @@ class State:
         if cfg.get("orders"):
             log("shop %s: %d orders generated in %.2fs"
                 % (shop.domain, len(shop.orders), shop.orders.gen_seconds))
+        if any(cfg.get(k) is not None for k in store_gen.KEYS):
+            st = shop.store
+            log("shop %s: %d locations, %d inventory levels, %d collections, %d metafields, "
+                "%d customers generated in %.2fs"
+                % (shop.domain, len(st.locations), sum(len(v) for v in st.levels.values()),
+                   len(st.collections), len(st.metafields), len(st.customers), st.gen_seconds))
         return shop
 
     @staticmethod
