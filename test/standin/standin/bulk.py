@@ -275,10 +275,12 @@ class BulkOp:
                                     late.append(cl)
                         put(pl)
                         self.roots += 1
+                        floor = 0           # siblings keep their order (positions)
                         for cl in late:
                             if shuffle and rng.random() < HOLD_P:
-                                heapq.heappush(held, (len(offsets) + rng.randint(
-                                    1, HOLD_MAX), seq, cl))
+                                floor = max(floor, len(offsets) + rng.randint(1, HOLD_MAX))
+                            if floor:
+                                heapq.heappush(held, (floor, seq, cl))
                                 seq += 1
                             else:
                                 put(cl)

@@ -283,7 +283,9 @@ def gen_collections(shop, book, cfg):
                     c2 = rng.choice([c for c in ("TAG", "VENDOR", "TYPE")
                                      if c != c1 and any(vals[c])] or [c1])
                     rules.append((c2, "EQUALS", rng.choice([x for x in vals[c2] if x])))
-                for _ in range(rng.randint(0, 1)):
+                # one extra rule each until every kind has come (then 0 or 1)
+                n_extra = rng.randint(0, 1)
+                for _ in range(1 if extra_k < len(EXTRA_RULES) else n_extra):
                     rules.append(_extra_rule(rng, shop, EXTRA_RULES[extra_k % len(EXTRA_RULES)]))
                     extra_k += 1
             c.rules = list(dict.fromkeys(rules))
