@@ -113,6 +113,7 @@ class StoreBook:
         self.customer_orders = {}    # customer id -> [order ids]
         self.collects = {}           # (collection id, product id) -> collect id (REST)
         self.has_inventory = False   # levels are kept (config key "inventory")
+        self.currency = shop.currency
         self.gen_seconds = 0.0
         self._cache = {}
 

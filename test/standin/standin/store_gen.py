@@ -14,6 +14,7 @@ figures).  Inventory levels split each variant's inventory_quantity over
 Metafield types go round-robin through METAFIELD_TYPES, so every type
 appears once there are as many metafields as types.
 """
+import gc
 import json
 import random
 import time
@@ -590,6 +591,19 @@ def generate(shop, cfg):
     t0 = time.monotonic()
     book = StoreBook(shop)
     book.currency = shop.currency
+    gc_was = gc.isenabled()
+    gc.disable()            # hundreds of thousands of records, no cycles among them
+    try:
+        _generate(shop, cfg, book)
+    finally:
+        if gc_was:
+            gc.enable()
+    shop.store = book
+    book.gen_seconds = time.monotonic() - t0
+    return book
+
+
+def _generate(shop, cfg, book):
     with shop.lock:
         book.index_catalog()
         for key, fn in (("locations", gen_locations), ("inventory", gen_inventory),
@@ -604,6 +618,8 @@ def generate(shop, cfg):
                 fn(shop, book, sub)
             except (TypeError, KeyError) as e:
                 raise ValueError("bad %s config: %s" % (key, e))
-    shop.store = book
-    book.gen_seconds = time.monotonic() - t0
-    return book
+        # the shop's clock (mutations' timestamps) starts after everything generated
+        latest = [x.updated_at for d in (book.locations, book.collections, book.customers,
+                                         book.metafields) for x in d.values()]
+        latest += [lv.updated_at for per in book.levels.values() for lv in per.values()]
+        shop.max_ts = max([shop.max_ts] + latest)
