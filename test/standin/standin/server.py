@@ -463,7 +463,7 @@ class Handler(BaseHTTPRequestHandler):
         limit = length if fault in (None, "slow") else length // 2
         piece = max(1, -(-length // 10)) if fault == "slow" else None
         stop = self.server.state.stop_event
-        sent, headers_out = 0, False
+        sent, headers_out, finished = 0, False, False
         try:
             self.send_response(resp.status)
             self.send_header("Content-Type", resp.content_type)
@@ -487,13 +487,18 @@ class Handler(BaseHTTPRequestHandler):
                 if sent >= limit:
                     break
             if fault == "reset":
+                # recorded before the RST: a client that reads the download log
+                # right after its connection error must find this download there
+                finished = True
+                st.finish(sent, sent == length, fault)
                 self._reset()
             elif fault == "truncated" or sent < length:
                 self.close_connection = True
         except (BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
             self.close_connection = True
         finally:
-            st.finish(sent, sent == length, fault)
+            if not finished:
+                st.finish(sent, sent == length, fault)
         return sent if headers_out else None
 
 
