@@ -144,7 +144,7 @@ def _item_lazy(name):
             return fmt_utc(v.created_at)
         meta = book_of(ctx.shop).item_meta.get(o["__rec__"], {})
         if name == "updatedAt":
-            return fmt_utc(meta.get("updated_at", v.created_at))
+            return fmt_utc(max(meta.get("updated_at", 0), v.updated_at))
         return meta.get("tracked", True)        # tracked
     return fn
 

@@ -62,9 +62,9 @@ def rest_item(book, item):
     meta = book.item_meta.get(item, {})
     v = pv[1] if pv else None
     created = v.created_at if v else meta.get("updated_at", 0)
+    updated = max(meta.get("updated_at", 0), v.updated_at if v else created)
     return {"id": item, "sku": v.sku if v else None,
-            "created_at": fmt_ts(created, item),
-            "updated_at": fmt_ts(meta.get("updated_at", created), item),
+            "created_at": fmt_ts(created, item), "updated_at": fmt_ts(updated, item),
             "requires_shipping": True, "cost": meta.get("cost"),
             "country_code_of_origin": None, "province_code_of_origin": None,
             "harmonized_system_code": None, "tracked": meta.get("tracked", True),
