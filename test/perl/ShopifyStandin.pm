@@ -198,6 +198,22 @@ sub order { $_[0]->control(GET => '/_control/shops/' . _d($_[1]) . '/orders/' . 
 sub draft_orders { $_[0]->control(GET => '/_control/shops/' . _d($_[1]) . '/draft_orders')->{draft_orders} }
 sub change_draft_orders { $_[0]->control(POST => '/_control/shops/' . _d($_[1]) . '/draft_orders', $_[2]) }
 
+# The rest of the store (shop config keys locations, inventory, collections,
+# metafields, customers; test/standin/README.md, "The rest of the store"):
+#   $s->store_expected($domain, 'inventory_levels')          -> [ rows a correct mirror holds ]
+#   $s->store_expected($domain, 'metafields', owner_type => 'variant')
+#   $s->store_mutate($domain, [ { op => 'set_level', item => $i, location => $l, available => 5 } ])
+#       -> { ts, updated_at, results => [ { op, webhooks => [ { topic, payload } ], ... } ],
+#            webhooks => [ every op's ] }
+#   $s->store_info($domain)                                   -> counts, metafield types
+sub store_expected {
+	my ($self, $domain, $table, %opt) = @_;
+	my $q = 'table=' . _d($table) . join('', map { '&' . _d($_) . '=' . _d($opt{$_}) } sort keys %opt);
+	return $self->control(GET => '/_control/shops/' . _d($domain) . "/store_expected?$q")->{rows};
+}
+sub store_mutate { $_[0]->control(POST => '/_control/shops/' . _d($_[1]) . '/store_mutate', { ops => $_[2] }) }
+sub store_info { $_[0]->control(GET => '/_control/shops/' . _d($_[1]) . '/store') }
+
 # Crafted answers (test/standin/README.md, "Crafted answers"): the next
 # matching API answers of a shop get other bytes, or edits of the real JSON.
 #   $s->inject($domain, { path_prefix => '/admin/api/2026-07/products.json', skip => 1,
@@ -262,7 +278,8 @@ END {
 # Config hash for one shop with sensible defaults; every call gets a unique
 # id_base (ids > 2^32) and seed.  Pass bucket => undef to disable rate limits,
 # graphql => { maximum => 2000, restore => 100 } (or undef) for the GraphQL cost bucket,
-# orders => { count => 500, seed => 1 } for generated orders.
+# orders => { count => 500, seed => 1 } for generated orders; locations, inventory,
+# collections, metafields, customers for the rest of the store.
 sub make_shop {
 	my %a = @_;
 	my $k = $SHOP_SEQ++;
@@ -293,6 +310,12 @@ sub make_shop {
 	$shop{graphql} = $a{graphql} if exists $a{graphql};   # cost bucket; undef = off
 	$shop{orders} = $a{orders} if $a{orders};     # { count => N, seed => s, ... }
 	$shop{draft_orders} = $a{draft_orders} if $a{draft_orders};   # { count => N, seed => s, lines_max => k }
+	# the rest of the store: locations => { count => 10, inactive => 1 },
+	# inventory => { locations_per_item => [1, 10] }, collections => { count => 50, smart => 0.3 },
+	# metafields => { per_product => [0, 4], ..., shop => 12 }, customers => { count => 1000 }
+	for my $k (qw(locations inventory collections metafields customers)) {
+		$shop{$k} = $a{$k} if $a{$k};
+	}
 	return \%shop;
 }
 

@@ -1192,7 +1192,7 @@ sub gql_orders_walk {
 	is($avail->(), $before - $actual, '... nothing charged');
 
 	# valid on Shopify, not implemented by the stand-in: said so
-	($d) = gql($zeta, '{ customers(first: 1) { nodes { id } } }');
+	($d) = gql($zeta, '{ giftCards(first: 1) { nodes { id } } }');
 	ok($d->{errors}[0]{extensions}{code} eq 'STANDIN_NOT_IMPLEMENTED' && $d->{errors}[0]{message} =~ /stand-in/,
 		'a root field the stand-in lacks: ' . $d->{errors}[0]{message});
 	($d) = gql($zeta, '{ products(first: 1, sortKey: UPDATED_AT) { nodes { id onlineStoreUrl } } }');

@@ -275,10 +275,12 @@ class BulkOp:
                                     late.append(cl)
                         put(pl)
                         self.roots += 1
+                        floor = 0           # siblings keep their order (positions)
                         for cl in late:
                             if shuffle and rng.random() < HOLD_P:
-                                heapq.heappush(held, (len(offsets) + rng.randint(
-                                    1, HOLD_MAX), seq, cl))
+                                floor = max(floor, len(offsets) + rng.randint(1, HOLD_MAX))
+                            if floor:
+                                heapq.heappush(held, (floor, seq, cl))
                                 seq += 1
                             else:
                                 put(cl)
@@ -328,12 +330,26 @@ class BulkOp:
             self.downloads.append(entry)
 
 
+EXPORTERS = {}      # top connection name -> fn(shop, top field, ctx) -> (ids, load)
+
+
+def exporter(name):
+    """Register the export of a top-level connection: fn(shop, top, ctx) ->
+    (ids, load(id) -> GraphQL object or None when filtered out)."""
+    def deco(fn):
+        EXPORTERS[name] = fn
+        return fn
+    return deco
+
+
 def export_items(shop, state, export):
     """(ctx, ids, load(id) -> object or None) of an export's top connection."""
     top = export.top
     ctx = export_ctx(shop, state, export.version)
     flt = parse_search(shop, top.args.get("query"))
-    if top.name == "products":
+    if top.name in EXPORTERS:
+        ids, load = EXPORTERS[top.name](shop, top, ctx)
+    elif top.name == "products":
         with shop.lock:
             ids = list(shop.order)
 
@@ -473,7 +489,7 @@ class BulkState:
 
 
 # -- GraphQL root fields ----------------------------------------------------------------
-EXPORTABLE = ("products", "orders", "draftOrders")
+EXPORTABLE = ("products", "orders", "draftOrders")     # and EXPORTERS' names
 
 
 def _user_error(message, field=None, code=None, typename="BulkOperationUserError"):
@@ -490,9 +506,10 @@ def _run_payload(op_node, errors):
 
 def _top_connection(inner):
     tops = [f for f in inner.fields if f.kind != "typename"]
-    if len(tops) != 1 or tops[0].kind != "connection" or tops[0].name not in EXPORTABLE:
-        raise limitation("bulk queries other than one top-level products, orders or draftOrders "
-                         "connection (got %s)" % ", ".join(f.name for f in tops))
+    known = EXPORTABLE + tuple(sorted(EXPORTERS))
+    if len(tops) != 1 or tops[0].kind != "connection" or tops[0].name not in known:
+        raise limitation("bulk queries other than one top-level connection among %s (got %s)"
+                         % (", ".join(known), ", ".join(f.name for f in tops)))
     return tops[0]
 
 

@@ -27,6 +27,7 @@ their nodes become lines of their own with ``__parentId`` (bulk.py).
 from types import FunctionType
 
 NODE_LOADERS = {}           # "Product" -> fn(ctx, numeric id) -> object or None
+RAW_NODE_LOADERS = {}       # "InventoryLevel" -> fn(ctx, text after the type) -> object or None
 ROOT_FIELDS = {}            # ("query"|"mutation", name) -> fn(ctx, field)
 NOT_IMPLEMENTED = "STANDIN_NOT_IMPLEMENTED"
 
@@ -64,9 +65,11 @@ def root_field(name, kind="query"):
     return deco
 
 
-def node_loader(typename):
+def node_loader(typename, raw=False):
+    """fn(ctx, numeric id); with raw=True fn(ctx, the gid's text after the type
+    and its slash) -- for ids like InventoryLevel/1?inventory_item_id=2."""
     def deco(fn):
-        NODE_LOADERS[typename] = fn
+        (RAW_NODE_LOADERS if raw else NODE_LOADERS)[typename] = fn
         return fn
     return deco
 
@@ -83,6 +86,7 @@ class Ctx:
         self.bulk = False               # a bulk export: connections unlimited, no nesting
         self.bulk_parent = None         # gid of the node whose line is being built
         self.bulk_lines = None          # list of child lines (dicts) being collected
+        self.search = []                # extensions.search entries (ignored search terms)
 
 
 class _Skip:
@@ -284,6 +288,9 @@ def node_of(ctx, gid):
         raise GqlError("Invalid global id '%s'" % gid, "argumentLiteralsIncompatible")
     rest = gid[len("gid://shopify/"):]
     typename, _, num = rest.partition("/")
+    raw = RAW_NODE_LOADERS.get(typename)
+    if raw is not None:
+        return raw(ctx, num)
     num = num.split("?", 1)[0]
     loader = NODE_LOADERS.get(typename)
     if loader is None or not num.isdigit():

@@ -331,11 +331,16 @@ def graphql(req):
         raise
     actual = min(actual, requested)
     avail = extra["available"] = bucket.refund(requested - actual)
-    return Response(200, {"data": data,
-                          "extensions": cost_ext(bucket, requested, actual, avail)})
+    ext = cost_ext(bucket, requested, actual, avail)
+    if ctx.search:                          # search terms the connection ignored
+        ext["search"] = ctx.search
+    return Response(200, {"data": data, "extensions": ext})
 
 
 # -- product root fields ----------------------------------------------------------
+SHOP_LAZY = {}          # Shop fields added by other modules (store_graphql: metafields)
+
+
 @root_field("shop")
 def rf_shop(ctx, f):
     s = ctx.shop
@@ -345,7 +350,8 @@ def rf_shop(ctx, f):
             "url": "https://%s" % s.domain, "timezoneOffsetMinutes": s.utc_offset,
             "plan": {"__typename": "ShopPlan", "displayName": plan,
                      "publicDisplayName": plan, "partnerDevelopment": False,
-                     "shopifyPlus": s.plan_name in ("shopify_plus", "plus")}}
+                     "shopifyPlus": s.plan_name in ("shopify_plus", "plus")},
+            "__rec__": s, "__lazy__": SHOP_LAZY}
 
 
 @root_field("productsCount")
@@ -457,26 +463,45 @@ def rf_product_variant(ctx, f):
     return load_variant(ctx, vid) if vid is not None else None
 
 
+def variant_keys(shop, flt):
+    """[(variant id, product id)] of the live variants whose updated_at meets
+    the search filter (all of them without one), ascending (cached)."""
+    if flt is None:
+        return _variant_index(shop)
+    stamp = (shop.mutations, len(shop.order), shop.max_ts, shop.variant_count, tuple(flt))
+    cached = getattr(shop, "_gql_vfilter", None)
+    if cached is not None and cached[0] == stamp:
+        return cached[1]
+    idx = sorted((v.id, p.id) for p in shop.products.values() for v in p.variants
+                 if filter_match(flt, v.updated_at))
+    shop._gql_vfilter = (stamp, idx)
+    return idx
+
+
 @root_field("productVariants")
 def rf_product_variants(ctx, f):
-    """All variants by id (sortKey ID, the default); no search query."""
+    """All variants by id (sortKey ID, the default); the search query accepts
+    updated_at:>= / > (the variant's own updatedAt), alone."""
     shop = ctx.shop
     first = page_size(ctx, f, "productVariants")
     _saved_search(f, "productVariants")
     require_sort(f, "productVariants", "ID")
-    if f.args.get("query"):
-        raise limitation("productVariants(query:)")
-    idx = _variant_index(shop)
+    q = f.args.get("query")
+    idx = variant_keys(shop, parse_search(shop, q))
     start = 0
     after = f.args.get("after")
     if after is not None:
-        start = bisect.bisect_right(idx, (decode_cursor(shop, after, "pvariants")["v"],
-                                          float("inf")))
+        c = decode_cursor(shop, after, "pvariants")
+        if c.get("q") != q:
+            raise GqlError("Invalid cursor for current pagination: the cursor was "
+                           "issued for query %r, not %r" % (c.get("q"), q),
+                           "BAD_REQUEST", argument="after")
+        start = bisect.bisect_right(idx, (c["v"], float("inf")))
     page = idx[start:] if first is None else idx[start:start + first]
     nodes = [load_variant(ctx, vid) for vid, _ in page]
 
     def cursor_of(i):
-        return encode_cursor(shop, {"t": "pvariants", "v": page[i][0]})
+        return encode_cursor(shop, {"t": "pvariants", "v": page[i][0], "q": q})
     return connection("ProductVariantConnection", nodes, start + len(page) < len(idx),
                       cursor_of, start > 0)
 
@@ -484,9 +509,8 @@ def rf_product_variants(ctx, f):
 @root_field("productVariantsCount")
 def rf_product_variants_count(ctx, f):
     _saved_search(f, "productVariantsCount")
-    if f.args.get("query"):
-        raise limitation("productVariantsCount(query:)")
-    return count_obj(len(_variant_index(ctx.shop)), f)
+    flt = parse_search(ctx.shop, f.args.get("query"))
+    return count_obj(len(variant_keys(ctx.shop, flt)), f)
 
 
 # -- control: the cost bucket, the oracle ------------------------------------------------

@@ -15,6 +15,9 @@ VARIANT_FIELDS = ("price", "compare_at_price", "sku", "barcode", "inventory_quan
                   "option1", "option2", "option3")
 
 
+HOOKS = []      # fn(shop, result, ts), run at the end of a mutate call (holding shop.lock)
+
+
 class MutationError(ValueError):
     pass
 
@@ -149,6 +152,8 @@ def mutate(shop, spec):
         touched.difference_update(res["deleted"])
         touched = {t for t in touched if t in shop.products}
         res["touched"] = sorted(touched)
+        for hook in HOOKS:
+            hook(shop, res, ts)
         res["ts"] = ts
         res["updated_at"] = fmt_ts(ts, 0)
         res["product_count"] = len(shop.order)

@@ -289,6 +289,9 @@ def render_refund(o, r, cur):
             "test": False, "user_id": None} for tid, c, st in txns]}
 
 
+CUSTOMER_HOOK = None    # fn(shop, order id) -> the order's REST customer or None (store_control)
+
+
 def render_order(o, shop, book, fields=None):
     want = fields or ORDER_KEYS
     cur = book.currency
@@ -329,7 +332,9 @@ def render_order(o, shop, book, fields=None):
         "total_shipping_price_set": _mset(0, cur), "total_tax": money(o.tax),
         "total_tax_set": _mset(o.tax, cur), "total_tip_received": "0.00",
         "total_weight": 0, "updated_at": fmt_ts(o.updated_at, oid), "user_id": None,
-        "billing_address": None, "customer": None, "discount_applications": [],
+        "billing_address": None,
+        "customer": CUSTOMER_HOOK(shop, oid) if CUSTOMER_HOOK is not None else None,
+        "discount_applications": [],
         "fulfillments": [], "payment_terms": None, "shipping_address": None,
         "shipping_lines": []}
     if "line_items" in want:

@@ -31,6 +31,9 @@ FAIL_TXN_P = 0.15          # a refund's successful transaction follows a failed 
 FAIL_ONLY_P = 0.02         # a paid order with a refund whose only transaction failed
 
 
+HOOKS = []      # fn(shop, result, ts), run at the end of an orders_mutate call (holding shop.lock)
+
+
 class MutationError(ValueError):
     pass
 
@@ -361,6 +364,8 @@ def mutate(shop, spec):
             gen.rng = saved
             book.changed()
         res["touched"] = sorted(touched)
+        for hook in HOOKS:
+            hook(shop, res, ts)
         res["ts"] = ts
         res["updated_at"] = fmt_ts(ts, 0)
         res["order_count"] = len(book)

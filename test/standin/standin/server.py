@@ -30,8 +30,10 @@ from .stats import Stats, UNAUTH
 # Handler modules register their routes on import; add new ones here.
 from . import rest, control, graphql, bulk  # noqa: E402
 from . import orders_gen, orders_rest, orders_graphql, draft_orders  # noqa: E402
+from . import store_gen, store_graphql, store_rest, store_control  # noqa: E402
 from . import inject  # noqa: E402
-HANDLER_MODULES = (rest, control, graphql, bulk, orders_rest, orders_graphql, inject)
+HANDLER_MODULES = (rest, control, graphql, bulk, orders_rest, orders_graphql, store_graphql,
+                   store_rest, store_control, inject)
 
 INVALID_TOKEN = ("[API] Invalid API key or access token "
                  "(unrecognized login or wrong password)")
@@ -148,6 +150,10 @@ class State:
                     draft_orders.generate(shop, cfg.get("draft_orders"))
                 except (AttributeError, TypeError, ValueError) as e:
                     raise ConfigError("bad draft_orders config of %s: %s" % (cfg["domain"], e))
+                try:
+                    store_gen.generate(shop, cfg)
+                except (AttributeError, TypeError, ValueError) as e:
+                    raise ConfigError("bad store config of %s: %s" % (cfg["domain"], e))
             except catalog.IdSpaceError as e:
                 raise ConfigError(str(e))
             with self.lock:
@@ -163,6 +169,12 @@ class State:
         if cfg.get("orders"):
             log("shop %s: %d orders generated in %.2fs"
                 % (shop.domain, len(shop.orders), shop.orders.gen_seconds))
+        if any(cfg.get(k) is not None for k in store_gen.KEYS):
+            st = shop.store
+            log("shop %s: %d locations, %d inventory levels, %d collections, %d metafields, "
+                "%d customers generated in %.2fs"
+                % (shop.domain, len(st.locations), sum(len(v) for v in st.levels.values()),
+                   len(st.collections), len(st.metafields), len(st.customers), st.gen_seconds))
         return shop
 
     @staticmethod
@@ -451,7 +463,7 @@ class Handler(BaseHTTPRequestHandler):
         limit = length if fault in (None, "slow") else length // 2
         piece = max(1, -(-length // 10)) if fault == "slow" else None
         stop = self.server.state.stop_event
-        sent, headers_out = 0, False
+        sent, headers_out, finished = 0, False, False
         try:
             self.send_response(resp.status)
             self.send_header("Content-Type", resp.content_type)
@@ -475,13 +487,18 @@ class Handler(BaseHTTPRequestHandler):
                 if sent >= limit:
                     break
             if fault == "reset":
+                # recorded before the RST: a client that reads the download log
+                # right after its connection error must find this download there
+                finished = True
+                st.finish(sent, sent == length, fault)
                 self._reset()
             elif fault == "truncated" or sent < length:
                 self.close_connection = True
         except (BrokenPipeError, ConnectionResetError, socket.timeout, OSError):
             self.close_connection = True
         finally:
-            st.finish(sent, sent == length, fault)
+            if not finished:
+                st.finish(sent, sent == length, fault)
         return sent if headers_out else None
 
 
