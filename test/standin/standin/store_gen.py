@@ -446,7 +446,6 @@ class MetafieldValues:
         self.currency = shop.currency
 
     def _gid(self, t):
-        r = self.rng
         if t == "product_reference":
             return "gid://shopify/Product/%d" % self.pick(self.pids)
         if t == "variant_reference":
@@ -464,7 +463,6 @@ class MetafieldValues:
 
     def _one(self, t):
         """The JSON-able value of one (non-list) type."""
-        r = self.rng
         if t == "single_line_text_field":
             return self.pick(TEXTS[:8])
         if t == "number_integer":
@@ -492,7 +490,6 @@ class MetafieldValues:
         return self._gid(t)
 
     def value(self, t):
-        r = self.rng
         if t.startswith("list."):
             return _dumps([self._one(t[5:]) for _ in range(self.ri(1, 4))])
         if t == "multi_line_text_field":
