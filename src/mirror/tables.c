@@ -59,6 +59,7 @@ typedef struct TableRows
 typedef struct Collect
 {
 	const ResourceDecl *r;
+	MemoryContext cxt;			/* the write's (rows are handed over in the reader's) */
 	TableRows	nodes;			/* rows of r->table */
 	TableRows	children;		/* rows of r->child_table */
 	int			failed;
@@ -178,11 +179,21 @@ note_node(Collect *cl, int64 id, int more)
 		cl->incomplete[cl->nincomplete++] = id;
 }
 
+static void collect_row_in(Collect *cl, const RowOut *row);
+
 static void
 collect_row(void *arg, const RowOut *row)
 {
 	Collect    *cl = (Collect *) arg;
+	MemoryContext old = MemoryContextSwitchTo(cl->cxt);
 
+	collect_row_in(cl, row);
+	MemoryContextSwitchTo(old);
+}
+
+static void
+collect_row_in(Collect *cl, const RowOut *row)
+{
 	if (row->table == NULL)
 	{
 		/* a node without a table of its own: only whether its children are all here */
@@ -439,6 +450,7 @@ mirror_write_tables(const char *doc, size_t len, const TablesWrite *w, MirrorCou
 	memset(out, 0, sizeof(*out));
 	memset(&cl, 0, sizeof(cl));
 	cl.r = r;
+	cl.cxt = CurrentMemoryContext;
 	init_rows(&cl.nodes, r->table);
 	init_rows(&cl.children, r->child_table);
 	memset(&opt, 0, sizeof(opt));
