@@ -53,6 +53,7 @@
 
 #define MAX_BATCH 256
 #define SWEEP_EVERY_MS 200
+#define GATHER_US 500			/* see listen_gather() */
 #define STATUS_EVERY_MS 250
 
 PGDLLEXPORT void shopify_listener_main(Datum arg);
@@ -373,9 +374,10 @@ report_status(void)
 	listen_get_stats(&s);
 	snprintf(buf, sizeof(buf),
 			 "listening on %s: %d connections; " INT64_FORMAT " stored, " INT64_FORMAT " duplicates, "
-			 INT64_FORMAT " refused; " INT64_FORMAT " batches, last of %d; " INT64_FORMAT " slow connections closed",
+			 INT64_FORMAT " refused; " INT64_FORMAT " batches, last of %d; connections closed: "
+			 INT64_FORMAT " slow or idle, " INT64_FORMAT " over the limit",
 			 shopify_webhook_listen, s.connections, n_stored, n_duplicates, n_refused,
-			 n_batches, last_batch, s.cut);
+			 n_batches, last_batch, s.cut, s.refused);
 	pgstat_report_activity(STATE_IDLE, buf);
 }
 
@@ -413,7 +415,7 @@ shopify_listener_main(Datum arg)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid value for shopify_sync.webhook_listen: \"%s\"", shopify_webhook_listen),
 				 errdetail("%s", why)));
-	raise_fd_limit(shopify_webhook_listen_max_connections + 64);
+	raise_fd_limit(shopify_webhook_listen_max_connections + 160);
 	listen_set_max_body((size_t) shopify_webhook_max_body);
 	if (!listen_start(&addr, addrlen, shopify_webhook_listen_max_connections, err, sizeof(err)))
 		ereport(FATAL,
@@ -462,6 +464,7 @@ shopify_listener_main(Datum arg)
 		/* serve what waits; answering lets more in: until nothing waits */
 		for (int round = 0; round < 64; round++)
 		{
+			(void) listen_gather(GATHER_US);
 			serve_waiting(batch);
 			MemoryContextReset(loop_cxt);
 			if (batch->n == 0 && round > 0)

@@ -30,6 +30,7 @@
  */
 #include "postgres.h"
 
+#include <poll.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <microhttpd.h>
@@ -39,6 +40,7 @@
 #define CONNECTION_MEMORY (32 * 1024)	/* headers and buffers of one connection */
 #define BODY_BUDGET ((size_t) 256 * 1024 * 1024)	/* all bodies being received at once */
 #define LOG_SLOTS 32
+#define LIMIT_SLACK 64			/* accepted beyond the limit, to be refused */
 
 /* one TCP connection */
 typedef struct ListenConn
@@ -48,7 +50,8 @@ typedef struct ListenConn
 	struct MHD_Connection *mhd;
 	int64		since_us;		/* its current request began (or it went idle) */
 	bool		busy;			/* a request of it waits for its batch */
-	bool		cut;
+	bool		cut;			/* shut down: MHD closes it */
+	bool		refused;		/* beyond the connection limit */
 } ListenConn;
 
 typedef enum
@@ -80,9 +83,12 @@ static struct MHD_Daemon *daemon_ = NULL;
 static ListenConn *conns = NULL;
 static ListenRequestPriv *ready_head = NULL;
 static ListenRequestPriv *ready_tail = NULL;
+static int	n_ready = 0;
 static size_t max_body = 16 * 1024 * 1024;
 static size_t buffered = 0;
 static ListenStats stats;
+static int	max_conns = 1000;
+static int	n_open = 0;			/* connections served (not refused) */
 static char log_ring[LOG_SLOTS][200];
 static int	log_n = 0;
 static int64 log_dropped = 0;
@@ -130,6 +136,28 @@ listen_flush_log(void)
 	log_dropped = 0;
 }
 
+/* What a connection beyond the limit reads before it is closed. */
+static const char busy_answer[] =
+"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nRetry-After: 1\r\n"
+"Content-Type: application/json\r\nContent-Length: 39\r\n\r\n"
+"{\"error\": \"too many open connections\"}\n";
+
+static void
+cut_connection(ListenConn *lc)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(lc->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+	if (ci != NULL)
+		(void) shutdown(ci->connect_fd, SHUT_RDWR);
+	lc->cut = true;
+}
+
+/*
+ * A connection opens or closes.  Beyond shopify_sync.webhook_listen_max_
+ * connections a new one is answered 503 and closed at once (libmicrohttpd's
+ * own limit, set a little higher, would leave it waiting in the backlog).
+ */
 static void
 on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 			  enum MHD_ConnectionNotificationCode toe)
@@ -149,6 +177,20 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 			conns->prev = lc;
 		conns = lc;
 		stats.connections++;
+		if (n_open >= max_conns)
+		{
+			const union MHD_ConnectionInfo *ci =
+				MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+			if (ci != NULL)
+				(void) send(ci->connect_fd, busy_answer, sizeof(busy_answer) - 1,
+							MSG_NOSIGNAL | MSG_DONTWAIT);
+			cut_connection(lc);
+			lc->refused = true;
+			stats.refused++;
+			return;
+		}
+		n_open++;
 		return;
 	}
 	lc = *socket_context;
@@ -161,6 +203,8 @@ on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
 	if (lc->next)
 		lc->next->prev = lc->prev;
 	stats.connections--;
+	if (!lc->refused)
+		n_open--;
 	free(lc);
 	*socket_context = NULL;
 }
@@ -314,6 +358,10 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 	if (p == NULL)
 	{
 		long long	cl;
+		ListenConn *lc = conn_of(c);
+
+		if (lc != NULL && lc->cut)
+			return MHD_NO;		/* refused or timed out: close */
 
 		if (strcmp(url, LISTEN_PATH) != 0)
 			return reply(c, 404, "not found: deliveries go to POST " LISTEN_PATH, 0, 0, false);
@@ -376,6 +424,7 @@ on_request(void *cls, struct MHD_Connection *c, const char *url, const char *met
 		else
 			ready_head = p;
 		ready_tail = p;
+		n_ready++;
 		MHD_suspend_connection(c);
 		return MHD_YES;
 	}
@@ -399,11 +448,12 @@ listen_start(const void *addr, unsigned int addrlen, int max_connections,
 
 	if (sa->sa_family == AF_INET6)
 		flags |= MHD_USE_IPv6;
+	max_conns = max_connections;
 	errno = 0;
 	daemon_ = MHD_start_daemon(flags, 0, NULL, NULL, on_request, NULL,
 							   MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 							   MHD_OPTION_SOCK_ADDR, sa,
-							   MHD_OPTION_CONNECTION_LIMIT, (unsigned int) max_connections,
+							   MHD_OPTION_CONNECTION_LIMIT, (unsigned int) max_connections + LIMIT_SLACK,
 							   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONNECTION_MEMORY,
 							   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) 0,
 							   MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int) 1,
@@ -444,6 +494,36 @@ listen_run(void)
 	MHD_run(daemon_);
 }
 
+/*
+ * Group commit: while fewer requests wait than connections are open, give
+ * the others up to wait_us in all to complete theirs, so that one
+ * transaction stores them all (busy clients otherwise settle into waves
+ * that each pay a WAL flush).  Returns the number waiting.
+ */
+int
+listen_gather(int wait_us)
+{
+	int64		deadline = now_us() + wait_us;
+
+	while (n_ready > 0 && n_ready < n_open)
+	{
+		struct pollfd pfd;
+		struct timespec ts;
+		int64		left = deadline - now_us();
+
+		if (left <= 0)
+			break;
+		pfd.fd = listen_epoll_fd();
+		pfd.events = POLLIN;
+		ts.tv_sec = 0;
+		ts.tv_nsec = (long) left * 1000;
+		if (ppoll(&pfd, 1, &ts, NULL) <= 0)
+			break;
+		MHD_run(daemon_);
+	}
+	return n_ready;
+}
+
 /* The next complete request waiting for its answer, or NULL. */
 ListenRequest *
 listen_next(void)
@@ -455,6 +535,7 @@ listen_next(void)
 	ready_head = p->next_ready;
 	if (ready_head == NULL)
 		ready_tail = NULL;
+	n_ready--;
 	p->next_ready = NULL;
 	return &p->pub;
 }
@@ -492,15 +573,9 @@ listen_sweep(int timeout_ms)
 
 	for (ListenConn *lc = conns; lc != NULL; lc = lc->next)
 	{
-		const union MHD_ConnectionInfo *ci;
-
 		if (lc->busy || lc->cut || now - lc->since_us < (int64) timeout_ms * 1000)
 			continue;
-		ci = MHD_get_connection_info(lc->mhd, MHD_CONNECTION_INFO_CONNECTION_FD);
-		if (ci == NULL)
-			continue;
-		(void) shutdown(ci->connect_fd, SHUT_RDWR);
-		lc->cut = true;
+		cut_connection(lc);
 		stats.cut++;
 	}
 }

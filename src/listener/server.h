@@ -44,6 +44,7 @@ typedef struct ListenStats
 	int64		requests;
 	int64		by_status[6];	/* 1xx..5xx by first digit; [0] unused */
 	int64		cut;			/* connections closed for slowness or idleness */
+	int64		refused;		/* connections refused beyond the limit */
 } ListenStats;
 
 extern bool listen_start(const void *addr, unsigned int addrlen, int max_connections,
@@ -51,6 +52,7 @@ extern bool listen_start(const void *addr, unsigned int addrlen, int max_connect
 extern int	listen_epoll_fd(void);
 extern long listen_wait_ms(void);
 extern void listen_run(void);
+extern int	listen_gather(int wait_us);
 extern ListenRequest *listen_next(void);
 extern void listen_answer(ListenRequest *r, int status, const char *message,
 						  int retry_after_s, int64 event_id, bool duplicate);
