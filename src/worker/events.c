@@ -36,6 +36,7 @@
 #include "portability/instr_time.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
 
@@ -298,6 +299,17 @@ event_tx(void *arg)
 
 	INSTR_TIME_SET_CURRENT(start);
 	w->done = false;
+
+	/*
+	 * The event is durable already (its delivery's commit was): applying it
+	 * need not wait for the WAL to reach the disk.  A crash that loses the
+	 * last few commits leaves those events unprocessed, and they are applied
+	 * again (the writes are idempotent: an unchanged row is not rewritten,
+	 * nothing goes back in time).  A WAL flush per event capped the worker
+	 * at about one event per fdatasync.
+	 */
+	(void) set_config_option("synchronous_commit", "off", PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 	/* store first (share), then the event: the order shopify_disconnect() uses */
 	if (shopify_spi_run("SELECT is_active, shop_domain FROM shopify.stores WHERE shop_id = $2 FOR SHARE",
 						2, types, vals, NULL, false) != 1)
