@@ -21,7 +21,7 @@ PG_CONFIG ?= pg_config
 
 PG_CPPFLAGS = -I$(srcdir)/src -DEXTVERSION=\"$(EXTVERSION)\"
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
-SHLIB_LINK  = -lcurl -lcrypto -lyajl
+SHLIB_LINK  = -lcurl -lcrypto -lyajl -lmicrohttpd
 # scripts/test.sh turns on the extension's Assert()s (src/assert_on.h) and
 # scripts/sanitize.sh adds AddressSanitizer/UBSan, through these
 PG_CPPFLAGS += $(ASSERT_CPPFLAGS)

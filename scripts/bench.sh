@@ -27,6 +27,10 @@
 #     seconds and their time is extrapolated from the listing's progress
 #     (said so in the output).
 #  4. shopify_store_stats over the orders; where a page's time goes.
+#  5. Webhook deliveries over HTTP to the webhook listener (16 clients, ~4 kB
+#     signed payloads) against shopify_receive_webhook() from one session,
+#     and the latency from a delivery's HTTP 200 to its row in the mirror
+#     (scripts/bench/webhooks.sh).  BENCH_ONLY=webhooks runs only this one.
 # Run as root: scripts/bench.sh   (or: make bench)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -38,6 +42,7 @@ make -C "$ROOT" -s all >/dev/null
 make -C "$ROOT" -s install >/dev/null
 . "$ROOT/scripts/lib.sh"
 . "$ROOT/scripts/bench/client.sh"
+. "$ROOT/scripts/bench/webhooks.sh"
 make_workdir shopify_sync_bench
 trap cleanup_workdir EXIT
 
@@ -70,7 +75,12 @@ start_standin "{\"shops\": [
   \"orders\": {\"count\": $STD_ORDERS, \"seed\": 8, \"days\": 365}}]}"
 BENCH_DB=bench
 echo "== cluster"
+WH_PORT=$(free_port)
+WH_SECRET="bench-secret-$(head -c 8 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 start_cluster bench "shopify_sync.api_base_url = '$STANDIN_URL'
+shopify_sync.webhook_listen = '127.0.0.1:$WH_PORT'
+shopify_sync.webhook_secret = '$WH_SECRET'
+track_commit_timestamp = on
 shared_buffers = 256MB
 max_wal_size = 4GB
 checkpoint_timeout = 30min"
@@ -185,6 +195,10 @@ json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.ar
 # +-30 % from one run to the next); the runs of the extension and of its
 # baselines alternate, so that they see the same machine.
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+if [ "${BENCH_ONLY:-}" = webhooks ]; then
+  bench_webhooks
+  exit 0
+fi
 declare -A R F N
 C_RUNS=()
 for path in rest graphql bulk; do
@@ -405,3 +419,7 @@ done
 echo
 echo "4. shopify_store_stats over $ORDERS orders: $ST_MS ms"
 echo "   one 250-product REST page ($A_ROWS variants, $A_BYTES bytes) to typed rows: expanded in SQL from jsonb $A_SQL ms, read in C (yajl, declared fields) $A_C ms ($(ratio "$A_SQL" "$A_C") x faster)"
+
+# ------------------------------------------------------------ 5. webhooks
+echo
+bench_webhooks

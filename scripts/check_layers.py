@@ -6,6 +6,7 @@ folder's headers and those of the layers below it:
 
     src/shopify_sync.c   the module's entry (_PG_init): may use any layer
     sql/      the SQL-callable surface
+    listener/ the webhook listener (HTTP, libmicrohttpd): calls worker/receive.c
     worker/   the background processes
     sync/     one sync job
     shopify/  the Shopify client
@@ -21,7 +22,7 @@ import os
 import re
 import sys
 
-LAYERS = ["base", "mirror", "http", "shopify", "sync", "worker", "sql"]
+LAYERS = ["base", "mirror", "http", "shopify", "sync", "worker", "listener", "sql"]
 MAX_LINES = 620
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
 

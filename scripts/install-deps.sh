@@ -7,9 +7,9 @@ set -euo pipefail
 
 PKGS=(
   postgresql-15 postgresql-server-dev-15 postgresql-contrib postgresql-15-cron
-  libcurl4-openssl-dev libssl-dev libyajl-dev
+  libcurl4-openssl-dev libssl-dev libyajl-dev libmicrohttpd-dev
   libipc-run-perl libjson-pp-perl
-  python3 make gcc ca-certificates openssl curl
+  python3 make gcc ca-certificates openssl curl nginx wrk
   sqlsmith
   ${SHOPIFY_SYNC_EXTRA_PKGS:-}
 )

@@ -2,7 +2,7 @@
 # by the postgres user and the local Shopify stand-in, both stopped (by
 # their own pids) and removed on exit.  Source it; needs root.
 
-BINDIR=$(pg_config --bindir)
+BINDIR=$(${PG_CONFIG:-pg_config} --bindir)
 WORKDIR=
 STANDIN_PID=
 PG_STARTED=

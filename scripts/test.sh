@@ -151,7 +151,7 @@ fi
 # spent waiting on rate limits, restarts and timeouts, not on the CPU); the
 # longest start first.  Each suite's output is printed when it ends.
 TAP_JOBS=${TAP_JOBS:-2}
-LONG_FIRST="051_bulk 071_kill 072_soak 040_webhooks 070_load 060_orders 032_rate_limit 010_worker 033_crash 080_fuzz"
+LONG_FIRST="051_bulk 071_kill 072_soak 040_webhooks 045_webhook_listener 070_load 060_orders 032_rate_limit 010_worker 033_crash 080_fuzz"
 
 # Knobs of individual suites pass through (e.g. SOAK_SECONDS=600 scripts/test.sh tap 072).
 KNOBS=()

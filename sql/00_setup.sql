@@ -7,7 +7,7 @@ SELECT extversion FROM pg_extension WHERE extname = 'shopify_sync';
 SELECT c.relname, c.relkind, c.relrowsecurity
   FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
  WHERE n.nspname = 'shopify' AND c.relkind IN ('r', 'v', 'm')
- ORDER BY p.proname;
+ ORDER BY c.relname;
 
 SELECT p.oid::regprocedure AS function, p.prorettype::regtype AS returns,
        p.proretset AS setof, p.prosecdef

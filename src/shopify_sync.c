@@ -3,12 +3,14 @@
  *
  * The library must be in shared_preload_libraries: it defines the settings
  * (base/settings.c), reserves a small shared-memory area (base/shmem.c),
- * registers the launcher background worker (worker/launcher.c) and installs
+ * registers the launcher background worker (worker/launcher.c) and, when
+ * shopify_sync.webhook_listen is set, the webhook listener (listener/), and installs
  * the redaction of secrets from log lines (base/redact.c).  Nothing here
  * talks to the network or runs SQL.  Layers, each calling only the ones
  * below it (scripts/check-layers.sh checks this):
  *
  *   sql/      the SQL-callable surface: argument checks, ownership, enqueue
+ *   listener/ the webhook listener: Shopify's deliveries over HTTP (libmicrohttpd)
  *   worker/   the background processes: launcher, worker loop, webhook events
  *   sync/     one sync job: its state machine, pages, bulk operations, writes
  *   shopify/  the Shopify client: requests, pacing, REST, GraphQL documents
@@ -22,6 +24,7 @@
 #include "base/settings.h"
 #include "base/shmem.h"
 #include "fmgr.h"
+#include "listener/listener.h"
 #include "miscadmin.h"
 #include "worker/launcher.h"
 
@@ -45,5 +48,6 @@ _PG_init(void)
 	shopify_define_settings();
 	shopify_shmem_install();
 	shopify_register_launcher();
+	shopify_register_listener();	/* only when shopify_sync.webhook_listen is set */
 	shopify_install_log_redaction();
 }

@@ -5,7 +5,9 @@
  */
 #include "postgres.h"
 
+#include <arpa/inet.h>
 #include <limits.h>
+#include <netinet/in.h>
 
 #include "base/settings.h"
 #include "utils/guc.h"
@@ -38,6 +40,10 @@ int			shopify_graphql_page_size = 250;
 int			shopify_graphql_variants_first = 10;
 int			shopify_graphql_lines_first = 5;
 bool		shopify_customer_personal_data = false;
+int			shopify_webhook_max_body = 16 * 1024 * 1024;
+char	   *shopify_webhook_listen = NULL;
+int			shopify_webhook_listen_max_connections = 1000;
+int			shopify_webhook_listen_timeout_ms = 10000;
 
 /* shopify_sync.api_version: YYYY-MM (a release) or unstable */
 static bool
@@ -92,6 +98,91 @@ static void
 assign_bulk_threshold(const char *newval, void *extra)
 {
 	shopify_bulk_threshold = *((int *) extra);
+}
+
+/*
+ * shopify_sync.webhook_listen: empty, or address:port where the address is
+ * an IPv4 literal, an IPv6 literal in brackets, localhost, or * (every
+ * address).  Fills *addr when it is not NULL; false (with *why) if malformed.
+ */
+bool
+shopify_parse_listen(const char *v, struct sockaddr_storage *addr, unsigned int *addrlen,
+					 const char **why)
+{
+	char		host[64];
+	const char *colon;
+	const char *h = v;
+	size_t		hlen;
+	char	   *end;
+	long		port;
+	struct sockaddr_in *in4;
+	struct sockaddr_in6 *in6;
+	struct sockaddr_storage scratch;
+
+	if (addr == NULL)
+		addr = &scratch;
+	in4 = (struct sockaddr_in *) addr;
+	in6 = (struct sockaddr_in6 *) addr;
+	*why = "It is address:port, e.g. 127.0.0.1:8080, [::1]:8080 or *:8080.";
+	colon = strrchr(v, ':');
+	if (colon == NULL || colon == v)
+		return false;
+	hlen = colon - v;
+	if (v[0] == '[')
+	{
+		if (hlen < 3 || v[hlen - 1] != ']')
+			return false;
+		h = v + 1;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(host))
+		return false;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (colon[1] == '\0' || *end != '\0' || errno != 0 || port < 1 || port > 65535)
+	{
+		*why = "The port is a number from 1 to 65535.";
+		return false;
+	}
+	memset(addr, 0, sizeof(*addr));
+	if (strcmp(host, "*") == 0 || strcmp(host, "localhost") == 0 ||
+		inet_pton(AF_INET, host, &in4->sin_addr) == 1)
+	{
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16) port);
+		if (strcmp(host, "*") == 0)
+			in4->sin_addr.s_addr = htonl(INADDR_ANY);
+		else if (strcmp(host, "localhost") == 0)
+			in4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (addrlen)
+			*addrlen = sizeof(*in4);
+		return true;
+	}
+	if (v[0] == '[' && inet_pton(AF_INET6, host, &in6->sin6_addr) == 1)
+	{
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16) port);
+		if (addrlen)
+			*addrlen = sizeof(*in6);
+		return true;
+	}
+	*why = "The address is an IPv4 address, an IPv6 address in brackets, localhost or *.";
+	return false;
+}
+
+static bool
+check_webhook_listen(char **newval, void **extra, GucSource source)
+{
+	const char *why;
+
+	if (*newval == NULL || (*newval)[0] == '\0')
+		return true;
+	if (shopify_parse_listen(*newval, NULL, NULL, &why))
+		return true;
+	GUC_check_errdetail("%s", why);
+	return false;
 }
 
 static const struct config_enum_entry api_options[] = {
@@ -268,6 +359,30 @@ shopify_define_settings(void)
 							 NULL,
 							 &shopify_log_api_calls, true,
 							 PGC_SIGHUP, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shopify_sync.webhook_max_body",
+							"Largest webhook body accepted, by shopify_receive_webhook() and the webhook listener.",
+							"Larger deliveries are refused: SQLSTATE 54000, HTTP 413. At most 16MB.",
+							&shopify_webhook_max_body, 16 * 1024 * 1024, 1024, 16 * 1024 * 1024,
+							PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
+
+	DefineCustomStringVariable("shopify_sync.webhook_listen",
+							   "address:port where the webhook listener receives Shopify's deliveries over HTTP (POST /shopify/webhooks); empty: no listener.",
+							   "The listener is a background worker of its own; put it behind a TLS proxy (nginx, Caddy): Shopify delivers over HTTPS only.",
+							   &shopify_webhook_listen, "",
+							   PGC_POSTMASTER, 0, check_webhook_listen, NULL, NULL);
+
+	DefineCustomIntVariable("shopify_sync.webhook_listen_max_connections",
+							"Connections the webhook listener holds at once; more are closed as they arrive.",
+							NULL,
+							&shopify_webhook_listen_max_connections, 1000, 1, 100000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	DefineCustomIntVariable("shopify_sync.webhook_listen_timeout",
+							"Time a client of the webhook listener has to send a whole request, and to stay idle between requests.",
+							"A connection that takes longer is closed (slow clients, idle keep-alive connections).",
+							&shopify_webhook_listen_timeout_ms, 10000, 100, 3600 * 1000,
+							PGC_SIGHUP, GUC_UNIT_MS, NULL, NULL, NULL);
 
 	MarkGUCPrefixReserved("shopify_sync");
 }

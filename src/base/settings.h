@@ -47,10 +47,18 @@ extern int	shopify_graphql_page_size;
 extern int	shopify_graphql_variants_first;
 extern int	shopify_graphql_lines_first;
 extern bool shopify_customer_personal_data;
+extern int	shopify_webhook_max_body;
+extern char *shopify_webhook_listen;
+extern int	shopify_webhook_listen_max_connections;
+extern int	shopify_webhook_listen_timeout_ms;
 
 #define SHOPIFY_API_REST	0
 #define SHOPIFY_API_GRAPHQL 1
 
 extern void shopify_define_settings(void);
+
+struct sockaddr_storage;
+extern bool shopify_parse_listen(const char *v, struct sockaddr_storage *addr,
+								 unsigned int *addrlen, const char **why);
 
 #endif

@@ -68,6 +68,8 @@ typedef struct ShopifySyncShared
 	bool		worker_stop_requested;	/* the worker got SIGTERM: its end is no
 										 * crash loop (set in a signal handler) */
 	char		worker_state[48];
+	bool		database_exists;	/* the launcher found shopify_sync.database_name */
+	Latch	   *listener_latch; /* the webhook listener, waiting for the database */
 	ShopifySlotStatus slots[SHOPIFY_MAX_SLOTS];
 	ShopifyWebhookRate rates[SHOPIFY_WEBHOOK_RATE_SLOTS];
 	ShopifyDeferredLog deferred[SHOPIFY_DEFERRED_LOG_SLOTS];

@@ -90,6 +90,24 @@ database_exists(const char *dbname)
 	return found;
 }
 
+/*
+ * Tell the webhook listener (listener/), which waits for the database
+ * before it connects, whether it exists; returns exists.
+ */
+static bool
+publish_database(bool exists)
+{
+	Latch	   *latch;
+
+	SpinLockAcquire(&shopify_shared->mutex);
+	shopify_shared->database_exists = exists;
+	latch = shopify_shared->listener_latch;
+	SpinLockRelease(&shopify_shared->mutex);
+	if (exists && latch != NULL)
+		SetLatch(latch);
+	return exists;
+}
+
 static BackgroundWorkerHandle *
 start_worker(void)
 {
@@ -205,7 +223,7 @@ shopify_launcher_main(Datum arg)
 				nap = Max(1, restart_delay -
 						  (long) ((now - last_start) / 1000));
 			}
-			else if (!database_exists(shopify_database_name))
+			else if (!publish_database(database_exists(shopify_database_name)))
 			{
 				if (!reported_missing)
 					ereport(LOG,
