@@ -152,6 +152,7 @@ typedef enum WebhookAction
 								 * carries, or a child table's row of its own) */
 	WH_DELETE_NODE,				/* payload id: the node's row goes, and its children */
 	WH_DELETE_CHILDREN,			/* payload id: the child rows whose column is it go */
+	WH_DELETE_ROW,				/* the payload names a child table row by its keys: it goes */
 	WH_NOTE						/* nothing of it is mirrored: noted */
 } WebhookAction;
 

@@ -139,10 +139,12 @@ static const GqlListing gql_inventory_levels = {
 };
 
 static const char *const level_tables[] = {"shopify.inventory_levels", NULL};
-static const char *const level_topics[] = {"inventory_levels/update", "inventory_items/update",
-"inventory_items/delete", NULL};
+static const char *const level_topics[] = {"inventory_levels/connect", "inventory_levels/update",
+"inventory_levels/disconnect", "inventory_items/update", "inventory_items/delete", NULL};
 static const WebhookDecl level_webhooks[] = {
+	{"inventory_levels/connect", WH_UPSERT},
 	{"inventory_levels/update", WH_UPSERT},
+	{"inventory_levels/disconnect", WH_DELETE_ROW},
 	{"inventory_items/update", WH_NOTE, NULL, "an inventory item's own fields are not mirrored (its levels are)"},
 	{"inventory_items/delete", WH_DELETE_CHILDREN, "inventory_item_id"}, {NULL}
 };

@@ -57,6 +57,26 @@ remove_rows(const TableDecl *t, const char *where, int64 shop_id, int64 id, Time
 	return shopify_spi_exec(q.data, 3, types, v, NULL, false);
 }
 
+/* the keys of the (first) row a payload names */
+typedef struct RowKeys
+{
+	const TableDecl *t;
+	int64		k1;
+	int64		k2;
+} RowKeys;
+
+static void
+key_of_row(void *arg, const RowOut *row)
+{
+	RowKeys    *k = (RowKeys *) arg;
+
+	if (row->table != k->t || k->k1 > 0)
+		return;
+	k->k1 = row->nulls[k->t->key] ? 0 : DatumGetInt64(row->values[k->t->key]);
+	if (k->t->key2 >= 0)
+		k->k2 = row->nulls[k->t->key2] ? 0 : DatumGetInt64(row->values[k->t->key2]);
+}
+
 /* the payload's id (a positive integer), or 0 */
 static int64
 payload_id(const char *payload)
@@ -136,6 +156,25 @@ mirror_apply_table_webhook(const ResourceDecl *r, const WebhookDecl *wh, int64 s
 											  psprintf("t.%s = $2", quote_identifier(wh->column)),
 											  shop_id, id, at);
 			return psprintf("applied: %d %s rows removed", counts->deactivated, r->child_table->record);
+		case WH_DELETE_ROW:
+			{
+				RowKeys		k = {r->child_table, 0, 0};
+
+				rows_parse(r, RS_REST_ONE, payload, strlen(payload), NULL, key_of_row, &k, NULL);
+				if (k.k1 <= 0 || (r->child_table->key2 >= 0 && k.k2 <= 0))
+					ereport(ERROR,
+							(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+							 errmsg("the payload does not name a %s", r->child_table->record)));
+				counts->deactivated = remove_rows(r->child_table,
+												  psprintf("t.%s = $2%s%s%s",
+														   quote_identifier(r->child_table->columns[r->child_table->key].name),
+														   r->child_table->key2 >= 0 ? " AND t." : "",
+														   r->child_table->key2 >= 0 ?
+														   quote_identifier(r->child_table->columns[r->child_table->key2].name) : "",
+														   r->child_table->key2 >= 0 ? psprintf(" = " INT64_FORMAT, k.k2) : ""),
+												  shop_id, k.k1, at);
+				return psprintf("applied: %d %s row removed", counts->deactivated, r->child_table->record);
+			}
 		case WH_NOTE:
 			break;
 	}

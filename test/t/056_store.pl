@@ -323,6 +323,7 @@ my $wc = $standin->store_mutate($D, [
 	{ op => 'add_location' },
 	{ op => 'delete_collection', id => $custom[6]{collection_id} },
 	{ op => 'delete_inventory_item', item => $levels->[40]{inventory_item_id} },
+	{ op => 'delete_level', item => $levels->[45]{inventory_item_id}, location => $levels->[45]{location_id} },
 ])->{webhooks};
 deliver(reverse @$wc);
 ok(wait_events(), 'collection, customer, location and inventory webhooks applied');
@@ -334,6 +335,8 @@ is(q1("SELECT is_active FROM shopify.collections WHERE shop_id = $sid AND collec
 	'collections/delete deactivated the collection');
 is(q1("SELECT count(*) FROM shopify.inventory_levels WHERE shop_id = $sid AND inventory_item_id = $levels->[40]{inventory_item_id}"),
 	'0', 'inventory_items/delete removed the item\'s levels');
+is(q1("SELECT count(*) FROM shopify.inventory_levels WHERE shop_id = $sid AND inventory_item_id = $levels->[45]{inventory_item_id}"
+	  . " AND location_id = $levels->[45]{location_id}"), '0', 'inventory_levels/disconnect removed the level');
 is(q1("SELECT count(*) FROM shopify.webhook_events WHERE shop_id = $sid AND error IS NOT NULL"), '0', 'no event failed');
 ok(sync_all('true'), 'a full sync after the webhooks');
 exact('after webhooks and a full sync');
