@@ -31,6 +31,10 @@
 #     signed payloads) against shopify_receive_webhook() from one session,
 #     and the latency from a delivery's HTTP 200 to its row in the mirror
 #     (scripts/bench/webhooks.sh).  BENCH_ONLY=webhooks runs only this one.
+#  6. The rest of the store, every resource at once: 25,000 products, ~100,000
+#     inventory levels, 500 collections, ~100,000 metafields, time to a complete
+#     mirror with limits off and under Standard limits, against COPY of the same
+#     rows (scripts/bench/store.sh).  BENCH_ONLY=store runs only this one.
 # Run as root: scripts/bench.sh   (or: make bench)
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -43,6 +47,7 @@ make -C "$ROOT" -s install >/dev/null
 . "$ROOT/scripts/lib.sh"
 . "$ROOT/scripts/bench/client.sh"
 . "$ROOT/scripts/bench/webhooks.sh"
+. "$ROOT/scripts/bench/store.sh"
 make_workdir shopify_sync_bench
 trap cleanup_workdir EXIT
 
@@ -55,7 +60,7 @@ PAGES_SAMPLE_S=${PAGES_SAMPLE_S:-90}
 REPS=${REPS:-3}
 V=2026-07
 tok() { echo "shpat_$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')"; }
-TOK_L=$(tok); TOK_S=$(tok); TOK_M=$(tok); TOK_O=$(tok)
+TOK_L=$(tok); TOK_S=$(tok); TOK_M=$(tok); TOK_O=$(tok); TOK_SF=$(tok); TOK_SS=$(tok)
 STD_GQL='"graphql": {"maximum": 1000, "restore": 100}, "bucket": {"size": 40, "leak": 2.0}'
 echo "== stand-in: $LARGE_PRODUCTS products and $ORDERS orders without limits; $STD_SMALL and $STD_LARGE products, $STD_ORDERS orders on Standard limits"
 # --cache-answers: a page asked for again (same request, same data) is served
@@ -72,7 +77,9 @@ start_standin "{\"shops\": [
   \"catalog\": {\"products\": $STD_LARGE, \"variants_min\": 1, \"variants_max\": 8, \"seed\": 4, \"awkward\": false}},
  {\"domain\": \"std-orders.myshopify.com\", \"token\": \"$TOK_O\", $STD_GQL,
   \"catalog\": {\"products\": 200, \"seed\": 5, \"awkward\": false},
-  \"orders\": {\"count\": $STD_ORDERS, \"seed\": 8, \"days\": 365}}]}"
+  \"orders\": {\"count\": $STD_ORDERS, \"seed\": 8, \"days\": 365}},
+$(store_shop_json store-free.myshopify.com "$TOK_SF" '"bucket": null, "graphql": null' 21),
+$(store_shop_json store-std.myshopify.com "$TOK_SS" "$STD_GQL" 22)]}"
 BENCH_DB=bench
 echo "== cluster"
 WH_PORT=$(free_port)
@@ -91,6 +98,8 @@ L_ID=$("${PSQL[@]}" -At -v t="$TOK_L" <<<"SELECT shopify_connect_store('bench-la
 S_ID=$("${PSQL[@]}" -At -v t="$TOK_S" <<<"SELECT shopify_connect_store('std-small.myshopify.com', :'t')")
 M_ID=$("${PSQL[@]}" -At -v t="$TOK_M" <<<"SELECT shopify_connect_store('std-large.myshopify.com', :'t')")
 O_ID=$("${PSQL[@]}" -At -v t="$TOK_O" <<<"SELECT shopify_connect_store('std-orders.myshopify.com', :'t')")
+SF_ID=$("${PSQL[@]}" -At -v t="$TOK_SF" <<<"SELECT shopify_connect_store('store-free.myshopify.com', :'t')")
+SS_ID=$("${PSQL[@]}" -At -v t="$TOK_SS" <<<"SELECT shopify_connect_store('store-std.myshopify.com', :'t')")
 
 q() { "${PSQL[@]}" -At -c "$1"; }
 now_s() { date +%s.%N; }
@@ -197,6 +206,13 @@ json_field() { python3 -c 'import json,sys; print(json.loads(sys.argv[1])[sys.ar
 median() { printf '%s\n' "$@" | sort -g | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
 if [ "${BENCH_ONLY:-}" = webhooks ]; then
   bench_webhooks
+  exit 0
+fi
+if [ "${BENCH_ONLY:-}" = store ]; then
+  WPID=$(q "SELECT pid FROM pg_stat_activity WHERE backend_type = 'shopify_sync worker'")
+  bench_store "$SF_ID" "$SS_ID"
+  echo
+  store_results
   exit 0
 fi
 declare -A R F N
@@ -423,3 +439,9 @@ echo "   one 250-product REST page ($A_ROWS variants, $A_BYTES bytes) to typed r
 # ------------------------------------------------------------ 5. webhooks
 echo
 bench_webhooks
+
+# ------------------------------------------------------------ 6. the rest of the store
+echo
+bench_store "$SF_ID" "$SS_ID"
+echo
+store_results
