@@ -50,6 +50,13 @@ endif
 # PGXS tracks no header dependencies: every object depends on every header.
 $(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/*/*.h)
 
+# A PGXN distribution (META.json at the top of shopify_sync-X.Y.Z/) of the
+# committed tree, as pgvector and pg_cron make theirs.
+DIST ?= $(EXTENSION)-$(EXTVERSION).zip
+.PHONY: dist
+dist:
+	git archive --format zip --prefix=$(EXTENSION)-$(EXTVERSION)/ -o $(DIST) HEAD
+
 # `make test` and `make demo` are the README's two commands, for people who
 # prefer make; both need root for apt-get and for installing the extension.
 .PHONY: test demo bench
