@@ -14,6 +14,10 @@
 #      package is installed on a system without them.  Nothing reaches the
 #      real system: the suites that other people run from it, or that run
 #      after this one, see no package;
+#      SHOPIFY_SYNC_PACKAGE_ROOT=debootstrap puts a fresh Debian 12 minbase
+#      (debootstrap, kept in /var/cache/shopify_sync/) under the overlay
+#      instead of /: apt-get then downloads postgresql-15 and the libraries
+#      from Debian (about 2 minutes more, the network needed);
 #   4. there, a cluster with the library preloaded: CREATE EXTENSION, a store
 #      connected to the stand-in (scripts/lib.sh), a product sync, the rows
 #      compared with the stand-in's catalog field by field; then the
@@ -30,6 +34,9 @@ W=${1:?usage: test-package.sh WORKDIR}
 PG=15
 PKG=postgresql-$PG-shopify-sync
 EXTVERSION=$(sed -n -E 's/^EXTVERSION[[:space:]]*=[[:space:]]*//p' "$ROOT/Makefile")
+
+PACKAGE_ROOT=${SHOPIFY_SYNC_PACKAGE_ROOT:-overlay}
+MINBASE=${SHOPIFY_SYNC_MINBASE:-/var/cache/shopify_sync/bookworm-minbase}
 
 ok()  { echo "ok - $*"; }
 nok() { echo "not ok - $*"; }
@@ -64,7 +71,8 @@ echo "   building $PKG with dpkg-buildpackage -us -uc -b (pg_buildext; suites at
 BUILD_START=$(date +%s)
 (cd "$SRC" && DEB_BUILD_OPTIONS="parallel=$(nproc)" dpkg-buildpackage -us -uc -b) > "$W/build.log" 2>&1
 BUILD_RC=$?
-echo "   ---- build log, last lines ($(( $(date +%s) - BUILD_START )) s):"
+BUILD_SECONDS=$(( $(date +%s) - BUILD_START ))
+echo "   ---- build log, last lines ($BUILD_SECONDS s):"
 tail -n 12 "$W/build.log" | sed 's/^/   | /'
 check "dpkg-buildpackage -us -uc -b builds $PKG" [ "$BUILD_RC" -eq 0 ] || true
 if [ "$BUILD_RC" -ne 0 ]; then
@@ -119,6 +127,28 @@ rm -f "$WORKDIR/standin.json"   # read; the token stays out of what the test lea
 curl -sf "$STANDIN_URL/_control/shops/$SHOP/expected?api=graphql" > "$W/expected.json"
 chmod 644 "$W/expected.json"
 
+# The system under the overlay: this one, or a Debian 12 minbase made once.
+LOWER=/
+if [ "$PACKAGE_ROOT" = debootstrap ]; then
+  if [ ! -x "$MINBASE/usr/bin/apt-get" ]; then
+    echo "   making a Debian 12 minbase in $MINBASE (debootstrap, once)"
+    S=$(date +%s)
+    rm -rf "$MINBASE.new" && mkdir -p "$(dirname "$MINBASE")"
+    if ! debootstrap --variant=minbase bookworm "$MINBASE.new" http://deb.debian.org/debian > "$W/debootstrap.log" 2>&1; then
+      nok "debootstrap of a Debian 12 minbase"; tail -n 20 "$W/debootstrap.log" | sed 's/^/   | /'; exit 1
+    fi
+    printf '%s\n' 'deb http://deb.debian.org/debian-security bookworm-security main' \
+      'deb http://deb.debian.org/debian bookworm-updates main' >> "$MINBASE.new/etc/apt/sources.list"
+    printf '#!/bin/sh\nexit 101\n' > "$MINBASE.new/usr/sbin/policy-rc.d"   # no services started
+    chmod 755 "$MINBASE.new/usr/sbin/policy-rc.d"
+    mkdir -p "$MINBASE.new/etc/postgresql-common"
+    echo 'create_main_cluster = false' > "$MINBASE.new/etc/postgresql-common/createcluster.conf"
+    mv "$MINBASE.new" "$MINBASE"
+    echo "   (debootstrap: $(( $(date +%s) - S )) s)"
+  fi
+  LOWER=$MINBASE
+fi
+
 # What runs in the namespace: everything from here on, as root, with the
 # overlay mounted; it prints its own ok/not ok lines.
 cat > "$W/in-namespace.sh" <<'NS'
@@ -130,7 +160,7 @@ MNT=$W/root
 mkdir -p "$W/layers" "$MNT"
 mount -t tmpfs -o size=4g,mode=0755 shopify_sync_pkgtest "$W/layers" || { nok "a tmpfs for the overlay"; exit 1; }
 mkdir -p "$W/layers/upper" "$W/layers/work"
-if ! mount -t overlay shopify_sync_pkgtest -o "lowerdir=/,upperdir=$W/layers/upper,workdir=$W/layers/work" "$MNT"; then
+if ! mount -t overlay shopify_sync_pkgtest -o "lowerdir=$LOWER,upperdir=$W/layers/upper,workdir=$W/layers/work" "$MNT"; then
   nok "an overlay of / to install into"; exit 1
 fi
 # never touch the real system: stop unless the chroot is the overlay
@@ -138,9 +168,17 @@ fi
 mount -t proc proc "$MNT/proc"
 mount --rbind /dev "$MNT/dev"
 mount -t tmpfs -o mode=0755 run "$MNT/run"
-mkdir -p "$MNT/run/postgresql" && chown postgres:postgres "$MNT/run/postgresql" && chmod 2775 "$MNT/run/postgresql"
 IN() { chroot "$MNT" "$@"; }
-ok "a throw-away system: chroot on an overlay of / (writes in a tmpfs, private mount namespace)"
+if [ "$LOWER" = / ]; then
+  ok "a throw-away system: chroot on an overlay of / (writes in a tmpfs, private mount namespace)"
+else
+  # this test's files, at the same path; apt reaches Debian
+  mkdir -p "$MNT$W" && mount --bind "$W" "$MNT$W"
+  cp /etc/resolv.conf "$MNT/etc/resolv.conf"
+  ok "a throw-away system: chroot on an overlay of a Debian 12 minbase (debootstrap; writes in a tmpfs, private mount namespace)"
+fi
+mkdir -p "$MNT/run/postgresql"
+IN chown postgres:postgres /run/postgresql 2>/dev/null; chmod 2775 "$MNT/run/postgresql"
 
 # a system without shopify_sync: a package left installed is purged, the
 # files `make install` wrote (no package owns them) are removed
@@ -158,8 +196,14 @@ check "no shopify_sync file on the system before the install" \
   bash -c '! ls "$1"/usr/lib/postgresql/*/lib/shopify_sync.so "$1"/usr/share/postgresql/*/extension/shopify_sync* 2>/dev/null | grep -q .' _ "$MNT"
 
 # the README's command: apt installs the .deb, its dependencies already
-# there (install-deps.sh)
-if IN env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$DEB" > "$W/apt.log" 2>&1; then
+# there (install-deps.sh); on the minbase apt fetches them, and what the
+# autopkgtest and `make install` below need (postgresql-server-dev-all)
+EXTRA=()
+if [ "$LOWER" != / ]; then
+  IN apt-get update -q > "$W/apt.log" 2>&1
+  EXTRA=(postgresql-server-dev-all)
+fi
+if IN env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$DEB" "${EXTRA[@]}" >> "$W/apt.log" 2>&1; then
   ok "apt-get install ./${DEB##*/} (dpkg -i underneath)"
 else
   nok "apt-get install ./${DEB##*/}"; sed 's/^/   | /' "$W/apt.log" | tail -n 20; exit 1
@@ -172,7 +216,7 @@ check "dpkg -S: the module belongs to $PKG" \
 # a cluster with the library preloaded, as the README says
 BIN=/usr/lib/postgresql/$PG/bin
 D=$W/cluster
-mkdir -p "$MNT$D" && chown postgres: "$MNT$D"
+mkdir -p "$MNT$D" && IN chown postgres: "$D"
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 IN runuser -u postgres -- "$BIN/initdb" -D "$D/data" -A trust -U postgres -E UTF8 --locale=C.UTF-8 >/dev/null
 cat >> "$MNT$D/data/postgresql.conf" <<EOF
@@ -257,8 +301,8 @@ fi
 NS
 
 INSTALL_START=$(date +%s)
-W=$W PKG=$PKG PG=$PG DEB=$DEB SRC=$SRC EXTVERSION=$EXTVERSION STANDIN_URL=$STANDIN_URL SHOP=$SHOP TOKEN=$TOKEN \
+W=$W LOWER=$LOWER PKG=$PKG PG=$PG DEB=$DEB SRC=$SRC EXTVERSION=$EXTVERSION STANDIN_URL=$STANDIN_URL SHOP=$SHOP TOKEN=$TOKEN \
   unshare --mount --propagation private -- bash "$W/in-namespace.sh"
 rc=$?
 [ "$rc" -eq 0 ] || nok "the install test in its namespace exited with $rc"
-echo "   (package: build $(( INSTALL_START - BUILD_START )) s, install and sync $(( $(date +%s) - INSTALL_START )) s, $(( $(date +%s) - T0 )) s in all)"
+echo "   (package: build $BUILD_SECONDS s, install and sync $(( $(date +%s) - INSTALL_START )) s, $(( $(date +%s) - T0 )) s in all)"
