@@ -8,9 +8,9 @@ EXTVERSION = 0.4.0
 
 MODULE_big = shopify_sync
 # the C code, one folder per layer (see src/shopify_sync.c).  Files are found
-# under $(srcdir) (PGXS sets it: "." here, the source tree in a VPATH build
-# such as Debian's pg_buildext makes in build-15/); objects are made in the
-# build directory's own src/ folders.
+# under $(srcdir) (PGXS sets it: "./" here, the source tree in a VPATH build
+# such as the one Debian's pg_buildext makes in build-15/); objects are made
+# in the build directory's own src/ folders.
 OBJS = $(patsubst $(srcdir)/%.c,%.o,$(sort $(wildcard $(srcdir)/src/*.c $(srcdir)/src/*/*.c)))
 
 DATA = $(patsubst $(srcdir)/%,%,$(wildcard $(srcdir)/sql/$(EXTENSION)--*.sql))
@@ -42,10 +42,9 @@ all: $(srcdir)/$(EXTENSION).control
 $(srcdir)/$(EXTENSION).control: $(srcdir)/$(EXTENSION).control.in $(srcdir)/Makefile
 	sed 's/@EXTVERSION@/$(EXTVERSION)/' $< > $@
 
-# A VPATH build makes the folders of its objects.
-ifneq ($(srcdir),.)
+# The objects' folders exist before anything is compiled (a VPATH build
+# starts without them).
 $(shell mkdir -p $(sort $(dir $(OBJS))))
-endif
 
 # PGXS tracks no header dependencies: every object depends on every header.
 $(OBJS): $(wildcard $(srcdir)/src/*.h $(srcdir)/src/*/*.h)
