@@ -1,7 +1,7 @@
 # Sourced by the scripts a user runs (demo.sh, test.sh, bench.sh): they need
 # root for apt-get and `make install`.  As root they go on; otherwise they
 # run themselves again through sudo, keeping the settings a user passes in
-# the environment (SHOPIFY_*, suite knobs), or say why they cannot.
+# the environment (SHOPIFY_*, suite knobs, PG_CONFIG), or say why they cannot.
 #   as_root "$0" "$@"
 as_root() {
   [ "$(id -u)" -eq 0 ] && return 0
@@ -9,7 +9,7 @@ as_root() {
     local keep=() v
     for v in $(compgen -e); do
       case "$v" in
-        SHOPIFY_*|SMALL_PRODUCTS|LARGE_PRODUCTS|ORDERS|KEEP_WORKDIR|TAP_JOBS|SOAK_*|KILL*|FUZZ_*|SANITIZE_LOG_DIR|BENCH_*)
+        SHOPIFY_*|PG_CONFIG|SMALL_PRODUCTS|LARGE_PRODUCTS|ORDERS|KEEP_WORKDIR|TAP_JOBS|SOAK_*|KILL*|FUZZ_*|SANITIZE_LOG_DIR|BENCH_*)
           keep+=("$v=${!v}") ;;
       esac
     done

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Installs every Debian package shopify_sync needs to build, test, demo and
-# benchmark itself. Idempotent: packages already present are not touched, and
-# apt-get runs only when something is missing. Needs root (or sudo).
+# benchmark itself, and to build its Debian package (dpkg-dev, debhelper,
+# postgresql-server-dev-all: pg_buildext; debootstrap for its optional
+# clean-system test) and check META.json
+# (python3-jsonschema). Idempotent: packages already present are not
+# touched, and apt-get runs only when something is missing. Needs root (or sudo).
 # Ends with scripts/install-node-deps.sh (the stand-in's GraphQL oracle).
 set -euo pipefail
 
@@ -11,6 +14,7 @@ PKGS=(
   libipc-run-perl libjson-pp-perl
   python3 make gcc ca-certificates openssl curl nginx wrk
   sqlsmith
+  dpkg-dev debhelper postgresql-server-dev-all python3-jsonschema debootstrap
   ${SHOPIFY_SYNC_EXTRA_PKGS:-}
 )
 

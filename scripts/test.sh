@@ -5,8 +5,10 @@
 #   TAP suites (PostgreSQL::Test::Cluster), both as the unprivileged postgres
 #   user, and ends with one line: "N passed, N failed".
 #
-# Usage: scripts/test.sh [regress|tap|all] [pattern]
+# Usage: scripts/test.sh [regress|tap|meta|package|all] [pattern]
 #   pattern limits the suites run (a substring of the test name).
+#   meta: META.json (PGXN), the versions, scripts/as-root.sh; package: the
+#   Debian package built, installed in a throw-away system and synced.
 #   SOAK_SECONDS, SOAK_FAULT_RATE, SOAK_SEED, KILLS, KILL_SEED, FUZZ_SEED,
 #   FUZZ_CALLS and FUZZ_SQLSMITH_QUERIES reach the suites that read them.
 set -uo pipefail
@@ -81,7 +83,7 @@ failures=()
 # user can fill up for real.  Where mounting is not allowed (a container
 # without CAP_SYS_ADMIN), the suite simulates the full disk instead.
 TINY_FS=
-if [ "$WHAT" != regress ]; then
+if [ "$WHAT" = all ] || [ "$WHAT" = tap ]; then
   mkdir -p "$WORK/tinyfs"
   if mount -t tmpfs -o size=16m,mode=0700 shopify_sync_tinyfs "$WORK/tinyfs" 2>/dev/null; then
     chown postgres: "$WORK/tinyfs"
@@ -107,6 +109,36 @@ if [ "$WHAT" = all ]; then
   elif [ "$rc" -ne 0 ]; then
     failed=$((failed + 1)); failures+=("layers: scripts/check_layers.py failed ($rc)")
   fi
+fi
+
+# Sections made of checks that print "ok - ..." / "not ok - ..." lines:
+# count_checks NAME OUTPUT STATUS adds them up; a failing status with no
+# failed check counts as one failure.
+count_checks() {
+  local name=$1 out=$2 rc=$3 ok nok
+  ok=$(grep -c '^ok ' <<<"$out" || true)
+  nok=$(grep -c '^not ok ' <<<"$out" || true)
+  passed=$((passed + ok)); failed=$((failed + nok))
+  if [ "$nok" -gt 0 ]; then
+    failures+=("$name: $nok failed")
+  elif [ "$rc" -ne 0 ]; then
+    failed=$((failed + 1)); failures+=("$name: exited with $rc")
+  fi
+}
+
+# ---------------------------------------------------------------- meta
+# PGXN's META.json against meta-spec 1.0.0, the one version (EXTVERSION) in
+# META.json, the control file and debian/changelog, `make dist`
+# (scripts/check_meta.py, Debian's python3 and python3-jsonschema); the
+# README's commands as root, as a user with sudo and without
+# (scripts/check_as_root.sh).
+if [ "$WHAT" = all ] || [ "$WHAT" = meta ]; then
+  out_meta=$(/usr/bin/python3 -I "$ROOT/scripts/check_meta.py" 2>&1); rc=$?
+  out_root=$(bash "$ROOT/scripts/check_as_root.sh" 2>&1); rc_root=$?
+  echo "== meta"
+  printf '%s\n%s\n' "$out_meta" "$out_root" | sed 's/^/   /'
+  count_checks meta "$out_meta" "$rc"
+  count_checks as-root "$out_root" "$rc_root"
 fi
 
 # ---------------------------------------------------------------- pg_regress
@@ -144,6 +176,19 @@ if [ "$WHAT" = all ] || [ "$WHAT" = regress ]; then
       failed=$((failed + 1)); failures+=("regress: pg_regress did not run")
     fi
   fi
+fi
+
+# ---------------------------------------------------------------- package
+# The Debian package (debian/, pg_buildext): built with dpkg-buildpackage
+# (the regress suites run at build time), installed with apt-get into a
+# chroot on an overlay of / in a private mount namespace (nothing reaches
+# this system or the suites after it), CREATE EXTENSION and a product sync
+# against the stand-in there, the autopkgtest, a purge.  scripts/test-package.sh.
+if [ "$WHAT" = all ] || [ "$WHAT" = package ]; then
+  echo "== package"
+  out_pkg=$(bash "$ROOT/scripts/test-package.sh" "$WORK/package" 2>&1); rc=$?
+  sed 's/^/   /' <<<"$out_pkg"
+  count_checks package "$out_pkg" "$rc"
 fi
 
 # ---------------------------------------------------------------- TAP
@@ -242,8 +287,13 @@ fi
 # configuration, the fuzzer's calls) hold them.  (Webhook secrets have no
 # fixed shape; the suites that use them check the logs themselves.)
 if true; then
-  leaks=$(grep -rlE 'shp(at|ca|pa|ss)_[0-9a-fA-F]{32}' "$WORK/regress" "$WORK/tap" 2>/dev/null \
-          | grep -vE '/tmp_test_[^/]+/|/standin-config\.json$' || true)
+  # (the package test's copies of the source tree are inputs too; their
+  # regress results and logs are scanned)
+  leaks=$(grep -rlE 'shp(at|ca|pa|ss)_[0-9a-fA-F]{32}' "$WORK/regress" "$WORK/tap" "$WORK/package" 2>/dev/null \
+          | grep -vE '/tmp_test_[^/]+/|/standin-config\.json$' \
+          | grep -vE '^'"$WORK"'/package/(shopify-sync-[^/]+|autopkgtest-src)/(.*/)?[^/]+$' || true)
+  leaks+=$(grep -rlE 'shp(at|ca|pa|ss)_[0-9a-fA-F]{32}' "$WORK"/package/*/build-*/results "$WORK"/package/*/build-*/log \
+           "$WORK"/package/autopkgtest-src/results 2>/dev/null || true)
   if [ -n "$leaks" ]; then
     echo "== secrets: token-shaped strings in test output:"
     sed "s|^|   |" <<<"$leaks"
