@@ -43,13 +43,17 @@ else
   # points/s into a 1,000-point bucket, REST leaks 2 requests/s from 40.  At
   # that rate pages of 2,500 products would take minutes: the worker
   # chooses bulk operations for the full syncs and pages for the few changes.
-  echo "== starting the Shopify stand-in (a Standard-plan store: 2,500 products, 3,000 orders; GraphQL 100 points/s, REST 2 requests/s)"
+  echo "== starting the Shopify stand-in (a Standard-plan store: 2,500 products, 3,000 orders, stock at 5 locations, 40 collections, metafields; GraphQL 100 points/s, REST 2 requests/s)"
   start_standin "{\"shops\": [{\"domain\": \"$SHOP\", \"token\": \"$TOKEN\", \"name\": \"Demo Outfitters\",
     \"currency\": \"EUR\", \"plan_name\": \"basic\",
     \"catalog\": {\"products\": 2500, \"variants_min\": 1, \"variants_max\": 8,
                 \"big_products\": [100], \"seed\": 42, \"awkward\": false,
                 \"drafts\": 0.05, \"archived\": 0.03},
     \"orders\": {\"count\": 3000, \"seed\": 42, \"days\": 120},
+    \"locations\": {\"count\": 6, \"inactive\": 1, \"seed\": 42},
+    \"inventory\": {\"locations_per_item\": [1, 4], \"seed\": 42},
+    \"collections\": {\"count\": 40, \"smart\": 0.3, \"products_max\": 120, \"seed\": 42},
+    \"metafields\": {\"per_product\": [0, 3], \"per_variant\": [0, 0], \"per_order\": [0, 0], \"per_customer\": [0, 0], \"shop\": 5, \"seed\": 42},
     \"bucket\": {\"size\": 40, \"leak\": 2.0},
     \"graphql\": {\"maximum\": 1000, \"restore\": 100}}]}"
   # a bulk operation takes a few seconds on Shopify even for a small store
@@ -120,6 +124,20 @@ step "SELECT status, api, total_products AS orders_listed, variants_processed AS
 step "SELECT s->'order_count' AS orders, s->'total_revenue' AS revenue, s->'revenue_last_30_days' AS last_30_days, s->'average_order_value' AS avg_order, s->>'currency' AS currency FROM shopify_store_stats(1) s;"
 step "SELECT t->>'sku' AS sku, left(t->>'title', 30) AS title, (t->>'units')::int AS units_sold FROM shopify_store_stats(1) s, jsonb_array_elements(s->'top_variants') t;"
 step "SELECT date_trunc('month', o.processed_at)::date AS month, count(*) AS orders, sum(o.total_price - o.total_refunded) AS net_revenue FROM shopify.orders o WHERE o.shop_id = 1 AND o.cancelled_at IS NULL GROUP BY 1 ORDER BY 1 DESC LIMIT 4;"
+
+echo
+echo "== the rest of the store: locations, stock per location, collections, metafields, all at once"
+step "SELECT shopify_set_store_resources(1, '{products,orders,locations,inventory_levels,collections,product_metafields,shop_metafields}');"
+echo
+echo "demo=# SELECT id, resource, status FROM shopify_sync(1, '{locations,inventory_levels,collections,product_metafields,shop_metafields}');"
+RJOBS=$("${PSQL[@]}" -At -c "SELECT string_agg(id::text, ',') FROM shopify_sync(1, '{locations,inventory_levels,collections,product_metafields,shop_metafields}')")
+echo "jobs $RJOBS enqueued; the worker runs them side by side"
+for j in ${RJOBS//,/ }; do "${PSQL[@]}" -At -c "SELECT 1 FROM shopify_wait_for_sync($j)" >/dev/null; done
+step "SELECT resource, status, api, variants_processed AS rows, variants_created AS created, round(extract(epoch FROM finished_at - started_at)::numeric, 2) AS seconds, left(coalesce(error, path_reason), 60) AS why_or_error FROM shopify.sync_jobs WHERE id IN ($RJOBS) ORDER BY id;"
+step "SELECT l.name AS location, count(*) AS items, sum(i.available) AS available, sum(i.committed) AS committed FROM shopify.inventory_levels i JOIN shopify.locations l USING (shop_id, location_id) WHERE i.shop_id = 1 GROUP BY l.name ORDER BY 3 DESC;"
+step "SELECT c.title AS collection, c.kind, cp.position, left(p.title, 30) AS product FROM shopify.collections c JOIN shopify.collection_products cp USING (shop_id, collection_id) JOIN LATERAL (SELECT title FROM shopify.products WHERE shop_id = cp.shop_id AND product_id = cp.product_id LIMIT 1) p ON true WHERE c.shop_id = 1 AND c.collection_id = (SELECT collection_id FROM shopify.collection_products WHERE shop_id = 1 GROUP BY 1 ORDER BY count(*) DESC LIMIT 1) ORDER BY cp.position LIMIT 5;"
+step "SELECT owner_type, type, count(*) AS metafields, count(value_json) AS as_jsonb FROM shopify.metafields WHERE shop_id = 1 GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 8;"
+step "SELECT s->'location_count' AS locations, s->'collection_count' AS collections, jsonb_pretty(s->'inventory_by_location') AS units_by_location FROM shopify_store_stats(1) s;"
 
 step "SELECT event, count(*) FROM shopify.sync_log GROUP BY event ORDER BY 2 DESC;"
 step "SELECT jsonb_pretty(shopify_disconnect(1));"
