@@ -343,6 +343,16 @@ shopify_array_of(Datum *d, bool *dn, int n, Oid typ)
 	return PointerGetDatum(construct_md_array(d, dn, 1, dims, lbs, typ, typlen, typbyval, typalign));
 }
 
+/* Is v among the n values of list? */
+bool
+shopify_int64_in(int64 v, const int64 *list, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (list[i] == v)
+			return true;
+	return false;
+}
+
 /* An int8[] of n ids. */
 Datum
 shopify_int8_array(int64 *ids, int n)

@@ -64,5 +64,6 @@ extern bool shopify_have_orders(void);
 extern bool shopify_have_store_tables(void);
 extern Datum shopify_array_of(Datum *d, bool *dn, int n, Oid typ);
 extern Datum shopify_int8_array(int64 *ids, int n);
+extern bool shopify_int64_in(int64 v, const int64 *list, int n);
 
 #endif

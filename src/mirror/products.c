@@ -74,14 +74,6 @@ typedef struct ProductInfo
 	bool		stale;			/* the stored product is newer than the payload */
 } ProductInfo;
 
-static bool
-in_list(int64 v, const int64 *list, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (list[i] == v)
-			return true;
-	return false;
-}
 
 /* Load the rows of an SPI result into the stored-rows hash. */
 static void
@@ -293,7 +285,7 @@ variant_write_rows(VRow *rows, int nrows, int64 shop_id, bool sync_inventory, in
 	{
 		pi = hash_search(products, &pids[i], HASH_FIND, NULL);
 		if (scope == NULL || scope->no_deactivate ||
-			in_list(pi->product_id, scope->incomplete, scope->nincomplete) ||
+			shopify_int64_in(pi->product_id, scope->incomplete, scope->nincomplete) ||
 			(scope->rest_cap && pi->listed >= REST_VARIANT_CAP) || pi->unreliable)
 			pi->incomplete = true;
 	}
@@ -387,7 +379,7 @@ variant_write_rows(VRow *rows, int nrows, int64 shop_id, bool sync_inventory, in
 		if (pi == NULL || pi->incomplete || pi->stale)
 			continue;
 		if (scope && pid == scope->extra_pid &&
-			in_list(s->sku_id, scope->extra_ids, scope->nextra))
+			shopify_int64_in(s->sku_id, scope->extra_ids, scope->nextra))
 			continue;			/* listed on an earlier page */
 		gone[ngone++] = s->sku_id;
 	}
@@ -405,7 +397,7 @@ variant_write_rows(VRow *rows, int nrows, int64 shop_id, bool sync_inventory, in
 			if (r->n[VROW_PRODUCT_ID] || r->n[VROW_SKU_ID])
 				continue;
 			pid = DatumGetInt64(r->v[VROW_PRODUCT_ID]);
-			if (!in_list(pid, scope->incomplete, scope->nincomplete))
+			if (!shopify_int64_in(pid, scope->incomplete, scope->nincomplete))
 				continue;
 			out->pending_pids[out->npending] = pid;
 			out->pending_ids[out->npending++] = DatumGetInt64(r->v[VROW_SKU_ID]);

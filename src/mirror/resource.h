@@ -55,8 +55,7 @@ typedef enum ColType
 	COL_TAGS,					/* text: a string, or strings joined with ", " */
 	COL_PARENT,					/* the parent node's id (bulk lines: __parentId) */
 	COL_POSITION,				/* 1-based position among the parent's children */
-	COL_CONST,					/* the text in path, always */
-	COL_COMPUTED				/* compute() from the record */
+	COL_CONST					/* the text in path, always */
 } ColType;
 
 /* ColumnDecl.flags */
@@ -93,8 +92,9 @@ typedef struct ColumnDecl
 	int			flags;
 	const char *label;			/* in messages ("variant id"); NULL: the name */
 	/*
-	 * The value from the record (whose values rec->v are parallel to the
-	 * table's columns: v[col] is what stood at this column's path).
+	 * Optional: the value from the record (whose values rec->v are parallel
+	 * to the table's columns: v[col] is what stood at this column's path),
+	 * of the column's type; CR_PATH: convert the path's value instead.
 	 */
 	ComputeResult (*compute) (const struct TableDecl *t, const struct XRecord *rec, int col,
 							  Datum *out);

@@ -154,7 +154,6 @@ put(RowOut *row, const TableDecl *t, int col, const XValue *x, const XRecord *re
 			st = FS_OK;
 			break;
 		case COL_POSITION:
-		case COL_COMPUTED:
 			st = FS_NULL;
 			break;
 	}

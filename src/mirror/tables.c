@@ -423,14 +423,6 @@ remove_unlisted_children(const TableDecl *t, int64 shop_id, int64 *parents, int 
 	return shopify_spi_exec(q.data, 4, types, v, NULL, false);
 }
 
-static bool
-in_list(int64 v, const int64 *list, int n)
-{
-	for (int i = 0; i < n; i++)
-		if (list[i] == v)
-			return true;
-	return false;
-}
 
 /*
  * Write a payload of resource w->r (see tables.h).  Children of nodes whose
@@ -503,7 +495,7 @@ mirror_write_tables(const char *doc, size_t len, const TablesWrite *w, MirrorCou
 			{
 				int64		p = DatumGetInt64(ch->values[r->child_table->parent][i]);
 
-				if (in_list(p, cl.incomplete, cl.nincomplete))
+				if (shopify_int64_in(p, cl.incomplete, cl.nincomplete))
 				{
 					out->pending_pids[out->npending] = p;
 					out->pending_ids[out->npending++] = DatumGetInt64(ch->values[r->child_table->key][i]);
