@@ -15,6 +15,10 @@ set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 WHAT=${1:-all}
+T_START=$SECONDS
+T_SECTION=$SECONDS
+# the time a section took, and since the start
+stamp() { echo "   ($1: $((SECONDS - T_SECTION)) s; $((SECONDS - T_START)) s since the start)"; T_SECTION=$SECONDS; }
 PATTERN=${2:-}
 
 # Root is needed for apt-get and for installing the extension (the tests
@@ -23,6 +27,7 @@ PATTERN=${2:-}
 as_root "$0" "$@"
 
 "$ROOT/scripts/install-deps.sh" || { echo "0 passed, 1 failed"; exit 1; }
+stamp "installing what is missing"
 
 PG_CONFIG=${PG_CONFIG:-pg_config}
 BINDIR=$($PG_CONFIG --bindir)
@@ -63,6 +68,7 @@ if ! { make -C "$WORK/build" -s all "${MAKE_SAN[@]}" && make -C "$WORK/build" -s
   echo "0 passed, 1 failed"
   exit 1
 fi
+stamp build
 if [ "${SHOPIFY_SYNC_SANITIZE:-0}" = 1 ]; then
   # the runtime first, then what lets it start in Debian's programs (test/asan/)
   if ! gcc -shared -fPIC -O2 -Wall -Wextra -Werror -o "$WORK/build/asan_start.so" "$ROOT/test/asan/asan_start.c"; then
@@ -139,6 +145,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = meta ]; then
   printf '%s\n%s\n' "$out_meta" "$out_root" | sed 's/^/   /'
   count_checks meta "$out_meta" "$rc"
   count_checks as-root "$out_root" "$rc_root"
+  stamp meta
 fi
 
 # ---------------------------------------------------------------- pg_regress
@@ -175,6 +182,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = regress ]; then
     if ! grep -qE '\.\.\. (ok|FAILED|failed)' "$out/pg_regress.out"; then
       failed=$((failed + 1)); failures+=("regress: pg_regress did not run")
     fi
+    stamp pg_regress
   fi
 fi
 
@@ -189,6 +197,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = package ]; then
   out_pkg=$(bash "$ROOT/scripts/test-package.sh" "$WORK/package" 2>&1); rc=$?
   sed 's/^/   /' <<<"$out_pkg"
   count_checks package "$out_pkg" "$rc"
+  stamp package
 fi
 
 # ---------------------------------------------------------------- TAP
@@ -266,6 +275,7 @@ if [ "$WHAT" = all ] || [ "$WHAT" = tap ]; then
   # print in name order
   for t in "${suites[@]}"; do report_tap "$t"; done
   echo "   (TAP suites: $(( $(date +%s) - tap_start )) s wall time in $TAP_JOBS lanes)"
+  stamp TAP
 fi
 
 [ -n "$TINY_FS" ] && umount "$TINY_FS" 2>/dev/null
@@ -311,5 +321,6 @@ if [ ${#failures[@]} -gt 0 ]; then
 else
   rm -rf "$WORK"
 fi
+echo "   (the whole run: $((SECONDS - T_START)) s)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
